@@ -1,0 +1,23 @@
+.PHONY: setup demo test lint app bench clean
+VENV := .venv
+BIN := $(VENV)/bin
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(BIN)/curate demo
+
+test: setup
+	@bash scripts/install-browser.sh
+	$(BIN)/python -m pytest -q -n 2 --timeout=600
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+app: setup
+	$(BIN)/curate app runs/demo
+
+clean:
+	rm -rf runs .pytest_cache
