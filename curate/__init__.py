@@ -17,10 +17,10 @@ _API = {
     "Loaded": "curate.loaders",
     "score": "curate.scoring",
     "scores": "curate.store",
-    "dedup": "curate.dedup",
-    "select": "curate.select",
+    "dedup": "curate.duplicates",
+    "select": "curate.selection",
     "run": "curate.pipeline",
-    "report": "curate.report",
+    "report": "curate.reporting",
 }
 __all__ = sorted(_API)
 
