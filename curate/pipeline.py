@@ -1,0 +1,219 @@
+"""`curate.run(recipe)`: the whole recipe into a run directory, resumable step by step.
+
+ingest (sharded, quarantine) -> score (score store) -> validity -> dedup -> subsets -> report.
+Each step is skipped on re-run when its marker's fingerprint matches, so changing only the subsets
+re-runs in seconds and an interrupted run continues where it stopped with the same outputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate.loaders import iter_load
+from curate.recipe import Recipe, parse
+from curate.rundir import RunDir, fingerprint, write_jsonl, write_parquet
+
+VALIDITY_COLUMNS = {  # check -> (heuristics column, value that fails)
+    "role_order": ("role_order_ok", False),
+    "template_leak": ("template_leak", True),
+    "truncated": ("truncated", True),
+    "refusal": ("refusal", True),
+    "ends_with_assistant": ("ends_with_assistant", False),
+}
+PACKAGES = ("curate-chat", "torch", "transformers", "trl", "peft", "datasets", "sentence-transformers", "pyarrow")
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    counts: dict[str, Any]
+    subsets: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def table(self) -> str:
+        """A plain-text summary for terminals."""
+        c = self.counts
+        lines = [f"run: {self.run_dir}", f"  read        {c['read']:>8}", f"  quarantined {c['quarantined']:>8}"]
+        lines += [f"  removed     {n:>8}  {reason}" for reason, n in sorted(c["removed"].items())]
+        lines += [f"  kept        {c['kept']:>8}", "subsets:"]
+        lines += [f"  {name:<20} {rows:>6} rows" for name, rows in self.subsets.items()]
+        return "\n".join(lines)
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[name] = metadata.version(name)
+    return out
+
+
+def _input_fingerprint(recipe: Recipe) -> str:
+    spec = recipe.input.model_dump()
+    src = Path(spec["source"]).expanduser()
+    stat = None
+    if src.is_file():
+        st = src.stat()
+        stat = [st.st_size, int(st.st_mtime)]
+    return fingerprint(spec, stat)
+
+
+def _read_shards(folder: Path) -> pa.Table:
+    files = sorted(folder.glob("part-*.parquet"))
+    tables = [pq.read_table(f) for f in files]
+    tables = [t for t in tables if t.num_rows] or tables[:1]
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def ingest(recipe: Recipe, run: RunDir) -> tuple[pa.Table, dict[str, int]]:
+    """Normalize the input into Parquet shards, one marker per shard; resumes at the first missing."""
+    fp = _input_fingerprint(recipe)
+    shards, qdir = run.root / "data" / "shards", run.root / "data" / "quarantine"
+    info = run.done("ingest", fp)
+    if info is None:
+        spec = recipe.input
+        fmt = None if spec.format == "auto" else spec.format
+        done = 0
+        while run.done(f"ingest-{done:05d}", fp):
+            done += 1
+        read = done * spec.chunk_rows
+        limit = None if spec.limit is None else spec.limit - read
+        n_shards = done
+        chunks = iter_load(spec.source, chunk_rows=spec.chunk_rows, n=limit, fmt=fmt, split=spec.split, start=read)
+        for chunk in chunks if limit is None or limit > 0 else ():
+            write_parquet(shards / f"part-{n_shards:05d}.parquet", chunk.table)
+            write_jsonl(qdir / f"part-{n_shards:05d}.jsonl", chunk.quarantine)
+            run.mark_done(f"ingest-{n_shards:05d}", fp, read=chunk.read, rows=chunk.table.num_rows)
+            n_shards += 1
+        per = [json.loads((run.root / "steps" / f"ingest-{k:05d}.json").read_text()) for k in range(n_shards)]
+        quarantine = [json.loads(line) for k in range(n_shards)
+                      for line in (qdir / f"part-{k:05d}.jsonl").read_text(encoding="utf-8").splitlines()]
+        write_jsonl(run.quarantine, quarantine)
+        info = {"read": sum(p["read"] for p in per), "rows": sum(p["rows"] for p in per),
+                "quarantined": len(quarantine), "shards": n_shards}
+        run.mark_done("ingest", fp, **info)
+    return _read_shards(shards), {k: info[k] for k in ("read", "rows", "quarantined")}
+
+
+def validity(table: pa.Table, scores: pd.DataFrame, checks: list[str]) -> pd.Series:
+    """Per row: '' if valid, else 'invalid:<first failing check>'."""
+    frame = pd.DataFrame({"id": table.column("id").to_pylist()}).merge(scores, on="id", how="left")
+    reason = pd.Series([""] * len(frame), dtype=object)
+    for check in reversed(checks):  # reversed so the first listed check wins
+        col, bad = VALIDITY_COLUMNS[check]
+        reason[frame[col].eq(bad).fillna(False).to_numpy()] = f"invalid:{check}"
+    return reason
+
+
+def _embeddings(run: RunDir, needed: bool):
+    if not needed:
+        return None
+    from curate.store import load_embeddings
+
+    return load_embeddings(run.root)
+
+
+def run(recipe: str | Path | dict[str, Any] | Recipe, output: str | Path | None = None,
+        progress: bool = True) -> RunSummary:
+    """Run a recipe end to end into its run directory (``output`` overrides the recipe's)."""
+    from curate import dedup as dedup_fn
+    from curate import report as report_fn
+    from curate import score as score_fn
+    from curate import select as select_fn
+    from curate.duplicates.config import DedupConfig
+    from curate.selection import write_subset
+
+    recipe = recipe if isinstance(recipe, Recipe) else parse(recipe)
+    run_dir = RunDir(output or recipe.run_dir())
+    timings: dict[str, float] = {}
+
+    def timed(step: str, fn, *a, **kw):
+        t0 = time.perf_counter()
+        out = fn(*a, **kw)
+        timings[step] = round(time.perf_counter() - t0, 3)
+        if progress:
+            print(f"[curate] {step:<10} {timings[step]:8.1f}s", flush=True)
+        return out
+
+    run_dir.update_manifest(recipe=recipe.model_dump(), versions=_versions(), status="running")
+    table, ingest_counts = timed("ingest", ingest, recipe, run_dir)
+
+    scorers = list(recipe.scorers)
+    if recipe.validity and not any((s if isinstance(s, str) else s.get("name")) == "heuristics" for s in scorers):
+        scorers.insert(0, "heuristics")
+    scores = timed("score", score_fn, table, scorers, run=run_dir.root, progress=progress)
+
+    reasons = validity(table, scores, list(recipe.validity))
+    valid_mask = (reasons == "").to_numpy()
+    valid = table.filter(pa.array(valid_mask))
+
+    dedup_cfg = DedupConfig.model_validate(recipe.dedup or {"methods": ["exact"]})
+    embeddings = _embeddings(run_dir, "semantic" in dedup_cfg.methods or
+                             any(s.get("diversity") for s in recipe.subsets))
+    dfp = fingerprint(dedup_cfg.model_dump(), valid.column("id").to_pylist())
+    result = timed("dedup", _dedup_step, run_dir, dfp, dedup_fn, valid, dedup_cfg, scores, embeddings)
+
+    pool = valid.filter(pa.array(result.keep_mask))
+    frame = pool.drop_columns(["messages"]).to_pandas()
+    frame.insert(1, "messages", pool.column("messages").to_pylist())
+    frame = frame.merge(scores, on="id", how="left", suffixes=("", "_score"))
+
+    removed: dict[str, int] = {}
+    for r in reasons[reasons != ""]:
+        removed[r] = removed.get(r, 0) + 1
+    for method, n in result.counts.items():
+        if n:
+            removed[f"duplicate:{method}"] = int(n)
+    counts = {"read": ingest_counts["read"], "quarantined": ingest_counts["quarantined"],
+              "removed": removed, "kept": int(pool.num_rows)}
+    if counts["read"] != counts["kept"] + sum(removed.values()) + counts["quarantined"]:
+        raise RuntimeError(f"counts do not reconcile: {counts}")
+
+    def _subsets():
+        out = {}
+        for spec in recipe.subsets:
+            selection = select_fn(frame, spec, embeddings=embeddings)
+            write_subset(selection, run_dir.subset_dir(spec["name"]), format=spec.get("format", "sharegpt"))
+            out[spec["name"]] = len(selection.selected)
+        return out
+
+    subsets = timed("subsets", _subsets)
+    summary = RunSummary(run_dir.root, counts, subsets, timings)
+    run_dir.update_manifest(counts=counts, subsets=subsets, timings=timings, status="scored",
+                            scorers=_scorer_settings(scorers))
+    timed("report", report_fn, run_dir.root)
+    run_dir.update_manifest(timings=timings, status="done")
+    return summary
+
+
+def _dedup_step(run_dir: RunDir, fp: str, dedup_fn, valid: pa.Table, cfg, scores, embeddings):
+    from curate.duplicates import DedupResult
+
+    folder = run_dir.root / "dedup"
+    if run_dir.done("dedup", fp) and folder.exists():
+        return DedupResult.load(folder)
+    result = dedup_fn(valid, scores=scores, embeddings=embeddings, **cfg.model_dump())
+    result.save(folder)
+    run_dir.mark_done("dedup", fp, counts=result.counts)
+    return result
+
+
+def _scorer_settings(specs: list) -> list[dict[str, Any]]:
+    from curate.scorers import build
+    from curate.scorers.base import scorer_key
+
+    out = []
+    for spec in specs:
+        s = build(spec)
+        out.append({"name": s.name, "key": scorer_key(s), "settings": s.settings()})
+    return out

@@ -1,0 +1,107 @@
+"""A recipe: one YAML file that declares the input, the scorers, validity checks, dedup and the named
+subsets. It is validated completely before any work starts, and every error names the key and the
+allowed values, so a typo costs a second, not an hour of scoring."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from curate.errors import UserError
+
+VALIDITY_CHECKS = ("role_order", "template_leak", "truncated", "refusal", "ends_with_assistant")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputSpec(_Strict):
+    source: str = Field(description="hub dataset id, local file/folder, or 'sharegpt-sample'")
+    format: Literal["auto", "sharegpt", "messages", "alpaca"] = "auto"
+    limit: int | None = Field(default=None, ge=1, description="read at most this many records")
+    split: str = "train"
+    chunk_rows: int = Field(default=50_000, ge=1, description="records per shard: memory bound and resume unit")
+
+
+class Recipe(_Strict):
+    name: str
+    input: InputSpec
+    output: str | None = Field(default=None, description="run directory; default runs/<name>")
+    executor: Literal["local", "ray"] = "local"
+    scorers: list[str | dict[str, Any]] = Field(default_factory=lambda: ["heuristics"])
+    validity: list[Literal[VALIDITY_CHECKS]] = Field(default_factory=lambda: ["role_order", "template_leak"])
+    dedup: dict[str, Any] | None = None
+    subsets: list[dict[str, Any]] = Field(default_factory=list)
+    train: dict[str, Any] | None = None
+
+    def run_dir(self) -> Path:
+        return Path(self.output or f"runs/{self.name}")
+
+
+def _format_error(e: ValidationError, origin: str, prefix: str = "") -> str:
+    lines = []
+    for err in e.errors():
+        where = prefix + ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{origin}: {where}: {msg}")
+    return "\n".join(lines)
+
+
+def parse(recipe: str | Path | dict[str, Any], overrides: dict[str, Any] | None = None) -> Recipe:
+    """A validated Recipe from a YAML path or a dict; UserError on any problem."""
+    origin = "recipe"
+    if isinstance(recipe, (str, Path)):
+        path = Path(recipe)
+        if not path.exists():
+            raise UserError(f"recipe not found: {path}")
+        origin = str(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise UserError(f"{path}: not valid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise UserError(f"{path}: a recipe is a YAML mapping with keys {sorted(Recipe.model_fields)}")
+    else:
+        data = dict(recipe)
+    for key, value in (overrides or {}).items():
+        data[key] = value
+    try:
+        parsed = Recipe.model_validate(data)
+    except ValidationError as e:
+        raise UserError(_format_error(e, origin)) from None
+    _validate_parts(parsed, origin)
+    return parsed
+
+
+def _validate_parts(recipe: Recipe, origin: str) -> None:
+    """Each part is checked by the module that owns it, with the recipe path in the message."""
+    from curate.duplicates.config import DedupConfig
+    from curate.scorers import build
+    from curate.selection.config import SubsetSpec
+
+    for i, spec in enumerate(recipe.scorers):
+        try:
+            build(spec)
+        except UserError as e:
+            raise UserError(f"{origin}: scorers.{i}: {e}") from None
+    checks = [(DedupConfig, recipe.dedup, "dedup.")] if recipe.dedup is not None else []
+    checks += [(SubsetSpec, s, f"subsets.{i}.") for i, s in enumerate(recipe.subsets)]
+    if recipe.train is not None:
+        from train.config import TrainConfig
+
+        checks.append((TrainConfig, recipe.train, "train."))
+    for model, value, prefix in checks:
+        try:
+            model.model_validate(value)
+        except ValidationError as e:
+            raise UserError(_format_error(e, origin, prefix)) from None
+    names = [s.get("name") for s in recipe.subsets]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise UserError(f"{origin}: subsets: names must be unique; repeated: {repeated}")

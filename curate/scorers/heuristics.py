@@ -1,0 +1,113 @@
+"""Cheap validity and quality signals that need no model: lengths, turn structure, truncation,
+repetition, chat-template token leakage and refusal boilerplate. Computed once per row; the
+thresholds live in recipes and selection expressions, not here (data-juicer's stats/threshold split).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from curate.schema import Message
+from curate.scorers.base import Resources
+
+# Special tokens of common chat templates that should never appear inside message text.
+TEMPLATE_TOKENS = (
+    "<|im_start|>", "<|im_end|>", "<|eot_id|>", "<|start_header_id|>", "<|end_header_id|>",
+    "<|begin_of_text|>", "<|endoftext|>", "<|assistant|>", "<|user|>", "<|system|>", "<|end|>",
+    "[INST]", "[/INST]", "<start_of_turn>", "<end_of_turn>", "<s>", "</s>",
+)
+_TEMPLATE_RE = re.compile("|".join(re.escape(t) for t in TEMPLATE_TOKENS))
+# Matched against lower-cased text: no IGNORECASE, which is several times slower on long answers.
+_REFUSAL_RE = re.compile(
+    r"(as an ai(?: language)? model|i(?:'m| am) (?:sorry|afraid),? (?:but )?i (?:can(?:'|no)t|am unable|won't)"
+    r"|i can(?:'|no)t (?:help|assist|provide|fulfil+|comply|create|generate) (?:with )?(?:that|this|you)"
+    r"|i(?:'m| am) (?:not able|unable) to (?:help|assist|provide|fulfil+|comply)"
+    r"|as a large language model|i do not have (?:personal )?(?:opinions|feelings|the ability))",
+)
+_TERMINAL = tuple(".!?)]}\"'`*:;>|~")  # endings of a finished answer (code, lists, quotes included)
+
+COLUMNS = (
+    "turns", "user_turns", "assistant_turns", "chars", "user_chars", "assistant_chars", "words", "tokens",
+    "assistant_tokens", "role_order_ok", "ends_with_assistant", "truncated", "dup_line_frac",
+    "dup_ngram_frac", "template_leak", "refusal",
+)
+
+
+def _role_order_ok(messages: list[Message]) -> bool:
+    """system? then user first, no two user or two assistant turns in a row (tools may follow calls)."""
+    roles = [m["role"] for m in messages]
+    if "system" in roles[1:]:
+        return False
+    body = roles[1:] if roles and roles[0] == "system" else roles
+    if not body or body[0] != "user":
+        return False
+    return all(not (a == b and a in ("user", "assistant")) for a, b in zip(body, body[1:]))
+
+
+def _dup_line_frac(text: str) -> float:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return 1.0 - len(set(lines)) / len(lines) if len(lines) > 1 else 0.0
+
+
+def _dup_ngram_frac(words: list[str], n: int = 5) -> float:
+    """Share of word n-grams that repeat an earlier one (Gopher-style repetition)."""
+    if len(words) <= n:
+        return 0.0
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return 1.0 - len(set(grams)) / len(grams)
+
+
+def _truncated(messages: list[Message]) -> bool:
+    last = messages[-1]
+    if last["role"] != "assistant":
+        return True
+    text = last["content"].rstrip()
+    return not text.endswith(_TERMINAL) and not text[-1:].isdigit() and len(text) > 200 or text.endswith("...")
+
+
+def _approx_tokens(text: str) -> int:
+    """~4 characters per token for English BPE vocabularies; exact counts come from the trainer's
+    tokenizer, this one only has to rank and budget rows without loading a model."""
+    return (len(text) + 3) // 4
+
+
+def heuristics(messages: list[Message]) -> dict[str, Any]:
+    user = [m["content"] for m in messages if m["role"] == "user"]
+    assistant = [m["content"] for m in messages if m["role"] == "assistant"]
+    answer = "\n".join(assistant)
+    answer_lower = answer.lower()
+    all_text = "\n".join(m["content"] for m in messages)
+    return {
+        "turns": len(messages),
+        "user_turns": len(user),
+        "assistant_turns": len(assistant),
+        "chars": len(all_text),
+        "user_chars": sum(map(len, user)),
+        "assistant_chars": len(answer),
+        "words": len(all_text.split()),
+        "tokens": _approx_tokens(all_text),
+        "assistant_tokens": _approx_tokens(answer),
+        "role_order_ok": _role_order_ok(messages),
+        "ends_with_assistant": messages[-1]["role"] == "assistant",
+        "truncated": _truncated(messages),
+        "dup_line_frac": round(_dup_line_frac(answer), 4),
+        "dup_ngram_frac": round(_dup_ngram_frac(answer_lower.split()), 4),
+        "template_leak": bool(_TEMPLATE_RE.search(all_text)),
+        "refusal": bool(_REFUSAL_RE.search(answer_lower)),
+    }
+
+
+class HeuristicsScorer:
+    """No model, CPU only; ``tokens`` is a tokenizer-free estimate (characters / 4)."""
+
+    name = "heuristics"
+    columns = COLUMNS
+    resources = Resources(device="cpu", batch_size=2048)
+
+    def settings(self) -> dict[str, Any]:
+        return {"version": 2, "template_tokens": len(TEMPLATE_TOKENS)}
+
+    def score(self, conversations: list[list[Message]]) -> dict[str, list[Any]]:
+        rows = [heuristics(c) for c in conversations]
+        return {col: [r[col] for r in rows] for col in COLUMNS}
