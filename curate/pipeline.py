@@ -148,14 +148,16 @@ def run(recipe: str | Path | dict[str, Any] | Recipe, output: str | Path | None 
     run_dir.update_manifest(recipe=recipe.model_dump(), versions=_versions(), status="running")
     table, ingest_counts = timed("ingest", ingest, recipe, run_dir)
 
-    scorers = list(recipe.scorers)
-    if recipe.validity and not any((s if isinstance(s, str) else s.get("name")) == "heuristics" for s in scorers):
-        scorers.insert(0, "heuristics")
-    scores = timed("score", score_fn, table, scorers, run=run_dir.root, progress=progress)
-
+    # Cheap heuristics on every row first, so model scorers never pay for rows that validity removes.
+    scorers = [sp for sp in recipe.scorers if _spec_name(sp) != "heuristics"]
+    cheap = [sp for sp in recipe.scorers if _spec_name(sp) == "heuristics"] or ["heuristics"]
+    scores = timed("heuristics", score_fn, table, cheap, run=run_dir.root, progress=progress)
     reasons = validity(table, scores, list(recipe.validity))
-    valid_mask = (reasons == "").to_numpy()
-    valid = table.filter(pa.array(valid_mask))
+    valid = table.filter(pa.array((reasons == "").to_numpy()))
+    if scorers:
+        model_scores = timed("score", score_fn, valid, scorers, run=run_dir.root, progress=progress)
+        scores = scores.merge(model_scores, on="id", how="left")
+    scorers = cheap + scorers
 
     dedup_cfg = DedupConfig.model_validate(recipe.dedup or {"methods": ["exact"]})
     embeddings = _embeddings(run_dir, "semantic" in dedup_cfg.methods or
@@ -206,6 +208,10 @@ def _dedup_step(run_dir: RunDir, fp: str, dedup_fn, valid: pa.Table, cfg, scores
     result.save(folder)
     run_dir.mark_done("dedup", fp, counts=result.counts)
     return result
+
+
+def _spec_name(spec: Any) -> str:
+    return spec if isinstance(spec, str) else spec.get("name", "") if isinstance(spec, dict) else spec.name
 
 
 def _scorer_settings(specs: list) -> list[dict[str, Any]]:

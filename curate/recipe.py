@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from curate.errors import UserError
 
+TRAIN_RUN_KEYS = ("subsets", "evaluate")  # the rest of `train:` is train.config.TrainConfig
 VALIDITY_CHECKS = ("role_order", "template_leak", "truncated", "refusal", "ends_with_assistant")
 
 
@@ -37,6 +38,9 @@ class Recipe(_Strict):
     dedup: dict[str, Any] | None = None
     subsets: list[dict[str, Any]] = Field(default_factory=list)
     train: dict[str, Any] | None = None
+
+    def train_settings(self) -> dict[str, Any]:
+        return {k: v for k, v in (self.train or {}).items() if k not in TRAIN_RUN_KEYS}
 
     def run_dir(self) -> Path:
         return Path(self.output or f"runs/{self.name}")
@@ -95,7 +99,11 @@ def _validate_parts(recipe: Recipe, origin: str) -> None:
     if recipe.train is not None:
         from train.config import TrainConfig
 
-        checks.append((TrainConfig, recipe.train, "train."))
+        settings = {k: v for k, v in recipe.train.items() if k not in TRAIN_RUN_KEYS}
+        checks.append((TrainConfig, settings, "train."))
+        unknown = sorted(set(recipe.train.get("subsets") or []) - {s.get("name") for s in recipe.subsets})
+        if unknown:
+            raise UserError(f"{origin}: train.subsets: no subset named {unknown} in `subsets`")
     for model, value, prefix in checks:
         try:
             model.model_validate(value)
@@ -105,3 +113,8 @@ def _validate_parts(recipe: Recipe, origin: str) -> None:
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise UserError(f"{origin}: subsets: names must be unique; repeated: {repeated}")
+
+
+def recipes_dir() -> Path:
+    """The shipped recipes (a source checkout or an editable install)."""
+    return Path(__file__).resolve().parents[1] / "recipes"

@@ -1,0 +1,28 @@
+"""`curate run RECIPE.yaml`: the same as `curate.run("RECIPE.yaml")` in Python."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run a recipe (input -> scores -> dedup -> subsets -> report)",
+                       description="Run a recipe YAML end to end into its run directory; re-running resumes.")
+    p.add_argument("recipe", help="path to a recipe YAML (see recipes/)")
+    p.add_argument("--out", help="run directory (default: the recipe's `output`, else runs/<name>)")
+    p.add_argument("--limit", type=int, help="read at most this many input records (overrides input.limit)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from curate.pipeline import run
+    from curate.recipe import parse
+
+    recipe = parse(args.recipe)
+    if args.limit:
+        recipe.input.limit = args.limit
+    summary = run(recipe, output=args.out, progress=not args.quiet)
+    print(summary.table())
+    print(f"report: {summary.run_dir / 'report' / 'report.html'}")
+    return 0
