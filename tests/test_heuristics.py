@@ -1,0 +1,52 @@
+from curate.scorers.heuristics import COLUMNS, HeuristicsScorer, heuristics
+
+
+def conv(*pairs):
+    return [{"role": r, "content": c} for r, c in pairs]
+
+
+def test_lengths_and_turns():
+    h = heuristics(conv(("system", "sys"), ("user", "hello there"), ("assistant", "General Kenobi.")))
+    assert (h["turns"], h["user_turns"], h["assistant_turns"]) == (3, 1, 1)
+    assert h["user_chars"] == 11 and h["assistant_chars"] == 15
+    assert h["words"] == 5 and h["tokens"] == (len("sys\nhello there\nGeneral Kenobi.") + 3) // 4
+    assert h["role_order_ok"] and h["ends_with_assistant"] and not h["truncated"]
+
+
+def test_role_order():
+    assert not heuristics(conv(("assistant", "hi"), ("user", "q"), ("assistant", "a.")))["role_order_ok"]
+    assert not heuristics(conv(("user", "q"), ("assistant", "a."), ("assistant", "b.")))["role_order_ok"]
+    assert not heuristics(conv(("user", "q"), ("system", "late"), ("assistant", "a.")))["role_order_ok"]
+    assert heuristics(conv(("user", "q"), ("assistant", "call"), ("tool", "{}"), ("assistant", "done.")))["role_order_ok"]
+
+
+def test_truncation():
+    long_cut = "word " * 100 + "and then the"
+    assert heuristics(conv(("user", "q"), ("assistant", long_cut)))["truncated"]
+    assert heuristics(conv(("user", "q"), ("assistant", "It goes on...")))["truncated"]
+    assert heuristics(conv(("user", "q"), ("assistant", "a."), ("user", "more?")))["truncated"]
+    assert not heuristics(conv(("user", "q"), ("assistant", "word " * 100 + "the end.")))["truncated"]
+
+
+def test_repetition():
+    rep = "\n".join(["the same line again"] * 10)
+    h = heuristics(conv(("user", "q"), ("assistant", rep)))
+    assert h["dup_line_frac"] == 0.9 and h["dup_ngram_frac"] > 0.7
+    clean = heuristics(conv(("user", "q"), ("assistant", " ".join(f"w{i}" for i in range(50)))))
+    assert clean["dup_line_frac"] == 0 and clean["dup_ngram_frac"] == 0
+
+
+def test_template_leak_and_refusal():
+    assert heuristics(conv(("user", "q"), ("assistant", "sure<|im_end|>")))["template_leak"]
+    assert heuristics(conv(("user", "[INST] q"), ("assistant", "a.")))["template_leak"]
+    assert not heuristics(conv(("user", "q"), ("assistant", "a.")))["template_leak"]
+    assert heuristics(conv(("user", "q"), ("assistant", "As an AI language model, I cannot do that.")))["refusal"]
+    assert heuristics(conv(("user", "q"), ("assistant", "I'm sorry, but I can't help with that.")))["refusal"]
+    assert not heuristics(conv(("user", "q"), ("assistant", "Sorting is O(n log n).")))["refusal"]
+
+
+def test_scorer_protocol():
+    s = HeuristicsScorer()
+    out = s.score([conv(("user", "q"), ("assistant", "a."))] * 3)
+    assert set(out) == set(COLUMNS) == set(s.columns)
+    assert all(len(v) == 3 for v in out.values())
