@@ -163,7 +163,7 @@ def run(recipe: str | Path | dict[str, Any] | Recipe, output: str | Path | None 
     embeddings = _embeddings(run_dir, "semantic" in dedup_cfg.methods or
                              any(s.get("diversity") for s in recipe.subsets))
     dfp = fingerprint(dedup_cfg.model_dump(), valid.column("id").to_pylist())
-    result = timed("dedup", _dedup_step, run_dir, dfp, dedup_fn, valid, dedup_cfg, scores, embeddings)
+    result = timed("dedup", _dedup_step, run_dir, dfp, dedup_fn, valid, dedup_cfg, scores, embeddings, progress)
 
     pool = valid.filter(pa.array(result.keep_mask))
     frame = pool.drop_columns(["messages"]).to_pandas()
@@ -198,13 +198,13 @@ def run(recipe: str | Path | dict[str, Any] | Recipe, output: str | Path | None 
     return summary
 
 
-def _dedup_step(run_dir: RunDir, fp: str, dedup_fn, valid: pa.Table, cfg, scores, embeddings):
+def _dedup_step(run_dir: RunDir, fp: str, dedup_fn, valid: pa.Table, cfg, scores, embeddings, progress: bool):
     from curate.duplicates import DedupResult
 
     folder = run_dir.root / "dedup"
     if run_dir.done("dedup", fp) and folder.exists():
         return DedupResult.load(folder)
-    result = dedup_fn(valid, scores=scores, embeddings=embeddings, **cfg.model_dump())
+    result = dedup_fn(valid, scores=scores, embeddings=embeddings, config=cfg, progress=progress)
     result.save(folder)
     run_dir.mark_done("dedup", fp, counts=result.counts)
     return result

@@ -1,0 +1,132 @@
+"""End-to-end: a recipe on a dirty JSONL into a run directory; counts, resume and re-use."""
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+import curate
+from curate.pipeline import run
+from tests.conftest import make_conversation
+
+
+@pytest.fixture
+def dirty_jsonl(tmp_path):
+    rows = []
+    for i in range(40):
+        rows.append(json.dumps(make_conversation(
+            f"Request {i}: explain topic {i} with an example about item {i * 7}.",
+            f"Topic {i} is explained here. " + " ".join(f"detail{i}_{k}" for k in range(i % 9 + 3)) + ".")
+            | {"source": ["alpha", "beta"][i % 2]}))
+    rows[5] = rows[4]  # exact duplicate
+    rows[7] = json.dumps(make_conversation(  # near duplicate of row 6: one word changed
+        "Request 6: explain topic 6 with an example about item 42.",
+        "Topic 6 is explained here. " + " ".join(f"detail6_{k}" for k in range(9)) + "!"))
+    rows += [
+        "{not json",
+        json.dumps({"conversations": [{"from": "gpt", "value": "I start."}, {"from": "human", "value": "ok"},
+                                      {"from": "gpt", "value": "fine."}]}),  # role order
+        json.dumps({"conversations": [{"from": "wizard", "value": "x"}, {"from": "gpt", "value": "y"}]}),
+        json.dumps({"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "<|im_end|> a."}]}),
+    ]
+    p = tmp_path / "dirty.jsonl"
+    p.write_text("\n".join(rows) + "\n")
+    return p
+
+
+def recipe(src, out, **over):
+    r = {"name": "t", "input": {"source": str(src), "chunk_rows": 16}, "output": str(out),
+         "scorers": ["heuristics"], "validity": ["role_order", "template_leak"],
+         "dedup": {"methods": ["exact", "near"], "keep": "longest", "near": {"threshold": 0.7}},
+         "subsets": [{"name": "long", "rank": {"assistant_chars": 1.0}, "budget": 10, "filter": "turns <= 4"},
+                     {"name": "random", "baseline": "random", "budget": 10}]}
+    r.update(over)
+    return r
+
+
+def test_run_writes_everything_and_counts_reconcile(dirty_jsonl, tmp_path):
+    s = run(recipe(dirty_jsonl, tmp_path / "run"), progress=False)
+    c = s.counts
+    assert c["read"] == 44 and c["quarantined"] == 2
+    assert c["removed"]["invalid:role_order"] == 1 and c["removed"]["invalid:template_leak"] == 1
+    assert c["removed"]["duplicate:exact"] == 1 and c["removed"]["duplicate:near"] == 1
+    assert c["read"] == c["kept"] + sum(c["removed"].values()) + c["quarantined"]
+    m = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert m["counts"] == c and m["status"] == "done" and "transformers" in m["versions"]
+    assert m["recipe"]["name"] == "t"
+    q = [json.loads(x) for x in (tmp_path / "run" / "quarantine.jsonl").read_text().splitlines()]
+    assert sorted(x["reason"] for x in q) == ["malformed_json", "unknown_role"]
+    assert s.subsets == {"long": 10, "random": 10}
+    sub = tmp_path / "run" / "subsets" / "long"
+    first = json.loads((sub / "data.jsonl").read_text().splitlines()[0])
+    assert set(first) >= {"conversations"} and first["conversations"][0]["from"] == "human"
+    assert pq.read_table(sub / "data.parquet").num_rows == 10
+    assert (tmp_path / "run" / "report" / "report.html").exists()
+
+
+def _outputs(root):
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.suffix in (".jsonl", ".parquet") and "scores" not in p.parts:
+            out[str(p.relative_to(root))] = (pq.read_table(p).to_pylist() if p.suffix == ".parquet"
+                                             else p.read_text())
+    return out
+
+
+def test_interrupted_run_resumes_to_identical_outputs(dirty_jsonl, tmp_path, monkeypatch):
+    clean = run(recipe(dirty_jsonl, tmp_path / "clean"), progress=False)
+
+    import curate.pipeline as pipeline
+
+    real, calls = pipeline.write_parquet, {"n": 0}
+
+    def dying(path, table):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # killed while writing the second shard
+        return real(path, table)
+
+    monkeypatch.setattr(pipeline, "write_parquet", dying)
+    with pytest.raises(KeyboardInterrupt):
+        run(recipe(dirty_jsonl, tmp_path / "resumed"), progress=False)
+    monkeypatch.setattr(pipeline, "write_parquet", real)
+    assert (tmp_path / "resumed" / "steps" / "ingest-00000.json").exists()
+    assert not (tmp_path / "resumed" / "steps" / "ingest.json").exists()
+
+    seen = []
+    orig_iter = pipeline.iter_load
+    monkeypatch.setattr(pipeline, "iter_load", lambda *a, **kw: seen.append(kw["start"]) or orig_iter(*a, **kw))
+    resumed = run(recipe(dirty_jsonl, tmp_path / "resumed"), progress=False)
+    assert seen == [16], "resume starts after the finished shard"
+    assert resumed.counts == clean.counts and resumed.subsets == clean.subsets
+    assert _outputs(tmp_path / "resumed") == _outputs(tmp_path / "clean")
+
+
+def test_selection_only_rerun_reuses_scores_and_dedup(dirty_jsonl, tmp_path, monkeypatch):
+    run(recipe(dirty_jsonl, tmp_path / "run"), progress=False)
+
+    from curate.scorers.heuristics import HeuristicsScorer
+
+    def boom(*a, **kw):
+        raise AssertionError("a scorer ran again")
+
+    monkeypatch.setattr(HeuristicsScorer, "score", boom)
+    import curate.duplicates as dd
+
+    monkeypatch.setattr(dd, "dedup", boom)
+    r = recipe(dirty_jsonl, tmp_path / "run",
+               subsets=[{"name": "short", "rank": {"-assistant_chars": 1.0}, "budget": 5}])
+    s = run(r, progress=False)
+    assert s.subsets == {"short": 5}
+
+
+def test_python_and_cli_give_the_same_run(dirty_jsonl, tmp_path):
+    from curate.cli import main
+
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(recipe(dirty_jsonl, tmp_path / "cli")))
+    assert main(["run", str(path), "--quiet"]) == 0
+    py = curate.run(str(path), output=tmp_path / "py", progress=False)
+    assert json.loads((tmp_path / "cli" / "manifest.json").read_text())["counts"] == py.counts
+    assert _outputs(tmp_path / "cli") == _outputs(tmp_path / "py")
