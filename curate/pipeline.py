@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from curate.loaders import iter_load
 from curate.recipe import Recipe, parse
-from curate.rundir import RunDir, fingerprint, write_jsonl, write_parquet
+from curate.rundir import RunDir, atomic_path, fingerprint, write_jsonl, write_parquet
 
 VALIDITY_COLUMNS = {  # check -> (heuristics column, value that fails)
     "role_order": ("role_order_ok", False),
@@ -68,11 +68,16 @@ def _input_fingerprint(recipe: Recipe) -> str:
     return fingerprint(spec, stat)
 
 
-def _read_shards(folder: Path) -> pa.Table:
-    files = sorted(folder.glob("part-*.parquet"))
-    tables = [pq.read_table(f) for f in files]
-    tables = [t for t in tables if t.num_rows] or tables[:1]
-    return pa.concat_tables(tables, promote_options="permissive")
+def _consolidate(files: list[Path], out: Path) -> None:
+    """Shards -> one Parquet file, a shard at a time; columns missing from a shard become nulls."""
+    schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
+    with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for f in files:
+            t = pq.read_table(f)
+            for name in schema.names:
+                if name not in t.column_names:
+                    t = t.append_column(name, pa.nulls(t.num_rows, schema.field(name).type))
+            writer.write_table(t.select(schema.names).cast(schema))
 
 
 def ingest(recipe: Recipe, run: RunDir) -> tuple[pa.Table, dict[str, int]]:
@@ -99,10 +104,11 @@ def ingest(recipe: Recipe, run: RunDir) -> tuple[pa.Table, dict[str, int]]:
         quarantine = [json.loads(line) for k in range(n_shards)
                       for line in (qdir / f"part-{k:05d}.jsonl").read_text(encoding="utf-8").splitlines()]
         write_jsonl(run.quarantine, quarantine)
+        _consolidate([shards / f"part-{k:05d}.parquet" for k in range(n_shards)], run.conversations)
         info = {"read": sum(p["read"] for p in per), "rows": sum(p["rows"] for p in per),
                 "quarantined": len(quarantine), "shards": n_shards}
         run.mark_done("ingest", fp, **info)
-    return _read_shards(shards), {k: info[k] for k in ("read", "rows", "quarantined")}
+    return pq.read_table(run.conversations), {k: info[k] for k in ("read", "rows", "quarantined")}
 
 
 def validity(table: pa.Table, scores: pd.DataFrame, checks: list[str]) -> pd.Series:
