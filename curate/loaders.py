@@ -191,7 +191,7 @@ def _preview(rec: Any) -> str:
         return repr(rec)[:_RAW_PREVIEW]
 
 
-def _to_table(rows: list[dict[str, Any]]) -> pa.Table:
+def to_table(rows: list[dict[str, Any]]) -> pa.Table:
     if not rows:
         return pa.table({"id": pa.array([], pa.string()), "messages": pa.array([], MESSAGE_TYPE),
                          "source": pa.array([], pa.string()), "row": pa.array([], pa.int64())})
@@ -252,7 +252,7 @@ def iter_load(
             return
         rows, bad = normalize_records(chunk, name, fmt, start_row=row)
         row += len(chunk)
-        yield Loaded(_to_table(rows), bad, len(chunk))
+        yield Loaded(to_table(rows), bad, len(chunk))
 
 
 def load(source: str | Path, n: int | None = None, fmt: str | None = None, split: str = "train") -> Loaded:
@@ -264,7 +264,7 @@ def load(source: str | Path, n: int | None = None, fmt: str | None = None, split
     """
     parts = list(iter_load(source, chunk_rows=50_000, n=n, fmt=fmt, split=split))
     if not parts:
-        return Loaded(_to_table([]), [], 0)
+        return Loaded(to_table([]), [], 0)
     tables = [p.table for p in parts if p.table.num_rows]
     table = pa.concat_tables(tables, promote_options="permissive") if tables else parts[0].table
     return Loaded(table, [q for p in parts for q in p.quarantine], sum(p.read for p in parts))

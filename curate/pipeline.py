@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.loaders import iter_load
+from curate.loaders import iter_load, to_table
 from curate.recipe import Recipe, parse
 from curate.rundir import RunDir, atomic_path, fingerprint, write_jsonl, write_parquet
 
@@ -70,6 +70,9 @@ def _input_fingerprint(recipe: Recipe) -> str:
 
 def _consolidate(files: list[Path], out: Path) -> None:
     """Shards -> one Parquet file, a shard at a time; columns missing from a shard become nulls."""
+    if not files:
+        write_parquet(out, to_table([]))
+        return
     schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
     with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
         for f in files:
