@@ -8,7 +8,7 @@ import yaml
 
 import curate
 from curate.pipeline import run
-from tests.conftest import make_conversation
+from conftest import make_conversation
 
 
 @pytest.fixture
