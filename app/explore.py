@@ -1,0 +1,114 @@
+"""Tables behind the explorer page, without Streamlit: every row of a run with its scores, whether
+it was kept or removed and why, the subsets' source mix, and dedup clusters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+def _read(path: Path) -> pd.DataFrame | None:
+    try:
+        return pd.read_parquet(path)
+    except Exception:  # missing or unreadable: the page shows what it has
+        return None
+
+
+def removal_counts(counts: dict[str, Any]) -> pd.Series:
+    """``counts["removed"]`` (reason -> n) as a Series; tolerates a flat number."""
+    removed = counts.get("removed", {})
+    if isinstance(removed, dict):
+        return pd.Series({str(k): int(v) for k, v in removed.items()}, dtype="int64").sort_values()
+    return pd.Series({"removed": int(removed or 0)}, dtype="int64")
+
+
+def _scalar_scores(run: Path, notes: list[str]) -> pd.DataFrame | None:
+    """``curate.scores(run)`` without vector columns; None (with a note) when unavailable."""
+    if not (run / "scores").is_dir():
+        return None
+    try:
+        from curate.store import scores
+    except ImportError:
+        notes.append("Scores are not shown: the score store module is not available.")
+        return None
+    try:
+        df = scores(run)
+    except Exception as e:  # a broken store must not take the explorer down
+        notes.append(f"Scores are not shown: {e}")
+        return None
+    keep = ["id"] + [c for c in df.columns if c != "id" and not df[c].map(
+        lambda v: isinstance(v, (list, tuple, dict)) or hasattr(v, "shape")).any()]
+    return df[keep]
+
+
+def _first_user(messages: Any) -> str:
+    for m in messages:
+        if m["role"] == "user":
+            return str(m["content"])[:160]
+    return ""
+
+
+def load_rows(run: str | Path) -> tuple[pd.DataFrame | None, list[str]]:
+    """All input rows of ``run`` with status, reasons, subsets and scalar scores (plus notes)."""
+    run = Path(run)
+    notes: list[str] = []
+    conv = _read(run / "data" / "conversations.parquet")
+    if conv is None:
+        return None, notes
+    df = conv[[c for c in ("id", "source", "row", "messages") if c in conv.columns]].copy()
+    df["preview"] = df["messages"].map(_first_user)
+    df["text"] = df["messages"].map(lambda ms: "\n".join(str(m["content"]) for m in ms))
+    dd = dedup_table(run)
+    why: dict[str, str] = {}
+    for r in dd.itertuples(index=False):
+        sim = getattr(r, "similarity", None)
+        sim_txt = f", similarity {sim:.2f}" if isinstance(sim, float) and sim == sim else ""
+        why.setdefault(str(r.id), f"{getattr(r, 'method', 'duplicate')} duplicate of {r.duplicate_of}{sim_txt}")
+    df["status"] = df["id"].map(lambda i: "removed" if i in why else "kept")
+    df["why"] = df["id"].map(lambda i: why.get(i, ""))
+    chosen: dict[str, list[tuple[str, str]]] = {}
+    for sel_path in sorted((run / "subsets").glob("*/selection.parquet")):
+        sel = _read(sel_path)
+        if sel is None or "id" not in sel:
+            continue
+        reasons = sel["reason"].astype(str) if "reason" in sel else pd.Series([""] * len(sel))
+        for i, reason in zip(sel["id"].astype(str), reasons, strict=True):
+            chosen.setdefault(i, []).append((sel_path.parent.name, reason))
+    df["subsets"] = df["id"].map(lambda i: [s for s, _ in chosen.get(i, [])])
+    df["why_chosen"] = df["id"].map(lambda i: [f"{s}: {r}" if r else s for s, r in chosen.get(i, [])])
+    scores = _scalar_scores(run, notes)
+    if scores is not None:
+        df = df.merge(scores.drop_duplicates("id"), on="id", how="left", suffixes=("", "_score"))
+    return df, notes
+
+
+def dedup_table(run: str | Path) -> pd.DataFrame:
+    """Every dedup removal of the run (``RUN/dedup/*.parquet``) in one table."""
+    frames = [f for f in (_read(p) for p in sorted((Path(run) / "dedup").glob("*.parquet")))
+              if f is not None and {"id", "duplicate_of"} <= set(f.columns)]
+    if not frames:
+        return pd.DataFrame(columns=["id", "method", "duplicate_of", "similarity"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def dedup_clusters(dd: pd.DataFrame) -> pd.DataFrame:
+    """One row per kept representative: how many rows duplicated it, by which methods, how similar."""
+    if dd.empty:
+        return pd.DataFrame(columns=["kept row", "members", "methods", "min_similarity"])
+    dd = dd.assign(method=dd.get("method", "duplicate"), similarity=dd.get("similarity", float("nan")))
+    out = dd.groupby("duplicate_of").agg(
+        members=("id", "count"),
+        methods=("method", lambda m: ", ".join(sorted(set(map(str, m))))),
+        min_similarity=("similarity", "min"),
+    ).reset_index().rename(columns={"duplicate_of": "kept row"})
+    return out.sort_values(["members", "kept row"], ascending=[False, True], ignore_index=True)
+
+
+def source_mix(run: str | Path, rows: pd.DataFrame) -> pd.DataFrame | None:
+    """Rows per (subset, source): how each subset draws on the sources."""
+    if "source" not in rows or not rows["subsets"].map(len).any():
+        return None
+    exploded = rows[["source", "subsets"]].explode("subsets").dropna(subset=["subsets"])
+    return pd.crosstab(exploded["subsets"], exploded["source"].astype(str))

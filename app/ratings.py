@@ -1,0 +1,104 @@
+"""Human judgement as numbers: per-variant win rates with bootstrap confidence intervals, and
+Bradley-Terry ratings on the Elo scale (fitted as a logistic regression, as Chatbot Arena does)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+# A tie (or "both bad") counts half a win for each side.
+_SCORE_A = {"a": 1.0, "b": 0.0, "tie": 0.5, "both_bad": 0.5}
+
+
+def _pairs(votes: Sequence[dict[str, Any]]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    names = sorted({v["variant_a"] for v in votes} | {v["variant_b"] for v in votes})
+    index = {n: i for i, n in enumerate(names)}
+    a = np.array([index[v["variant_a"]] for v in votes], dtype=np.int64)
+    b = np.array([index[v["variant_b"]] for v in votes], dtype=np.int64)
+    s = np.array([_SCORE_A[v["outcome"]] for v in votes], dtype=np.float64)
+    return names, a, b, s
+
+
+def _rates(k: int, a: np.ndarray, b: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Win rate of each of ``k`` variants over the votes it appears in (NaN if none)."""
+    won = np.bincount(a, weights=s, minlength=k) + np.bincount(b, weights=1 - s, minlength=k)
+    n = np.bincount(a, minlength=k) + np.bincount(b, minlength=k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return won / n
+
+
+def win_rates(votes: Sequence[dict[str, Any]], n_boot: int = 1000, level: float = 0.95,
+              seed: int = 0) -> pd.DataFrame:
+    """One row per variant: votes, wins, losses, ties, win rate and its percentile bootstrap CI.
+
+    The bootstrap resamples whole votes, so the interval reflects how few votes there are.
+    """
+    cols = ["variant", "n", "wins", "losses", "ties", "win_rate", "ci_low", "ci_high"]
+    if not votes:
+        return pd.DataFrame(columns=cols)
+    names, a, b, s = _pairs(votes)
+    k = len(names)
+    rate = _rates(k, a, b, s)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(s), size=(n_boot, len(s)))
+    boots = np.stack([_rates(k, a[i], b[i], s[i]) for i in idx])
+    lo, hi = np.nanpercentile(boots, [100 * (1 - level) / 2, 100 * (1 + level) / 2], axis=0)
+    rows = []
+    for j, name in enumerate(names):
+        as_a, as_b = a == j, b == j
+        wins = int(np.sum(as_a & (s == 1)) + np.sum(as_b & (s == 0)))
+        losses = int(np.sum(as_a & (s == 0)) + np.sum(as_b & (s == 1)))
+        n = int(np.sum(as_a) + np.sum(as_b))
+        rows.append([name, n, wins, losses, n - wins - losses, rate[j], lo[j], hi[j]])
+    return pd.DataFrame(rows, columns=cols).sort_values("win_rate", ascending=False, ignore_index=True)
+
+
+def _bt_fit(k: int, a: np.ndarray, b: np.ndarray, s: np.ndarray, c: float) -> np.ndarray:
+    from sklearn.linear_model import LogisticRegression
+
+    # Each vote is a row with +1 for A and -1 for B; a tie becomes half a win each way (sample weights).
+    x = np.zeros((2 * len(s), k))
+    rows = np.arange(len(s))
+    x[rows, a] = 1.0
+    x[rows, b] = -1.0
+    x[len(s) + rows] = x[rows]
+    y = np.r_[np.ones(len(s)), np.zeros(len(s))]
+    w = np.r_[s, 1 - s]
+    keep = w > 0
+    if len(np.unique(y[keep])) < 2:  # one class only (every vote went the same way): mirror it
+        x, y, w = np.r_[x, -x], np.r_[y, 1 - y], np.r_[w, w] * 0.5
+        keep = w > 0
+    model = LogisticRegression(fit_intercept=False, C=c, max_iter=1000)
+    model.fit(x[keep], y[keep], sample_weight=w[keep])
+    return model.coef_[0]
+
+
+def bradley_terry(votes: Sequence[dict[str, Any]], scale: float = 400.0, base: float = 1000.0,
+                  c: float = 1.0, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
+    """Bradley-Terry ratings on the Elo scale (``base`` = average), with bootstrap 95% intervals.
+
+    ``c`` is the inverse strength of an L2 prior that keeps ratings finite when one variant has won
+    every vote so far; with many votes it hardly matters.
+    """
+    cols = ["variant", "rating", "ci_low", "ci_high", "n"]
+    if not votes:
+        return pd.DataFrame(columns=cols)
+    names, a, b, s = _pairs(votes)
+    k = len(names)
+    to_elo = scale / math.log(10)
+
+    def fit(i: np.ndarray) -> np.ndarray:
+        coef = _bt_fit(k, a[i], b[i], s[i], c)
+        return base + to_elo * (coef - coef.mean())
+
+    point = fit(np.arange(len(s)))
+    rng = np.random.default_rng(seed)
+    boots = np.stack([fit(rng.integers(0, len(s), len(s))) for _ in range(n_boot)]) if n_boot else point[None]
+    lo, hi = np.percentile(boots, [2.5, 97.5], axis=0)
+    n = np.bincount(a, minlength=k) + np.bincount(b, minlength=k)
+    df = pd.DataFrame({"variant": names, "rating": point, "ci_low": lo, "ci_high": hi, "n": n})
+    return df.sort_values("rating", ascending=False, ignore_index=True)

@@ -1,0 +1,195 @@
+"""What every page shares: the run directory, the cached generator and vote store, the prompt set,
+the generation settings, and small cached file readers. Streamlit-only glue; the logic lives in
+``train.generate``, ``app.votes`` and ``app.ratings``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from app.votes import VoteStore
+from curate.errors import UserError
+from train.generate import Generator, Variant, list_variants
+
+PROMPTS_FILE = Path(__file__).resolve().parent.parent / "train" / "prompts" / "default.jsonl"
+BUILTIN_PROMPTS = [
+    "Explain the difference between a list and a tuple in Python.",
+    "Write a haiku about autumn rain.",
+    "Give me three tips for a good night's sleep.",
+    "What is the capital of Australia, and why is it not Sydney?",
+    "Summarize the water cycle in two sentences.",
+]
+SETTINGS_DEFAULTS = {"temperature": 0.7, "min_p": 0.1, "max_new_tokens": 128, "seed": 0}
+
+
+def _argv() -> argparse.Namespace:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("run_dir", nargs="?")
+    p.add_argument("--model", default=None)
+    return p.parse_known_args(sys.argv[1:])[0]
+
+
+def run_dir() -> Path | None:
+    """``CURATE_RUN_DIR``, else the first argument after ``--`` of ``streamlit run app/main.py -- RUN``."""
+    if "run_dir" not in st.session_state:
+        env = os.environ.get("CURATE_RUN_DIR")
+        st.session_state.run_dir = env if env is not None else (_argv().run_dir or "")
+    value = st.session_state.run_dir
+    return Path(value).expanduser() if value else None
+
+
+def base_model() -> str | None:
+    """An explicit base model (``--model`` / ``CURATE_BASE_MODEL``), else None: the run's own."""
+    return os.environ.get("CURATE_BASE_MODEL") or _argv().model
+
+
+def require_run() -> Path:
+    """The run directory, or an error message and a stopped page."""
+    run = run_dir()
+    if run is None:
+        st.error("No run directory given. Start the app with `curate app RUN_DIR`.")
+        st.stop()
+    if not run.is_dir():
+        st.error(f"Run directory not found: `{run}`")
+        st.stop()
+    return run
+
+
+def variants(run: Path) -> list[Variant]:
+    try:
+        return list_variants(run, base_model())
+    except UserError as e:
+        st.error(str(e))
+        st.stop()
+
+
+@st.cache_resource(show_spinner="Loading the base model (once)...")
+def _generator(key: tuple, device: str) -> Generator:
+    vs = [Variant(name, base, Path(adapter) if adapter else None, subset, rows)
+          for name, base, adapter, subset, rows in key]
+    return Generator(vs, device=device)
+
+
+def generator(vs: list[Variant]) -> Generator:
+    """One shared generator per set of variants; stops the page with a message if it cannot load."""
+    key = tuple((v.name, v.base_model, str(v.adapter) if v.adapter else None, v.subset, v.rows) for v in vs)
+    try:
+        return _generator(key, os.environ.get("CURATE_DEVICE", "auto"))
+    except UserError as e:
+        st.error(str(e))
+        st.stop()
+
+
+@st.cache_resource
+def _vote_store(path: str) -> VoteStore:
+    return VoteStore(path)
+
+
+def vote_store(run: Path) -> VoteStore | None:
+    """The run's vote store, or None after showing why it cannot be opened."""
+    try:
+        return _vote_store(str(run / "votes.sqlite"))
+    except UserError as e:
+        st.error(str(e))
+        return None
+
+
+def _prompt_text(row: Any) -> str | None:
+    if isinstance(row, str):
+        return row
+    if not isinstance(row, dict):
+        return None
+    for key in ("prompt", "instruction", "question", "text"):
+        if isinstance(row.get(key), str):
+            return row[key]
+    msgs = row.get("messages") or row.get("conversations")
+    if isinstance(msgs, list):
+        for m in msgs:
+            if isinstance(m, dict) and m.get("role", m.get("from")) in ("user", "human"):
+                return m.get("content", m.get("value"))
+    return None
+
+
+@st.cache_data
+def prompts(path: str = str(PROMPTS_FILE)) -> list[str]:
+    """The evaluation prompt set, or a few built-in prompts when it is absent or unreadable."""
+    out: list[str] = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    try:
+                        text = _prompt_text(json.loads(line))
+                    except json.JSONDecodeError:
+                        continue
+                    if text and text.strip():
+                        out.append(text.strip())
+    except OSError:
+        pass
+    return out or list(BUILTIN_PROMPTS)
+
+
+def settings_sidebar() -> None:
+    """Generation settings shared by Compare and Arena (kept in session state)."""
+    for k, v in SETTINGS_DEFAULTS.items():
+        st.session_state.setdefault(k, v)
+    with st.sidebar.expander("Generation settings", expanded=False):
+        st.slider("Temperature", 0.0, 1.5, key="temperature", step=0.05,
+                  help="0 = greedy (deterministic)")
+        st.slider("min_p", 0.0, 0.5, key="min_p", step=0.01,
+                  help="drop tokens less likely than min_p x the top token's probability")
+        st.number_input("Max new tokens", 1, 2048, key="max_new_tokens", step=16)
+        st.number_input("Seed (0 = random)", 0, 2**31 - 1, key="seed", step=1)
+
+
+def settings() -> dict[str, Any]:
+    for k, v in SETTINGS_DEFAULTS.items():
+        st.session_state.setdefault(k, v)
+    s = {k: st.session_state[k] for k in SETTINGS_DEFAULTS}
+    return {"temperature": float(s["temperature"]), "min_p": float(s["min_p"]),
+            "max_new_tokens": int(s["max_new_tokens"]), "seed": int(s["seed"]) or None}
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@st.cache_data(show_spinner=False)
+def _read_json(path: str, mtime: float) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def read_json(path: Path) -> Any | None:
+    """Parsed JSON, or None if the file is missing or broken (the page says so)."""
+    if not path.exists():
+        return None
+    try:
+        return _read_json(str(path), _mtime(path))
+    except (OSError, json.JSONDecodeError) as e:
+        st.warning(f"Cannot read `{path}`: {e}")
+        return None
+
+
+@st.cache_data(show_spinner=False)
+def _read_parquet(path: str, mtime: float) -> pd.DataFrame:
+    return pd.read_parquet(path)
+
+
+def read_parquet(path: Path) -> pd.DataFrame | None:
+    if not path.exists():
+        return None
+    try:
+        return _read_parquet(str(path), _mtime(path))
+    except Exception as e:  # a half-written or foreign file: say which one
+        st.warning(f"Cannot read `{path}`: {e}")
+        return None

@@ -1,0 +1,100 @@
+"""Near-dup speed: curate (rensa signatures + numpy LSH) vs a datasketch MinHash + MinHashLSH pipeline
+with the same num_perm, the same word 5-gram shingles and the same threshold, on the same
+conversations (ShareGPT sample + generated near-copies), in one run. F1 of each against brute-force
+exact Jaccard is printed beside the time (skipped above --truth-max rows).
+
+    .venv/bin/python benchmarks/bench_minhash.py --sizes 20000,100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+
+from dedup_accuracy import curate_pairs, prf, true_pairs, with_near_copies
+from tqdm.auto import tqdm
+
+import curate
+from curate.duplicates.shingles import conversation_texts
+
+
+def datasketch_pairs(table, threshold: float, num_perm: int, ngram: int) -> tuple[set, float, float]:
+    """What a datasketch user writes: Python shingles, MinHash.update_batch, MinHashLSH insert + query,
+    candidates verified by estimated Jaccard. Returns (pairs, total seconds, seconds spent shingling)."""
+    from datasketch import MinHash, MinHashLSH
+
+    t0 = time.perf_counter()
+    texts = conversation_texts(table["messages"]).to_pylist()
+    shingles = []
+    for text in texts:
+        w = re.findall(r"\w+", text.lower())
+        grams = {" ".join(w[i : i + ngram]) for i in range(max(1, len(w) - ngram + 1))}
+        shingles.append([g.encode() for g in grams])
+    t_sh = time.perf_counter() - t0
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    sigs = []
+    for i, sh in enumerate(tqdm(shingles, desc="datasketch", leave=False)):
+        m = MinHash(num_perm=num_perm)
+        m.update_batch(sh)
+        sigs.append(m)
+        lsh.insert(i, m)
+    pairs = set()
+    for i, m in enumerate(sigs):
+        for j in lsh.query(m):
+            if j != i and m.jaccard(sigs[j]) >= threshold:
+                pairs.add((min(i, j), max(i, j)))
+    return pairs, time.perf_counter() - t0, t_sh
+
+
+def rensa_lsh_time(table, threshold: float, num_perm: int, ngram: int) -> float:
+    """rensa used the obvious way (RMinHash per row from Python word 5-gram strings, RMinHashLSH)."""
+    from rensa import RMinHash, RMinHashLSH
+
+    t0 = time.perf_counter()
+    texts = conversation_texts(table["messages"]).to_pylist()
+    lsh = RMinHashLSH(threshold=threshold, num_perm=num_perm, num_bands=16)
+    hashes = []
+    for i, text in enumerate(texts):
+        w = re.findall(r"\w+", text.lower())
+        m = RMinHash(num_perm=num_perm, seed=0)
+        m.update([" ".join(w[k : k + ngram]) for k in range(max(1, len(w) - ngram + 1))])
+        hashes.append(m)
+        lsh.insert(i, m)
+    for m in hashes:
+        lsh.query(m)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", default="20000", help="comma list of row counts")
+    ap.add_argument("--threshold", type=float, default=0.8)
+    ap.add_argument("--num-perm", type=int, default=128)
+    ap.add_argument("--ngram", type=int, default=5)
+    ap.add_argument("--truth-max", type=int, default=25_000, help="brute-force exact Jaccard only up to this size")
+    ap.add_argument("--skip-datasketch-above", type=int, default=10**9)
+    args = ap.parse_args()
+    sample = curate.load("sharegpt-sample").table
+    print(f"sample rows {sample.num_rows}; threshold {args.threshold}, num_perm {args.num_perm}, word {args.ngram}-grams")
+    for size in [int(s) for s in args.sizes.split(",")]:
+        base = sample.slice(0, min(sample.num_rows, int(size * 0.75)))
+        table = with_near_copies(base, size - base.num_rows, seed=size)
+        truth = true_pairs(table, args.threshold, args.ngram) if size <= args.truth_max else None
+        t = time.perf_counter()
+        ours = curate_pairs(table, args.threshold, num_perm=args.num_perm, ngram=args.ngram)
+        t_ours = time.perf_counter() - t
+        f_ours = f"F1 {prf(ours, truth)[2]:.4f}" if truth is not None else "F1 n/a"
+        print(f"\n[{table.num_rows} rows] curate      {t_ours:8.1f}s  {f_ours}  pairs {len(ours)}")
+        t_r = rensa_lsh_time(table, args.threshold, args.num_perm, args.ngram)
+        print(f"[{table.num_rows} rows] rensa (py)  {t_r:8.1f}s  ratio {t_r / t_ours:.1f}x")
+        if size <= args.skip_datasketch_above:
+            ds, t_ds, t_sh = datasketch_pairs(table, args.threshold, args.num_perm, args.ngram)
+            f_ds = f"F1 {prf(ds, truth)[2]:.4f}" if truth is not None else "F1 n/a"
+            print(f"[{table.num_rows} rows] datasketch  {t_ds:8.1f}s  {f_ds}  pairs {len(ds)}  "
+                  f"(shingling {t_sh:.1f}s)  ratio {t_ds / t_ours:.1f}x, "
+                  f"{(t_ds - t_sh) / t_ours:.1f}x without its shingling")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""`curate app RUN_DIR`: open the Streamlit app (compare, arena, leaderboard, explorer) on a run."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from curate.errors import UserError
+
+APP_MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("app", help="open the Streamlit app to compare, vote on and explore a run",
+                              description=__doc__)
+    p.add_argument("run_dir", help="run directory (from `curate run`), with models in RUN/models/")
+    p.add_argument("--port", type=int, default=8501, help="port to serve on (default 8501)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
+    p.add_argument("--model", default=None,
+                   help="base model (alias, folder or hub id); default: the one the adapters were trained on")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
+    p.set_defaults(func=main)
+
+
+def command(args: argparse.Namespace) -> list[str]:
+    """The `streamlit run` command line for ``args`` (separate so it can be tested without serving)."""
+    return [sys.executable, "-m", "streamlit", "run", str(APP_MAIN),
+            "--server.port", str(args.port), "--server.address", args.host,
+            "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--", str(Path(args.run_dir).resolve())]
+
+
+def main(args: argparse.Namespace) -> int:
+    run = Path(args.run_dir)
+    if not run.is_dir():
+        raise UserError(f"run directory not found: {run}")
+    if not 0 < args.port < 65536:
+        raise UserError(f"--port must be between 1 and 65535, got {args.port}")
+    env = dict(os.environ, CURATE_RUN_DIR=str(run.resolve()), CURATE_DEVICE=args.device)
+    if args.model:
+        env["CURATE_BASE_MODEL"] = args.model
+    print(f"curate app: serving {run} at http://{args.host}:{args.port} (Ctrl+C to stop)", file=sys.stderr)
+    try:
+        return subprocess.call(command(args), env=env)
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,38 @@
+"""`curate evaluate`: held-out loss, answers to a prompt set, and pairwise win rates with 95% CIs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("evaluate", help="evaluate a run's variants: held-out loss, win rates vs base/random",
+                              description=__doc__)
+    p.add_argument("--run", required=True, help="a run directory with trained RUN/models/*/adapter")
+    p.add_argument("--judge", default="lm:smollm2",
+                   help="reward:MODEL (reward model) or lm:MODEL (judge LM); model = alias, folder or hub id")
+    p.add_argument("--prompts", help="prompt file (JSONL: prompt / instruction / turns / messages); default: shipped set")
+    p.add_argument("--n-prompts", type=int, help="use only the first N prompts")
+    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--variants", nargs="+", help="only these variants (base is always included)")
+    p.add_argument("--base-model", help="override the base model recorded in metrics.json")
+    p.add_argument("--heldout-rows", type=int, default=64, help="size of the held-out split (default 64)")
+    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from train.evaluate import evaluate_run
+
+    res = evaluate_run(args.run, judge=args.judge, prompts=args.prompts, max_new_tokens=args.max_new_tokens,
+                       n_prompts=args.n_prompts, variants=args.variants, base_model=args.base_model,
+                       temperature=args.temperature, seed=args.seed, heldout_rows=args.heldout_rows,
+                       device=args.device)
+    from pathlib import Path
+
+    print((Path(res["dir"]) / "results.md").read_text())
+    return 0

@@ -1,0 +1,11 @@
+"""Deduplication: exact (same normalized id), near (MinHash LSH) and semantic (embedding cosine).
+
+``curate.dedup(...)`` returns a :class:`DedupResult` that records why each row went, and can be
+re-thresholded, explained (clusters, borderline pairs, histograms) and saved to ``RUN/dedup/``.
+"""
+
+from curate.duplicates.api import dedup
+from curate.duplicates.config import DedupConfig, NearConfig, SemanticConfig
+from curate.duplicates.result import DedupResult
+
+__all__ = ["DedupConfig", "DedupResult", "NearConfig", "SemanticConfig", "dedup"]

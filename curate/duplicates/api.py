@@ -1,0 +1,273 @@
+"""``curate.dedup``: exact, near (MinHash LSH) and semantic duplicates, or decontamination against
+another dataset, returning a :class:`DedupResult` that explains every removal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from curate.duplicates import minhash, semantic
+from curate.duplicates.config import METHOD_ORDER, DedupConfig, NearConfig, SemanticConfig
+from curate.duplicates.result import DedupResult, Pairs
+from curate.duplicates.shingles import text_lengths
+from curate.errors import UserError
+
+Embeddings = tuple[Any, np.ndarray]
+
+
+def as_table(data: Any, what: str = "data") -> pa.Table:
+    """A conversation table from a Table, a ``curate.load`` result, a run directory or an input path."""
+    if isinstance(data, pa.Table):
+        table = data
+    elif hasattr(data, "table"):
+        table = data.table
+    elif isinstance(data, pd.DataFrame):
+        table = pa.Table.from_pandas(data, preserve_index=False)
+    elif isinstance(data, str | Path):
+        run_data = Path(data) / "data" / "conversations.parquet"
+        if run_data.exists():
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(run_data)
+        else:
+            import curate
+
+            table = curate.load(data).table
+    else:
+        raise UserError(f"{what}: expected a pyarrow Table, curate.load(...) result or path, got {type(data).__name__}")
+    missing = {"id", "messages"} - set(table.column_names)
+    if missing:
+        raise UserError(f"{what}: table lacks column(s) {sorted(missing)}; load it with curate.load(...)")
+    return table
+
+
+def keep_rank(table: pa.Table, keep: str, scores: pd.DataFrame | None = None) -> np.ndarray:
+    """Keep priority of every row (0 = survives first). Ties and missing scores fall back to row order."""
+    n = table.num_rows
+    rows = table["row"].to_numpy() if "row" in table.column_names else np.arange(n)
+    if keep == "first":
+        primary = np.zeros(n)
+    elif keep == "longest":
+        primary = -text_lengths(table["messages"]).astype(np.float64)
+    else:
+        col, sign = (keep[1:], 1.0) if keep.startswith("-") else (keep, -1.0)
+        if scores is not None and col in scores.columns:
+            if "id" not in scores.columns:
+                raise UserError("scores: the DataFrame needs an 'id' column (as curate.scores(run) returns)")
+            by_id = scores.drop_duplicates("id").set_index("id")[col]
+            values = by_id.reindex(table["id"].to_pylist()).to_numpy(dtype=np.float64, na_value=np.nan)
+        elif col in table.column_names:
+            values = np.asarray(table[col].to_numpy(zero_copy_only=False), dtype=np.float64)
+        else:
+            have = sorted(set(scores.columns) - {"id"}) if scores is not None else []
+            raise UserError(
+                f"keep={keep!r}: no score column {col!r} in scores or data (scores have {have[:12]}); "
+                "use 'first', 'longest' or a score column name"
+            )
+        primary = np.where(np.isnan(values), np.inf, sign * values)
+    order = np.lexsort((rows, primary))
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n)
+    return rank
+
+
+def _configs(config, near, semantic_, overrides) -> DedupConfig:
+    cfg = config if isinstance(config, DedupConfig) else DedupConfig.model_validate(config or {})
+    near_d = cfg.near.model_dump() | (near.model_dump() if isinstance(near, NearConfig) else dict(near or {}))
+    sem_d = cfg.semantic.model_dump() | (semantic_.model_dump() if isinstance(semantic_, SemanticConfig) else dict(semantic_ or {}))
+    for key in ("threshold", "floor", "num_perm", "ngram", "shingle", "seed", "verify"):
+        if overrides.get(key) is not None:
+            if key in ("threshold", "floor") and "near" not in overrides["methods"]:
+                sem_d[key] = overrides[key]
+            else:
+                near_d[key] = overrides[key]
+    if overrides.get("semantic_threshold") is not None:
+        sem_d["threshold"] = overrides["semantic_threshold"]
+    try:
+        return DedupConfig(methods=overrides["methods"], keep=overrides["keep"], near=near_d, semantic=sem_d)
+    except ValueError as e:
+        raise UserError(f"dedup settings: {e}") from None
+
+
+def _split_embeddings(emb: Any, what: str) -> Embeddings:
+    if isinstance(emb, tuple) and len(emb) == 2:
+        return emb
+    raise UserError(f"{what}: expected (ids, matrix), e.g. curate.store.load_embeddings(run)")
+
+
+def _align(emb: Embeddings, ids: np.ndarray, what: str) -> np.ndarray:
+    emb_ids, matrix = emb
+    if len(emb_ids) != len(matrix):
+        raise UserError(f"{what}: {len(emb_ids)} ids but {len(matrix)} vectors")
+    index = pd.Index(np.asarray(emb_ids, dtype=object))
+    if not index.is_unique:  # exact copies share an id (and a vector): the first one serves all
+        keep = ~index.duplicated()
+        index, positions = index[keep], np.nonzero(keep)[0]
+        pos = index.get_indexer(ids)
+        pos = np.where(pos >= 0, positions[np.maximum(pos, 0)], -1)
+    else:
+        pos = index.get_indexer(ids)
+    if (pos < 0).any():
+        raise UserError(f"{what}: {int((pos < 0).sum())} of {len(ids)} rows have no embedding; score them first "
+                        "(scorer 'embedding') or pass embeddings=(ids, matrix) covering every row")
+    return matrix if np.array_equal(pos, np.arange(len(matrix))) else matrix[pos]
+
+
+def dedup(
+    data: Any,
+    methods: tuple[str, ...] | list[str] | str = ("exact", "near"),
+    keep: str = "first",
+    scores: pd.DataFrame | None = None,
+    embeddings: Embeddings | None = None,
+    against: Any = None,
+    *,
+    config: DedupConfig | dict | None = None,
+    near: NearConfig | dict | None = None,
+    semantic: SemanticConfig | dict | None = None,
+    against_embeddings: Embeddings | None = None,
+    threshold: float | None = None,
+    floor: float | None = None,
+    num_perm: int | None = None,
+    ngram: int | None = None,
+    shingle: str | None = None,
+    seed: int | None = None,
+    verify: str | None = None,
+    semantic_threshold: float | None = None,
+    signatures_path: str | Path | None = None,
+    progress: bool = True,
+) -> DedupResult:
+    """Find duplicates of ``data`` (or of ``data`` in ``against``) and choose the survivors.
+
+    Methods run exact -> near -> semantic, each on what the previous kept. ``threshold`` etc. set the
+    near method (or semantic if near is not run); ``near=``/``semantic=`` take full settings.
+    ``against`` (a table, or ``(ids, matrix)`` for semantic only) removes rows of ``data`` that
+    duplicate any of its rows; its own rows are never removed.
+    """
+    if isinstance(methods, str):
+        methods = [m.strip() for m in methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHOD_ORDER]
+    if unknown:
+        raise UserError(f"unknown dedup method(s) {unknown}; choose from {list(METHOD_ORDER)}")
+    cfg = _configs(config, near, semantic, dict(methods=list(methods), keep=keep, threshold=threshold, floor=floor,
+                                                num_perm=num_perm, ngram=ngram, shingle=shingle, seed=seed,
+                                                verify=verify, semantic_threshold=semantic_threshold))
+    methods = cfg.ordered_methods()
+    table = as_table(data)
+    n = table.num_rows
+    ids = np.asarray(table["id"].to_pylist(), dtype=object)
+    rows = table["row"].to_numpy().astype(np.int64) if "row" in table.column_names else np.arange(n, dtype=np.int64)
+    rank = keep_rank(table, cfg.keep, scores)
+
+    against_table, against_emb, against_ids, against_rows = None, against_embeddings, None, None
+    if against is not None:
+        if isinstance(against, tuple):
+            against_emb = _split_embeddings(against, "against")
+            against_ids = np.asarray(against_emb[0], dtype=object)
+            if "near" in methods:
+                raise UserError("near dedup against another dataset needs its table, not (ids, matrix)")
+        else:
+            against_table = as_table(against, "against")
+            against_ids = np.asarray(against_table["id"].to_pylist(), dtype=object)
+        against_rows = (against_table["row"].to_numpy().astype(np.int64)
+                        if against_table is not None and "row" in against_table.column_names
+                        else np.arange(len(against_ids), dtype=np.int64))
+    cross = against_ids is not None
+
+    pairs: dict[str, Pairs] = {}
+    survivors = np.arange(n)
+    if "exact" in methods:
+        pairs["exact"], survivors = _exact(ids, rank, against_ids)
+    if "near" in methods:
+        pairs["near"] = _near(table, survivors, cfg.near, against_table, signatures_path, progress)
+    if "semantic" in methods:
+        if embeddings is None:
+            raise UserError("semantic dedup needs embeddings=(ids, matrix), e.g. curate.store.load_embeddings(run)")
+        emb = _split_embeddings(embeddings, "embeddings")
+        if cross and against_emb is None:
+            raise UserError("semantic dedup against a table needs against_embeddings=(ids, matrix)")
+        pairs["semantic"] = _semantic(emb, ids, survivors, cfg.semantic, against_emb, progress)
+    return DedupResult(ids, rows, rank, pairs, cfg.keep, against_ids if cross else None,
+                       against_rows if cross else None)
+
+
+def _exact(ids: np.ndarray, rank: np.ndarray, against_ids: np.ndarray | None) -> tuple[Pairs, np.ndarray]:
+    """Identical ids are duplicates (the id hashes the normalized messages). Also returns the rows that
+    go on to the next methods: one per id (the best-ranked), minus those found in ``against``."""
+    codes, _ = pd.factorize(ids)
+    order = np.lexsort((rank, codes))
+    first = np.concatenate([[True], codes[order][1:] != codes[order][:-1]]) if len(ids) else np.zeros(0, bool)
+    best = np.empty(codes.max() + 1 if len(ids) else 0, np.int64)
+    best[codes[order][first]] = order[first]
+    if against_ids is not None:
+        pos = pd.Index(against_ids).get_indexer(ids)
+        a = np.nonzero(pos >= 0)[0]
+        p = Pairs(a, pos[a].astype(np.int64), np.ones(len(a), np.float32), None, None)
+        return p, np.setdiff1d(np.arange(len(ids)), a)
+    others = np.setdiff1d(np.arange(len(ids)), best[codes])
+    p = Pairs(best[codes[others]], others, np.ones(len(others), np.float32), None, None)
+    return p, np.sort(best)
+
+
+def _near(table, sub, cfg: NearConfig, against_table, signatures_path, progress) -> Pairs:
+    msgs = table["messages"].take(pa.array(sub))
+    split = None
+    if against_table is not None:
+        split = len(sub)
+        msgs = pa.chunked_array(msgs.chunks + against_table["messages"].chunks, type=msgs.type)
+    msgs = msgs.combine_chunks()
+    floor = cfg.candidate_floor()
+    sig = minhash.signatures(msgs, cfg.num_perm, cfg.ngram, cfg.shingle, cfg.seed, cfg.chunk_rows,
+                             out=signatures_path, progress=progress)
+    cand = minhash.candidate_pairs(sig, floor, cfg.false_positive_weight, split)
+    a, b = cand[:, 0], cand[:, 1]
+    if cfg.verify == "exact":
+        mat = minhash.shingle_matrix(msgs, cfg.ngram, cfg.shingle)
+
+        def local_sim(x, y):
+            return minhash.exact_jaccard(mat, x, y)
+    else:
+        def local_sim(x, y):
+            return minhash.estimated_jaccard(sig, x, y)
+    sims = local_sim(a, b)
+    ok = sims >= floor
+    a, b, sims = a[ok], b[ok], sims[ok]
+    n = table.num_rows
+    local = np.full(n, -1, np.int64)
+    local[sub] = np.arange(len(sub))
+    bands, rows = minhash.optimal_param(floor, cfg.num_perm, cfg.false_positive_weight, 1 - cfg.false_positive_weight)
+    settings = cfg.model_dump() | {"floor": floor, "bands": bands, "rows_per_band": rows, "candidates": len(cand)}
+    if split is None:
+        return Pairs(sub[a], sub[b], sims, cfg.threshold, floor, settings, lambda x, y: local_sim(local[x], local[y]))
+    return Pairs(sub[a], b - split, sims, cfg.threshold, floor, settings,
+                 lambda x, y: local_sim(local[x], y + split))
+
+
+def _semantic(emb, ids, sub, cfg: SemanticConfig, against_emb, progress) -> Pairs:
+    x_all = _align(emb, ids, "embeddings")
+    x = x_all if len(sub) == len(ids) else x_all[sub]
+    y = None
+    if against_emb is not None:
+        y = np.asarray(against_emb[1])
+        if len(against_emb[0]) != len(y):
+            raise UserError(f"against embeddings: {len(against_emb[0])} ids but {len(y)} vectors")
+    if y is not None and y.shape[1] != x.shape[1]:
+        raise UserError(f"against embeddings have {y.shape[1]} dims, data has {x.shape[1]}")
+    floor = cfg.candidate_floor()
+    backend = cfg.backend
+    if backend == "auto":
+        backend = "exact" if len(x) <= cfg.exact_max_rows and (y is None or len(y) <= cfg.exact_max_rows) else "usearch"
+    if backend == "exact":
+        a, b, s = semantic.exact_pairs(x, floor, y, progress=progress)
+    else:
+        a, b, s = semantic.ann_pairs(x, floor, cfg.k, y, progress=progress)
+    local = np.full(len(ids), -1, np.int64)
+    local[sub] = np.arange(len(sub))
+    settings = cfg.model_dump() | {"floor": floor, "backend_used": backend, "dim": int(x.shape[1])}
+    if y is None:
+        return Pairs(sub[a], sub[b], s, cfg.threshold, floor, settings,
+                     lambda p, q: semantic.cosine(x, local[p], local[q]))
+    return Pairs(sub[a], b, s, cfg.threshold, floor, settings, lambda p, q: semantic.cosine(x, local[p], q, y))

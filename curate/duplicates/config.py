@@ -1,0 +1,89 @@
+"""Dedup settings as a pydantic model, so a recipe's ``dedup:`` block is checked before any work starts."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Method = Literal["exact", "near", "semantic"]
+METHOD_ORDER: tuple[str, ...] = ("exact", "near", "semantic")
+
+
+class NearConfig(BaseModel):
+    """MinHash LSH over word (or character) n-grams of the lower-cased conversation text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float = Field(0.8, gt=0.0, le=1.0, description="estimated Jaccard at or above which rows are duplicates")
+    floor: float | None = Field(
+        None, gt=0.0, le=1.0,
+        description="lowest Jaccard kept as a candidate pair (re-threshold down to it); default threshold-0.1",
+    )
+    num_perm: int = Field(128, ge=8, le=1024)
+    ngram: int = Field(5, ge=1, le=32)
+    shingle: Literal["word", "char"] = "word"
+    seed: int = 0
+    verify: Literal["signature", "exact"] = Field(
+        "signature", description="similarity of candidate pairs: MinHash estimate, or exact Jaccard of shingle sets"
+    )
+    false_positive_weight: float = Field(0.5, ge=0.0, le=1.0)
+    chunk_rows: int = Field(4_000, ge=1, description="rows shingled at once (bounds memory)")
+
+    @model_validator(mode="after")
+    def _floor(self) -> NearConfig:
+        if self.floor is not None and self.floor > self.threshold:
+            raise ValueError(f"near.floor {self.floor} is above near.threshold {self.threshold}")
+        return self
+
+    def candidate_floor(self) -> float:
+        return self.floor if self.floor is not None else round(max(0.05, self.threshold - 0.1), 6)
+
+
+class SemanticConfig(BaseModel):
+    """Cosine similarity of stored embeddings; exact blocked search for small data, usearch HNSW above."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float = Field(0.95, gt=0.0, le=1.0)
+    floor: float | None = Field(None, gt=0.0, le=1.0, description="lowest cosine kept as a pair; default threshold-0.05")
+    k: int = Field(16, ge=1, le=1024, description="neighbours per row for the ANN backend")
+    backend: Literal["auto", "exact", "usearch"] = "auto"
+    exact_max_rows: int = Field(60_000, ge=1, description="'auto' uses exact search up to this many rows")
+    embedding: str = Field("embedding", description="scorer name whose vectors to use (curate.store)")
+    column: str = "embedding"
+
+    @model_validator(mode="after")
+    def _floor(self) -> SemanticConfig:
+        if self.floor is not None and self.floor > self.threshold:
+            raise ValueError(f"semantic.floor {self.floor} is above semantic.threshold {self.threshold}")
+        return self
+
+    def candidate_floor(self) -> float:
+        return self.floor if self.floor is not None else round(max(0.0, self.threshold - 0.05), 6)
+
+
+class DedupConfig(BaseModel):
+    """The ``dedup:`` block of a recipe."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    methods: list[Method] = Field(default_factory=lambda: ["exact", "near"])
+    keep: str = Field("first", description="'first', 'longest', or a score column ('-col' keeps the lowest)")
+    near: NearConfig = Field(default_factory=NearConfig)
+    semantic: SemanticConfig = Field(default_factory=SemanticConfig)
+
+    @model_validator(mode="after")
+    def _methods(self) -> DedupConfig:
+        if not self.methods:
+            raise ValueError("dedup.methods is empty; use e.g. [exact, near]")
+        if len(set(self.methods)) != len(self.methods):
+            raise ValueError(f"dedup.methods has repeats: {self.methods}")
+        return self
+
+    def ordered_methods(self) -> list[str]:
+        """Methods always run exact -> near -> semantic, whatever order the recipe lists them in."""
+        return [m for m in METHOD_ORDER if m in self.methods]
+
+    def settings(self) -> dict[str, Any]:
+        return self.model_dump()

@@ -1,0 +1,285 @@
+"""``curate.report(run_dir)``: a static ``report.html`` (+ PNGs) from whatever a run directory holds.
+
+Every section is optional: a run without model scores, dedup or subsets still gets a report, so
+the report can be rebuilt at any point of a run (``curate report RUN_DIR``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from curate.errors import UserError
+from curate.reporting import html as H
+from curate.reporting import plots
+from curate.rundir import RunDir, write_text
+from curate.schema import conversation_text
+
+SAMPLE = 50_000
+MODEL_SCORES = ("reward", "ifd", "ppl", "embed_sim", "edu_score", "score")
+LENGTHS = ("assistant_chars", "chars", "user_chars", "tokens", "turns")
+LOG_SCALE = {"assistant_chars", "chars", "user_chars", "tokens", "assistant_tokens", "ppl"}
+
+
+def report(run_dir: str | os.PathLike, sample: int = SAMPLE) -> Path:
+    """Build ``RUN/report/report.html`` and its PNGs; returns the HTML path."""
+    run = RunDir(run_dir)
+    if not run.root.is_dir():
+        raise UserError(f"report: run directory {str(run.root)!r} does not exist")
+    out = run.root / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = run.manifest()
+    pool, notes = _pool(run, sample)
+    subsets = _subsets(run)
+    dedup = _dedup(run)
+
+    sections: list[tuple[str, str]] = []
+    sections.append(("Counts", _counts_section(manifest, pool, out)))
+    if subsets:
+        key = "row" if dedup is not None and "row" in dedup.columns and "row" in pool.columns else "id"
+        kept = pool[~pool[key].isin(dedup[key])] if dedup is not None else pool
+        sections.append(("Subsets", _subsets_section(subsets, kept, out)))
+    score_cols = _score_columns(pool)
+    hist_cols = [c for c in score_cols if c not in LENGTHS][:6]  # lengths get their own section
+    if hist_cols:
+        fig = plots.histograms(pool, hist_cols, log=LOG_SCALE)
+        sections.append(("Score distributions per source", _save(fig, out, "scores.png") + _notes(notes)))
+    length_cols = [c for c in LENGTHS if c in pool.columns]
+    if length_cols:
+        fig = plots.histograms(pool, length_cols, log=LOG_SCALE)
+        sections.append(("Length distributions", _save(fig, out, "lengths.png")))
+    corr_cols = [c for c in score_cols if pool[c].notna().sum() > 2 and pool[c].nunique() > 1][:10]
+    if len(corr_cols) >= 2:
+        y = next((c for c in MODEL_SCORES if c in corr_cols), None)
+        fig = plots.correlations(pool, corr_cols, x="assistant_chars", y=y)
+        sections.append(("Score correlations", _save(fig, out, "correlations.png")))
+    if dedup is not None:
+        sections.append(("Duplicates", _dedup_section(run, dedup)))
+    subtitle = f"{run.root.resolve()} · status {manifest.get('status', 'unknown')} · built {time.strftime('%Y-%m-%d %H:%M')}"
+    name = (manifest.get("recipe") or {}).get("name") if isinstance(manifest.get("recipe"), dict) else None
+    path = out / "report.html"
+    write_text(path, H.page(f"curate report: {name or run.root.name}", sections, subtitle))
+    os.chmod(path, 0o644)  # a report is meant to be shared (the atomic temp file starts as 0600)
+    return path
+
+
+# --- data ------------------------------------------------------------------------------------
+def _pool(run: RunDir, sample: int) -> tuple[pd.DataFrame, list[str]]:
+    """Conversations (a seeded sample of at most ``sample`` rows) joined with their scores."""
+    notes: list[str] = []
+    conv_path = run.root / "data" / "conversations.parquet"
+    if conv_path.exists():
+        names = pq.read_schema(conv_path).names
+        df = pq.read_table(conv_path, columns=[c for c in ("id", "source", "row") if c in names]).to_pandas()
+    else:
+        df = pd.DataFrame({"id": pd.Series([], dtype=object)})
+        notes.append("no data/conversations.parquet")
+    df = df.drop_duplicates("id")
+    if len(df) > sample:
+        df = df.sample(sample, random_state=0)
+        notes.append(f"plots use a random sample of {sample:,} rows")
+    scores = _scores(run, notes)
+    if scores is not None and len(scores):
+        scores = scores.drop_duplicates("id")
+        df = scores if df.empty else df.merge(scores, on="id", how="left", suffixes=("", "_score"))
+    missing = [c for c in ("assistant_chars", "turns") if c not in df.columns]
+    if missing and conv_path.exists() and "messages" in pq.read_schema(conv_path).names and len(df):
+        msgs = _messages(conv_path, df["id"].tolist())
+        conv = df["id"].map(msgs)
+        if "assistant_chars" in missing:
+            df["assistant_chars"] = conv.map(lambda m: _answer_chars(m) if m is not None else np.nan)
+        if "turns" in missing:
+            df["turns"] = conv.map(lambda m: len(m) if m is not None else np.nan)
+    if "source" not in df.columns:
+        df["source"] = "all"
+    return df.reset_index(drop=True), notes
+
+
+def _answer_chars(messages: Any) -> int:
+    return sum(len(m["content"]) for m in messages if m["role"] == "assistant")
+
+
+def _scores(run: RunDir, notes: list[str]) -> pd.DataFrame | None:
+    try:
+        from curate.store import scores
+    except ImportError:
+        notes.append("no score store module; model-score plots skipped")
+        return None
+    try:
+        df = scores(run.root)
+    except (UserError, FileNotFoundError, OSError) as e:
+        notes.append(f"scores not read: {e}")
+        return None
+    keep = ["id"] + [c for c in df.columns if c != "id" and not c.endswith("_error") and _scalar(df[c])]
+    return df[keep]
+
+
+def _scalar(s: pd.Series) -> bool:
+    if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+        return True
+    first = s.dropna().head(1)
+    return not (len(first) and isinstance(first.iloc[0], np.ndarray | list))
+
+
+def _messages(path: Path, ids: list[str]) -> dict[str, Any]:
+    if not ids:
+        return {}
+    t = pq.read_table(path, columns=["id", "messages"], filters=[("id", "in", list(set(ids)))])
+    return dict(zip(t.column("id").to_pylist(), t.column("messages").to_pylist()))
+
+
+def _score_columns(df: pd.DataFrame) -> list[str]:
+    skip = {"id", "row", "rank"}
+    num = [c for c in df.columns if c not in skip and pd.api.types.is_numeric_dtype(df[c].dtype)
+           and not pd.api.types.is_bool_dtype(df[c].dtype) and df[c].notna().any()]
+    first = [c for c in MODEL_SCORES if c in num] + [c for c in LENGTHS if c in num]
+    return first + [c for c in num if c not in first]
+
+
+def _subsets(run: RunDir) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for d in sorted((run.root / "subsets").glob("*/")):
+        sel = d / "selection.parquet"
+        if not sel.exists():
+            continue
+        info: dict[str, Any] = {"selection": pq.read_table(sel).to_pandas()}
+        meta = d / "meta.json"
+        info["meta"] = json.loads(meta.read_text()) if meta.exists() else {}
+        rej = d / "rejected.parquet"
+        info["rejected"] = pq.read_table(rej, columns=["reason"]).to_pandas() if rej.exists() else None
+        data = d / "data.parquet"
+        if data.exists():
+            names = [c for c in pq.read_schema(data).names if c != "messages"]
+            info["data"] = pq.read_table(data, columns=names).to_pandas().drop_duplicates("id").set_index("id")
+        out[d.name] = info
+    return out
+
+
+def _dedup(run: RunDir) -> pd.DataFrame | None:
+    frames = []
+    for p in sorted((run.root / "dedup").glob("*.parquet")):
+        if {"id", "method", "duplicate_of"} <= set(pq.read_schema(p).names):
+            frames.append(pq.read_table(p).to_pandas())
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+# --- sections --------------------------------------------------------------------------------
+def _save(fig: Any, out: Path, name: str) -> str:
+    import matplotlib.pyplot as plt
+
+    path = out / name
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return H.image(path, name)
+
+
+def _notes(notes: list[str]) -> str:
+    return "".join(f'<p class="muted">{H.esc(n)}</p>' for n in notes)
+
+
+def _counts_section(manifest: dict, pool: pd.DataFrame, out: Path) -> str:
+    counts = manifest.get("counts") or {}
+    if not counts:
+        return f'<p class="muted">manifest.json has no counts yet; {len(pool):,} conversations in data/.</p>'
+    removed = counts.get("removed") or {}
+    rows: list[list[Any]] = [["read", counts.get("read")], ["quarantined", counts.get("quarantined")]]
+    rows += [[f"removed: {k}", v] for k, v in removed.items()]
+    rows += [["kept", counts.get("kept")]]
+    rows += [[k, v] for k, v in counts.items() if k not in {"read", "quarantined", "removed", "kept"}
+             and not isinstance(v, dict | list)]
+    parts = [H.table(["step", "rows"], rows)]
+    needed = ("read", "kept", "quarantined")
+    if all(isinstance(counts.get(k), int) for k in needed):
+        total = counts["kept"] + sum(removed.values()) + counts["quarantined"]
+        ok = total == counts["read"]
+        parts.append(f'<p class="{"ok" if ok else "bad"}">read {counts["read"]:,} '
+                     f'{"=" if ok else "≠"} kept + removed + quarantined = {total:,}</p>')
+        parts.append(_save(plots.counts_bar(counts), out, "counts.png"))
+    return "".join(parts)
+
+
+def _describe(spec: dict) -> str:
+    bits = []
+    if spec.get("baseline"):
+        bits.append(f"baseline {spec['baseline']}")
+    if spec.get("filter"):
+        bits.append(f"filter {spec['filter']}")
+    if spec.get("rank"):
+        bits.append("rank " + ", ".join(f"{k}:{v:g}" for k, v in spec["rank"].items()) + f" ({spec.get('normalize', 'rank')})")
+    if spec.get("quotas"):
+        bits.append(f"quotas {json.dumps({k: v for k, v in spec['quotas'].items() if v is not None})}")
+    if spec.get("diversity"):
+        bits.append(f"diversity cos < {spec['diversity'].get('threshold')}")
+    if spec.get("budget"):
+        bits.append("budget " + ", ".join(f"{k} {v:,}" for k, v in spec["budget"].items() if v))
+    return "; ".join(bits) or "all rows"
+
+
+def _subsets_section(subsets: dict[str, dict], pool: pd.DataFrame, out: Path) -> str:
+    by_id = pool.set_index("id") if len(pool) else None
+    cols = [c for c in (*MODEL_SCORES, "assistant_chars", "turns") if c in pool.columns][:5]
+    header = ["subset", "rows", "tokens", "how", *[f"mean {c}" for c in cols], "rejected by rule", "example reason"]
+    rows, mixes, frames = [], {}, {}
+    for name, info in subsets.items():
+        sel, meta = info["selection"], info["meta"]
+        ids = sel["id"]
+        if "data" in info:
+            in_pool = info["data"].reindex(ids)
+        else:
+            in_pool = by_id.reindex(ids) if by_id is not None else pd.DataFrame(index=ids)
+        means = [float(pd.to_numeric(in_pool[c], errors="coerce").mean()) if c in in_pool else None for c in cols]
+        rejected = ""
+        if info["rejected"] is not None and len(info["rejected"]):
+            rules = info["rejected"]["reason"].str.split(":", n=1).str[0].value_counts()
+            rejected = ", ".join(f"{k} {v:,}" for k, v in rules.items())
+        tokens = meta.get("tokens")
+        if tokens is None and "tokens" in in_pool.columns:
+            tokens = int(pd.to_numeric(in_pool["tokens"], errors="coerce").fillna(0).sum())
+        example = sel["reason"].iloc[0] if len(sel) else ""
+        rows.append([name, len(sel), tokens, _describe(meta.get("spec", {})), *means, rejected, example])
+        if "source" in in_pool.columns and in_pool["source"].notna().any():
+            mixes[name] = in_pool["source"].astype(str).value_counts()
+        elif meta.get("source_mix"):
+            mixes[name] = pd.Series(meta["source_mix"])
+        if cols and cols[0] in in_pool.columns:
+            frames[name] = in_pool[cols[0]]
+    parts = [H.table(header, rows)]
+    if mixes and "source" in pool.columns:
+        parts.append(_save(plots.source_mix(pool["source"].astype(str).value_counts(), mixes), out, "source_mix.png"))
+    if frames and cols:
+        frames = {"pool": pool[cols[0]], **frames}
+        parts.append(_save(plots.subset_scores(frames, cols[0]), out, "subset_scores.png"))
+    return "".join(parts)
+
+
+def _dedup_section(run: RunDir, dedup: pd.DataFrame, clusters: int = 3, members: int = 3) -> str:
+    parts = [H.table(["method", "rows removed", "clusters"],
+                     [[m, len(g), g["duplicate_of"].nunique()] for m, g in dedup.groupby("method")])]
+    picks = []
+    for method, g in dedup.groupby("method"):
+        for keeper in g["duplicate_of"].value_counts().index[:clusters]:
+            picks.append((method, keeper, g[g["duplicate_of"] == keeper].head(members)))
+    conv_path = run.root / "data" / "conversations.parquet"
+    ids = [k for _, k, _ in picks] + [i for _, _, m in picks for i in m["id"]]
+    texts = _messages(conv_path, [str(i) for i in ids]) if conv_path.exists() else {}
+
+    def text(i: Any) -> H.Raw:
+        m = texts.get(str(i))
+        return H.snippet(conversation_text(m) if m is not None else f"(id {i} not in data/)", 400)
+
+    rows = []
+    for method, keeper, mem in picks:
+        for _, r in mem.iterrows():
+            sim = r.get("similarity")
+            rows.append([method, text(keeper), text(r["id"]), float(sim) if pd.notna(sim) else None])
+    if rows:
+        parts.append("<p>Largest clusters: the kept conversation and removed copies.</p>")
+        parts.append(H.table(["method", "kept", "removed as duplicate", "similarity"], rows))
+    return "".join(parts)

@@ -1,0 +1,190 @@
+"""``select``: one subset from a scored conversation table, with a reason for every row.
+
+Order of rules (the first that rejects a row is recorded): filter -> rank completeness -> quota ->
+diversity -> budget. Selected rows come back in selection order (best first).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from curate.errors import UserError
+from curate.selection import baselines
+from curate.selection.config import SubsetSpec, make_spec
+from curate.selection.diversity import Limits, greedy, unit_rows
+from curate.selection.expr import parse
+from curate.selection.rank import combined_score, describe
+
+Embeddings = tuple[Any, np.ndarray]
+
+
+@dataclass
+class Selection:
+    """``selected``: chosen rows in order with ``reason``, ``rank`` (1-based) and ``score``;
+    ``rejected``: ``id``, ``row``, ``source`` and the first rule that rejected the row."""
+
+    spec: SubsetSpec
+    selected: pd.DataFrame
+    rejected: pd.DataFrame
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def counts(self) -> dict[str, Any]:
+        """``input = selected + sum(rejected by rule)``; the rule is the reason up to ':'."""
+        rules = self.rejected["reason"].str.split(":", n=1).str[0].value_counts()
+        return {
+            "input": len(self.selected) + len(self.rejected),
+            "selected": len(self.selected),
+            "rejected": {str(k): int(v) for k, v in sorted(rules.items())},
+        }
+
+    def __len__(self) -> int:
+        return len(self.selected)
+
+    def __repr__(self) -> str:
+        return f"Selection({self.name!r}, {self.counts})"
+
+
+def select(
+    data: pd.DataFrame | pa.Table,
+    spec: SubsetSpec | dict[str, Any] | None = None,
+    embeddings: Embeddings | None = None,
+    progress: bool = True,
+    **kwargs: Any,
+) -> Selection:
+    """Select one subset. ``spec`` is a :class:`SubsetSpec`, a recipe dict, or given as keywords
+    (``select(df, filter="reward > 0.5", rank={"reward": 1}, budget=1000)``). ``embeddings`` is an
+    ``(ids, matrix)`` pair, needed only when ``diversity`` is set."""
+    spec = make_spec(spec, **kwargs)
+    df = data.to_pandas() if isinstance(data, pa.Table) else data
+    if not isinstance(df, pd.DataFrame):
+        raise UserError(f"select: expected a pandas DataFrame or pyarrow Table, got {type(data).__name__}")
+    for col in ("id", "messages"):
+        if col not in df.columns:
+            raise UserError(f"select: the table lacks the {col!r} column; columns: {', '.join(map(str, df.columns))}")
+    df = df.reset_index(drop=True)
+    n = len(df)
+    reasons = np.full(n, None, dtype=object)
+
+    # 1. filter
+    if spec.filter:
+        fails = parse(spec.filter).first_failure(df)
+        hit = fails.notna().to_numpy()
+        reasons[hit] = ("filter: " + fails[hit]).to_numpy()
+
+    # 2. order
+    score = pd.Series(np.nan, index=df.index)
+    label: str
+    if spec.rank:
+        score, missing = combined_score(df, spec.rank, spec.normalize)
+        miss = missing.notna().to_numpy() & (reasons == None)  # noqa: E711
+        reasons[miss] = ("rank: " + missing[miss].astype(str) + " is null").to_numpy()
+        order = np.argsort(-score.to_numpy(), kind="stable")
+        label = describe(spec.rank, spec.normalize)
+    elif spec.baseline == "random":
+        order, label = baselines.random_order(df["id"], spec.seed), f"random (seed {spec.seed})"
+    elif spec.baseline == "longest":
+        order, score = baselines.longest_order(df)
+        label = "longest: assistant_chars"
+    else:
+        order, label = np.arange(n), ("full" if spec.baseline == "full" else "passed filter")
+    order = order[reasons[order] == None]  # noqa: E711  (still candidates)
+
+    # 3. quotas, diversity, budget
+    need_tokens = spec.budget is not None and spec.budget.tokens is not None
+    tokens = baselines.approx_tokens(df) if need_tokens else None
+    groups, limits, group_label = _limits(df, spec)
+    vectors = _align(df["id"], embeddings, spec) if spec.diversity else None
+    walk = greedy(
+        order, tokens, groups, limits, group_label,
+        vectors=vectors, threshold=spec.diversity.threshold if spec.diversity else None,
+        ids=df["id"].astype(str).tolist(), progress=progress,
+    )
+    for p, why in walk.rejected.items():
+        reasons[p] = why
+
+    chosen = np.asarray(walk.selected, dtype=np.int64)
+    selected = df.iloc[chosen].copy()
+    selected["reason"] = [_why(spec, label, score.iat[p], walk.max_cos.get(p)) for p in chosen]
+    selected["rank"] = np.arange(1, len(chosen) + 1)
+    selected["score"] = score.to_numpy()[chosen] if len(chosen) else []
+    rej = np.flatnonzero(reasons != None)  # noqa: E711
+    cols = [c for c in ("id", "row", "source") if c in df.columns]
+    rejected = df.iloc[rej][cols].copy()
+    rejected["reason"] = reasons[rej]
+    assert len(selected) + len(rejected) == n, "every row is either selected or rejected"
+    return Selection(spec, selected.reset_index(drop=True), rejected.reset_index(drop=True))
+
+
+def _why(spec: SubsetSpec, label: str, score: float, max_cos: float | None) -> str:
+    if spec.rank:
+        why = f"top-k by {label}={score:.3g}"
+    elif spec.baseline == "longest":
+        why = f"longest: assistant_chars={int(score)}"
+    else:
+        why = label
+    if spec.diversity is not None and max_cos is not None:
+        near = "first" if not np.isfinite(max_cos) else f"max cos {max_cos:.2f}"
+        why += f"; diverse ({near} < {spec.diversity.threshold:g})"
+    return why
+
+
+def _limits(df: pd.DataFrame, spec: SubsetSpec) -> tuple[list[str] | None, Limits, str]:
+    b = spec.budget
+    limits = Limits(rows=b.rows if b else None, tokens=b.tokens if b else None)
+    q = spec.quotas
+    if q is None:
+        return None, limits, "source"
+    if q.column not in df.columns:
+        raise UserError(f"quotas.column: unknown column {q.column!r}; available: {', '.join(map(str, df.columns))}")
+    groups = df[q.column].astype(str).tolist()
+    if q.max is not None:
+        limits.group_rows = dict(q.max)
+        return groups, limits, q.column
+    assert q.mix is not None
+    limits.strict_groups = True
+    if limits.rows is not None:
+        limits.group_rows = _largest_remainder(q.mix, limits.rows)
+    if limits.tokens is not None:
+        limits.group_tokens = {g: int(math.floor(f * limits.tokens)) for g, f in q.mix.items()}
+    return groups, limits, q.column
+
+
+def _largest_remainder(mix: dict[str, float], total: int) -> dict[str, int]:
+    """Integer row targets per group that sum exactly to ``total`` (Hamilton's method)."""
+    raw = {g: f * total for g, f in mix.items()}
+    out = {g: int(math.floor(v)) for g, v in raw.items()}
+    left = total - sum(out.values())
+    for g in sorted(raw, key=lambda g: (raw[g] - out[g], g), reverse=True)[:left]:
+        out[g] += 1
+    return out
+
+
+def _align(ids: pd.Series, embeddings: Embeddings | None, spec: SubsetSpec) -> np.ndarray:
+    """Unit vectors aligned with the rows; NaN rows where a row has no embedding."""
+    if embeddings is None:
+        raise UserError(
+            f"subset {spec.name!r}: 'diversity' needs embeddings; pass embeddings=(ids, matrix) "
+            "(curate.store.load_embeddings(run)) or score with the 'embedding' scorer"
+        )
+    emb_ids, matrix = embeddings
+    matrix = np.asarray(matrix)
+    if matrix.ndim != 2 or len(matrix) != len(emb_ids):
+        raise UserError(f"embeddings: expected {len(emb_ids)} rows of vectors, got shape {matrix.shape}")
+    index = pd.Index(pd.Series(list(emb_ids)).astype(str))
+    keep = ~index.duplicated()
+    index, matrix = index[keep], matrix[keep]
+    where = index.get_indexer(ids.astype(str))
+    out = np.full((len(ids), matrix.shape[1]), np.nan, dtype=np.float32)
+    ok = where >= 0
+    out[ok] = unit_rows(matrix[where[ok]])
+    return out

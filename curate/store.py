@@ -1,0 +1,198 @@
+"""The score store: every scorer's columns keyed by row ``id``, once per scorer key.
+
+Layout: ``RUN/scores/<scorer-key>/part-*.parquet`` (``id`` + the scorer's columns + ``<name>_error``)
+and ``meta.json`` (name, settings, model revision). Parts are written atomically and only appended,
+so a killed run loses at most the part in flight; when one id appears in several parts the newest
+part wins (a retried failure replaces its error row). Vector columns are float16 lists;
+:func:`load_embeddings` serves them as one memory-mapped matrix from a cached ``.npy``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from curate.errors import UserError
+from curate.rundir import atomic_path, write_json, write_parquet
+
+
+def concat(tables: list[pa.Table]) -> pa.Table:
+    """Concatenate parts whose types differ only by all-null columns; newest copy of an id wins."""
+    if not tables:
+        return pa.table({"id": pa.array([], pa.string())})
+    table = pa.concat_tables(tables, promote_options="permissive")
+    if table.num_rows and pc.count_distinct(table["id"]).as_py() < table.num_rows:
+        pos = pa.array(np.arange(table.num_rows))
+        last = table.append_column("__pos", pos).group_by("id", use_threads=False).aggregate([("__pos", "max")])
+        table = table.take(pa.array(np.sort(last["__pos_max"].to_numpy())))
+    return table
+
+
+class ScoreStore:
+    """Score parts of one run directory, or in memory when ``run_dir`` is None."""
+
+    def __init__(self, run_dir: str | os.PathLike | None):
+        self.root = Path(run_dir) / "scores" if run_dir is not None else None
+        self._mem: dict[str, list[pa.Table]] = {}
+        self._mem_meta: dict[str, dict] = {}
+
+    # --- listing ----------------------------------------------------------------------------
+    def keys(self) -> list[str]:
+        if self.root is None:
+            return sorted(self._mem_meta)
+        if not self.root.exists():
+            return []
+        return sorted(p.parent.name for p in self.root.glob("*/meta.json"))
+
+    def meta(self, key: str) -> dict:
+        if self.root is None:
+            return dict(self._mem_meta.get(key, {}))
+        p = self.root / key / "meta.json"
+        return json.loads(p.read_text()) if p.exists() else {}
+
+    def write_meta(self, key: str, meta: dict[str, Any]) -> None:
+        old = self.meta(key)
+        meta = {**old, **meta, "created": old.get("created", time.time()), "updated": time.time()}
+        if self.root is None:
+            self._mem_meta[key] = meta
+        else:
+            write_json(self.root / key / "meta.json", meta)
+
+    def _parts(self, key: str) -> list[Path]:
+        return sorted((self.root / key).glob("part-*.parquet")) if self.root is not None else []
+
+    def resolve_key(self, name_or_key: str) -> str:
+        """A key as given, or the newest key of a scorer name; unknown -> UserError."""
+        keys = self.keys()
+        if name_or_key in keys:
+            return name_or_key
+        matches = [k for k in keys if self.meta(k).get("name") == name_or_key]
+        if not matches:
+            raise UserError(f"no scores for {name_or_key!r} in the store; have: {', '.join(keys) or 'none'}")
+        if len(matches) > 1:
+            matches.sort(key=lambda k: self.meta(k).get("updated", 0))
+            warnings.warn(f"{len(matches)} score keys for {name_or_key!r}; using the newest, {matches[-1]}",
+                          stacklevel=3)
+        return matches[-1]
+
+    # --- reading and writing ----------------------------------------------------------------
+    def append(self, key: str, table: pa.Table) -> None:
+        """Add one part; atomic, so a crash leaves either the whole part or none of it."""
+        if table.num_rows == 0:
+            return
+        if self.root is None:
+            self._mem.setdefault(key, []).append(table)
+            return
+        write_parquet(self.root / key / f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:6]}.parquet", table)
+
+    def read(self, key: str, columns: list[str] | None = None) -> pa.Table:
+        if self.root is None:
+            tables = self._mem.get(key, [])
+            if columns:
+                tables = [t.select([c for c in columns if c in t.column_names]) for t in tables]
+            return concat(tables)
+        parts = self._parts(key)
+        tables = []
+        for p in parts:
+            names = pq.read_schema(p).names
+            tables.append(pq.read_table(p, columns=[c for c in columns if c in names] if columns else None))
+        return concat(tables)
+
+    def scored_ids(self, key: str, error_column: str | None = None) -> set[str]:
+        """Ids already in the store; with ``error_column``, ids whose latest try failed are left out."""
+        cols = ["id"] + ([error_column] if error_column else [])
+        t = self.read(key, cols)
+        if error_column and error_column in t.column_names:
+            t = t.filter(pc.is_null(t[error_column]))
+        return set(t["id"].to_pylist())
+
+    def compact(self, key: str) -> None:
+        """Merge a key's parts into one (the merged part lands before the old ones go)."""
+        if self.root is None:
+            if len(self._mem.get(key, [])) > 1:
+                self._mem[key] = [concat(self._mem[key])]
+            return
+        parts = self._parts(key)
+        if len(parts) < 2:
+            return
+        self.append(key, self.read(key))
+        for p in parts:
+            p.unlink(missing_ok=True)
+        cache = self.root / key / "cache"
+        if cache.exists():
+            for f in cache.iterdir():
+                f.unlink(missing_ok=True)
+
+    def frame(self, key: str, ids: list[str] | None = None) -> pd.DataFrame:
+        """One key's scores as pandas (vector cells are numpy arrays), optionally for ``ids``."""
+        t = self.read(key)
+        if ids is not None:
+            t = t.filter(pc.is_in(t["id"], value_set=pa.array(ids, pa.string())))
+        return t.to_pandas()
+
+
+def join_frames(frames: dict[str, pd.DataFrame], ids: list[str] | None = None) -> pd.DataFrame:
+    """Outer-join per-key frames on ``id``; a column two keys share gets ``__<key>`` appended."""
+    seen: dict[str, int] = {}
+    for df in frames.values():
+        for c in df.columns:
+            if c != "id":
+                seen[c] = seen.get(c, 0) + 1
+    out = pd.DataFrame({"id": pd.Series(ids, dtype=object)}) if ids is not None else None
+    for key, df in frames.items():
+        df = df.rename(columns={c: f"{c}__{key}" for c in df.columns if c != "id" and seen[c] > 1})
+        out = df if out is None else out.merge(df, on="id", how="left" if ids is not None else "outer")
+    return out if out is not None else pd.DataFrame({"id": []})
+
+
+def scores(run: str | os.PathLike, keys: list[str] | None = None) -> pd.DataFrame:
+    """Every score column of ``run`` (or of the given keys / scorer names) joined on ``id``."""
+    store = ScoreStore(run)
+    chosen = [store.resolve_key(k) for k in keys] if keys else store.keys()
+    return join_frames({k: store.frame(k) for k in chosen})
+
+
+def load_embeddings(
+    run: str | os.PathLike, name: str = "embedding", column: str = "embedding"
+) -> tuple[list[str], np.ndarray]:
+    """``(ids, float16 matrix)`` of a vector column, memory-mapped from a cached ``.npy``.
+
+    ``name`` is a scorer key or a scorer name (the newest key of that name). Rows whose vector is
+    null (failed) are left out. The cache is rebuilt whenever the key's parts change.
+    """
+    store = ScoreStore(run)
+    key = store.resolve_key(name)
+    assert store.root is not None
+    stamp = [p.name for p in store._parts(key)]
+    cache = store.root / key / "cache"
+    npy, idx = cache / f"{column}.npy", cache / f"{column}.ids.json"
+    if idx.exists() and npy.exists():
+        info = json.loads(idx.read_text())
+        if info.get("parts") == stamp:
+            return info["ids"], np.load(npy, mmap_mode="r")
+    t = store.read(key, ["id", column])
+    if column not in t.column_names:
+        raise UserError(f"score key {key!r} has no column {column!r}; columns: {store.read(key).column_names}")
+    t = t.filter(pc.is_valid(t[column]))
+    ids = t["id"].to_pylist()
+    col = t[column].combine_chunks() if t.num_rows else pa.array([], pa.list_(pa.float16()))
+    flat = pc.list_flatten(col).to_numpy(zero_copy_only=False).astype(np.float16)
+    dim = len(flat) // len(ids) if ids else 0
+    if ids and dim * len(ids) != len(flat):
+        raise ValueError(f"vectors in {key}/{column} have different lengths")
+    cache.mkdir(parents=True, exist_ok=True)
+    with atomic_path(npy) as tmp, open(tmp, "wb") as f:
+        np.save(f, flat.reshape(len(ids), dim))
+    write_json(idx, {"parts": stamp, "ids": ids})
+    return ids, np.load(npy, mmap_mode="r")

@@ -1,0 +1,162 @@
+"""The Streamlit pages, run headless with AppTest on a tiny model and a fake run directory."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app.testing import make_fake_run
+from app.votes import VoteStore
+
+MAIN = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
+
+
+@pytest.fixture(scope="module")
+def fake_run(tiny_lm_dir, tmp_path_factory) -> Path:
+    return make_fake_run(tmp_path_factory.mktemp("run"), tiny_lm_dir)
+
+
+@pytest.fixture
+def run(fake_run, tmp_path, monkeypatch) -> Path:
+    """A fresh copy per test (votes start empty), shared adapters are cheap to copy."""
+    dst = tmp_path / "run"
+    shutil.copytree(fake_run, dst)
+    monkeypatch.setenv("CURATE_RUN_DIR", str(dst))
+    monkeypatch.setenv("CURATE_DEVICE", "cpu")
+    monkeypatch.delenv("CURATE_BASE_MODEL", raising=False)
+    return dst
+
+
+def app(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=120)
+    at.session_state["max_new_tokens"] = 6
+    at.run()
+    if page:
+        at.switch_page(f"views/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def test_compare_two_variants_side_by_side(run):
+    at = app()
+    chosen = at.multiselect(key="compare_variants")
+    assert chosen.value == ["base", "quality"]
+    chosen.set_value(["base", "quality", "random"])
+    at.chat_input(key="compare_input").set_value("How do I sort a list?").run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assistants = [m for m in at.chat_message if m.name == "assistant"]
+    assert len(assistants) == 3
+    assert texts(at.caption).count("tokens in") == 3
+    # a follow-up goes to each column with its own history: 2 user + 2 assistant turns per column
+    at.chat_input(key="compare_input").set_value("And in reverse?").run()
+    assert len([m for m in at.chat_message if m.name == "assistant"]) == 6
+    assert len(at.session_state["compare_chats"]["quality"]) == 4
+
+
+def test_compare_picked_prompt_and_empty_prompt(run):
+    at = app()
+    pick = at.selectbox(key="compare_pick")
+    pick.set_value(pick.options[1]).run()
+    at.button(key="compare_send").click().run()
+    assert len([m for m in at.chat_message if m.name == "assistant"]) == 2
+    at.chat_input(key="compare_input").set_value("   ").run()
+    assert "empty" in texts(at.error)
+    assert not at.exception
+
+
+def test_arena_vote_is_stored_and_leaderboard_changes(run):
+    at = app("leaderboard")
+    assert "No votes yet" in texts(at.info)
+    assert len(at.dataframe) == 1  # automatic win rates only
+    at = app("arena")
+    at.text_area(key="arena_prompt").set_value("Tell me a joke.")
+    at.button(key="arena_ask").click().run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    heads = texts(at.subheader)
+    assert "Model A" in heads and "Model B" in heads
+    assert "quality" not in heads and "random" not in heads  # names stay hidden before the vote
+    at.button(key="vote_a").click().run()
+    assert "Model A was" in texts(at.success)
+    votes = VoteStore(run / "votes.sqlite").all()
+    assert len(votes) == 1 and votes[0]["outcome"] == "a" and votes[0]["prompt"] == "Tell me a joke."
+    assert votes[0]["settings"]["max_new_tokens"] == 6 and votes[0]["answer_a"] is not None
+    assert at.button(key="vote_b").disabled  # one vote per battle
+    at.switch_page("views/leaderboard.py").run()
+    assert not at.exception
+    assert len(at.dataframe) == 4  # human win rates, Bradley-Terry, automatic, side by side
+    human = at.dataframe[0].value
+    winner = votes[0]["variant_a"]
+    assert human.set_index("variant").loc[winner, "wins"] == 1
+    side = at.dataframe[3].value
+    assert {"human win rate", "auto win rate"} <= set(side.columns)
+
+
+def test_arena_empty_prompt_and_bad_database(run):
+    at = app("arena")
+    at.button(key="arena_ask").click().run()
+    assert "empty" in texts(at.error) and not at.exception
+    (run / "votes.sqlite").write_bytes(b"not a database" * 200)
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.run()
+    at.switch_page("views/arena.py").run()
+    assert "not a valid SQLite" in texts(at.error) and not at.exception
+
+
+def test_explorer_counts_filters_and_reasons(run):
+    at = app("explorer")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {"Read": "24", "Kept": "17", "Removed": "3", "Quarantined": "1"}
+    assert "20 of 20 rows" in texts(at.caption)
+    at.text_input(key="explore_query").set_value("sort 7 ").run()
+    assert "1 of 20 rows" in texts(at.caption)
+    at.text_input(key="explore_query").set_value("").run()
+    at.selectbox(key="explore_status").set_value("removed").run()
+    assert "3 of 20 rows" in texts(at.caption)
+    at.selectbox(key="explore_row").set_value("id005").run()
+    assert "near duplicate of id004, similarity 0.91" in texts(at.warning)
+    at.selectbox(key="explore_status").set_value("all").run()
+    at.selectbox(key="explore_subset").set_value("quality").run()
+    assert "6 of 20 rows" in texts(at.caption)
+    at.selectbox(key="explore_row").set_value("id007").run()
+    assert "quality: quality: rank 7" in texts(at.success)
+    clusters = at.dataframe[1].value  # rows table, then clusters
+    assert clusters.iloc[0]["kept row"] == "id000" and clusters.iloc[0]["members"] == 2
+    assert not at.exception
+
+
+def test_errors_without_models_or_run(tmp_path, monkeypatch, tiny_lm_dir):
+    monkeypatch.setenv("CURATE_DEVICE", "cpu")
+    monkeypatch.setenv("CURATE_BASE_MODEL", str(tiny_lm_dir))
+    monkeypatch.setenv("CURATE_RUN_DIR", str(tmp_path / "missing"))
+    at = app()
+    assert "Run directory not found" in texts(at.error)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("CURATE_RUN_DIR", str(empty))
+    at = app()
+    assert "No trained models" in texts(at.error)
+    at = app("arena")
+    assert "at least two variants" in texts(at.error)
+    at = app("explorer")
+    assert "No counts" in texts(at.info) and "No rows" in texts(at.warning)
+    at = app("leaderboard")
+    assert "No votes yet" in texts(at.info) and "No automatic win rates" in texts(at.info)
+
+
+def test_broken_adapter_shows_message(run):
+    broken = run / "models" / "broken" / "adapter"
+    broken.mkdir(parents=True)
+    (broken / "adapter_config.json").write_text("{}")
+    at = app()
+    at.multiselect(key="compare_variants").set_value(["base", "broken"])
+    at.chat_input(key="compare_input").set_value("Hi").run()
+    assert "broken adapter folder for variant 'broken'" in texts(at.error)
+    assert len([m for m in at.chat_message if m.name == "assistant"]) == 2  # base answered; broken told why
+    assert not at.exception

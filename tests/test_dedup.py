@@ -1,0 +1,216 @@
+"""Dedup: planted exact / near / semantic duplicates, keep rules, re-thresholding, reasons, counts,
+decontamination, persistence and errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from curate.duplicates import DedupConfig, DedupResult, dedup
+from curate.duplicates.minhash import optimal_param
+from curate.duplicates.shingles import shingle_hashes
+from curate.errors import UserError
+from curate.schema import conversation_id
+
+MSG = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+RNG = np.random.default_rng(7)
+VOCAB = [f"w{i}" for i in range(3000)]
+
+
+def words(n: int) -> list[str]:
+    return list(RNG.choice(VOCAB, size=n))
+
+
+def table(convs: list[list[dict]], **cols) -> pa.Table:
+    return pa.table({"id": [conversation_id(m) for m in convs], "messages": pa.array(convs, MSG),
+                     "row": np.arange(len(convs)), "source": ["t"] * len(convs), **cols})
+
+
+def conv(user: str, assistant: str) -> list[dict]:
+    return [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """30 unrelated rows; row 30 = exact copy of 3; row 31 = 5 with case/punctuation/spacing changes;
+    row 32 = 7 with its last word changed (near, Jaccard ~0.98)."""
+    base = [conv(" ".join(words(40)), " ".join(words(80))) for _ in range(30)]
+    near_case = conv(base[5][0]["content"].upper().replace(" ", ",  "), base[5][1]["content"] + " !")
+    w7 = base[7][1]["content"].split()
+    near_word = conv(base[7][0]["content"], " ".join(w7[:-1] + ["changed"]))
+    return base + [base[3], near_case, near_word]
+
+
+def test_shingles_ignore_case_punctuation_and_spacing():
+    t = table([conv("Hello, World! how are you", "fine thanks"), conv("hello world  HOW are you?", "Fine, thanks.")])
+    h, off = shingle_hashes(t["messages"], ngram=3)
+    assert set(h[off[0]:off[1]]) == set(h[off[1]:off[2]])
+
+
+def test_lsh_params_match_datasketch():
+    from datasketch.lsh import _optimal_param
+
+    for t in (0.5, 0.7, 0.8, 0.9):
+        assert optimal_param(t, 128) == _optimal_param(t, 128, 0.5, 0.5)
+
+
+def test_planted_exact_and_near_found_with_reasons(planted):
+    data = table(planted)
+    r = dedup(data, progress=False)
+    assert r.counts == {"exact": 1, "near": 2}
+    rem = r.removed.set_index("row")
+    assert set(rem.index) == {30, 31, 32}
+    assert rem.loc[30, "method"] == "exact" and rem.loc[30, "duplicate_of_row"] == 3
+    assert rem.loc[31, "method"] == "near" and rem.loc[31, "duplicate_of"] == data["id"][5].as_py()
+    assert rem.loc[32, "duplicate_of_row"] == 7 and 0.9 < rem.loc[32, "similarity"] < 1.0
+    assert rem.loc[31, "similarity"] == pytest.approx(1.0)
+    assert not r.removed[["id", "method", "duplicate_of", "similarity"]].isna().any().any()
+    assert len(data) == int(r.keep_mask.sum()) + sum(r.counts.values()) == len(r.kept_ids) + len(r.removed)
+    assert not r.keep_mask[[30, 31, 32]].any() and r.keep_mask[[3, 5, 7]].all()
+
+
+def test_keep_longest_and_by_score(planted):
+    data = table(planted)
+    longest = dedup(data, keep="longest", progress=False).removed.set_index("row")
+    assert 5 in longest.index and longest.loc[5, "duplicate_of_row"] == 31  # the copy got longer (", " and " !")
+    reward = np.zeros(len(planted))
+    reward[32], reward[7] = 2.0, 1.0
+    scores = pd.DataFrame({"id": data["id"].to_pylist(), "reward": reward})
+    by_reward = dedup(data, keep="reward", scores=scores, progress=False).removed.set_index("row")
+    assert 7 in by_reward.index and by_reward.loc[7, "duplicate_of_row"] == 32
+    lowest = dedup(data, keep="-reward", scores=scores, progress=False).removed.set_index("row")
+    assert 32 in lowest.index
+    in_table = dedup(data.append_column("q", pa.array(reward)), keep="q", progress=False).removed
+    assert 7 in set(in_table["row"])
+
+
+def test_cluster_keeps_exactly_one(planted):
+    a = planted[0]
+    copies = [conv(a[0]["content"] + f" x{i}", a[1]["content"]) for i in range(5)]
+    r = dedup(table(planted + copies), methods="near", progress=False)
+    big = r.clusters("near", top=1).iloc[0]
+    assert big["size"] == 6 and big["kept_row"] == 0 and len(big["removed_ids"]) == 5
+
+
+@pytest.fixture(scope="module")
+def graded():
+    """Rows with near-copies at graded distances (1..12 words replaced of 120), so pairs spread over
+    the 0.6-1.0 Jaccard range."""
+    rows = []
+    for g in range(12):
+        w = words(120)
+        rows.append(conv(" ".join(w[:40]), " ".join(w[40:])))
+        v = list(w)
+        for j in RNG.choice(120, size=g + 1, replace=False):
+            v[j] = f"new{g}{j}"
+        rows.append(conv(" ".join(v[:40]), " ".join(v[40:])))
+    return table(rows)
+
+
+def test_rethreshold_equals_fresh_run(graded):
+    base = dedup(graded, methods="near", threshold=0.8, floor=0.55, progress=False)
+    for t in (0.6, 0.7, 0.9):
+        re = base.rethreshold("near", t)
+        fresh = dedup(graded, methods="near", threshold=t, floor=0.55, progress=False)
+        pd.testing.assert_frame_equal(re.removed, fresh.removed)
+        assert np.array_equal(re.keep_mask, fresh.keep_mask)
+    assert base.rethreshold("near", 0.6).counts["near"] > base.counts["near"] > base.rethreshold("near", 0.95).counts["near"]
+    with pytest.raises(ValueError, match="floor"):
+        base.rethreshold("near", 0.3)
+
+
+def test_borderline_histogram_and_plot(graded, tmp_path):
+    r = dedup(graded, methods="near", threshold=0.8, floor=0.55, progress=False)
+    b = r.borderline("near", k=3)
+    above, below = b[b.side == "above"], b[b.side == "below"]
+    assert len(above) and len(below)
+    assert (above.similarity >= 0.8).all() and (below.similarity < 0.8).all()
+    counts, edges = r.similarity_histogram("near", bins=10)
+    assert counts.sum() == len(r.pairs["near"].sim) and edges[0] == pytest.approx(0.55)
+    png = r.plot_histogram(tmp_path / "h.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_exact_verify_is_exact_jaccard(graded):
+    from curate.duplicates.minhash import exact_jaccard, shingle_matrix
+
+    r = dedup(graded, methods="near", verify="exact", floor=0.5, progress=False)
+    p = r.pairs["near"]
+    truth = exact_jaccard(shingle_matrix(graded["messages"].combine_chunks()), p.a, p.b)
+    np.testing.assert_allclose(p.sim, truth, rtol=1e-6)
+
+
+def test_semantic_runs_on_near_survivors_and_finds_planted(planted):
+    data = table(planted)
+    x = RNG.normal(size=(len(planted), 32)).astype(np.float16)
+    x[12] = x[11] + 0.01 * RNG.normal(size=32)
+    x[31] = x[20]  # row 31 is already a near duplicate: semantic must not count it again
+    r = dedup(data, methods=("exact", "near", "semantic"), embeddings=(data["id"].to_pylist(), x), progress=False)
+    assert r.counts == {"exact": 1, "near": 2, "semantic": 1}
+    s = r.removed[r.removed.method == "semantic"].iloc[0]
+    assert s["row"] == 12 and s["duplicate_of_row"] == 11 and s["similarity"] > 0.99
+    ann = dedup(data, methods="semantic", embeddings=(data["id"].to_pylist(), x), semantic={"backend": "usearch"},
+                progress=False)
+    assert set(ann.removed["row"]) >= {12}
+    assert ann.rethreshold("semantic", 0.9).counts["semantic"] >= ann.counts["semantic"]
+
+
+def test_decontamination_against_eval(planted):
+    train = table(planted)
+    leaked = planted[9][0]["content"]
+    evals = table([conv(leaked.replace(" ", "  ").title() + "?", "an eval answer"), conv("unrelated eval prompt", "x")])
+    # the eval conversation differs in its answer; compare prompts via a short shingle on the whole text
+    r = dedup(train, methods=("exact", "near"), against=evals, threshold=0.3, ngram=3, progress=False)
+    rem = r.removed
+    assert list(rem["row"]) == [9] and rem["duplicate_of"].iloc[0] == evals["id"][0].as_py()
+    exact = dedup(train, methods="exact", against=table([planted[4]]), progress=False)
+    assert list(exact.removed["row"]) == [4] and exact.keep_mask.sum() == len(planted) - 1
+    x = RNG.normal(size=(len(planted), 16)).astype(np.float16)
+    sem = dedup(train, methods="semantic", embeddings=(train["id"].to_pylist(), x),
+                against=(["e1"], x[[2]] + np.float16(0.001)), progress=False)
+    assert list(sem.removed["row"]) == [2] and sem.removed["duplicate_of"].iloc[0] == "e1"
+
+
+def test_save_load_roundtrip(planted, tmp_path):
+    r = dedup(table(planted), progress=False)
+    d = r.save(tmp_path)
+    assert (d / "near.parquet").exists() and (d / "exact.parquet").exists() and d == tmp_path / "dedup"
+    back = DedupResult.load(tmp_path)
+    pd.testing.assert_frame_equal(back.removed, r.removed)
+    assert back.counts == r.counts
+    assert back.rethreshold("near", 0.99).counts == r.rethreshold("near", 0.99).counts
+
+
+def test_config_and_user_errors(planted):
+    data = table(planted)
+    cfg = DedupConfig.model_validate({"methods": ["near", "exact"], "near": {"threshold": 0.9}})
+    assert cfg.ordered_methods() == ["exact", "near"]
+    with pytest.raises(ValueError, match="extra"):
+        DedupConfig.model_validate({"near": {"treshold": 0.9}})
+    with pytest.raises(UserError, match="unknown dedup method"):
+        dedup(data, methods="fuzzy")
+    with pytest.raises(UserError, match="no score column 'reward'"):
+        dedup(data, keep="reward")
+    with pytest.raises(UserError, match="needs embeddings"):
+        dedup(data, methods="semantic")
+    with pytest.raises(UserError, match="have no embedding"):
+        dedup(data, methods="semantic", embeddings=(["nope"], np.zeros((1, 4), np.float16)))
+    with pytest.raises(UserError, match="above near.threshold"):
+        dedup(data, threshold=0.7, floor=0.8)
+    with pytest.raises(UserError, match="lacks column"):
+        dedup(pa.table({"x": [1]}))
+
+
+def test_cli_dedup(planted, tmp_path, capsys, write_jsonl):
+    from curate.cli import main
+
+    rows = [{"messages": m} for m in planted]
+    path = write_jsonl(rows)
+    assert main(["dedup", str(path), "--top", "2", "--save", str(tmp_path / "run"), "--plot", str(tmp_path / "h.png"),
+                 "--show", "clusters,borderline,histogram"]) == 0
+    out = capsys.readouterr().out
+    assert "removed exact=1, near=2" in out and "largest clusters" in out and "borderline" in out
+    assert (tmp_path / "run" / "dedup" / "near.parquet").exists() and (tmp_path / "h.png").exists()
+    assert main(["dedup", str(path), "--methods", "semantic"]) == 2

@@ -1,0 +1,57 @@
+"""Training settings in one validated object, so a typo in a key is an error and not a silent default.
+
+The defaults follow the Unsloth Llama-3.2 conversational notebook (r=16, alpha=16, dropout 0, every
+attention and MLP projection, lr 2e-4 linear with 5 warmup steps, batch 2 x grad-accum 4, weight decay
+0.01, seed 3407, 60 steps, max length 2048, loss on assistant turns only).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class TrainConfig(BaseModel):
+    """Everything that changes a trained adapter (and so its fingerprint)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = "smollm2"
+    r: int = Field(16, gt=0)
+    lora_alpha: int | None = Field(16, gt=0, description="None: alpha = r (scale 1), as in rank grids")
+    lora_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(default_factory=lambda: list(TARGET_MODULES))
+    learning_rate: float = Field(2e-4, gt=0)
+    lr_scheduler_type: str = "linear"
+    warmup_steps: int = Field(5, ge=0)
+    batch_size: int = Field(2, gt=0)
+    grad_accum: int = Field(4, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    seed: int = 3407
+    optim: str = Field("auto", description="auto: adamw_8bit with unsloth, adamw_torch otherwise")
+    max_steps: int = Field(60, gt=0)
+    max_length: int = Field(2048, gt=8)
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="share of the subset held out for eval loss")
+    max_val_rows: int = Field(64, ge=0)
+    eval_steps: int | None = Field(None, gt=0, description="None: about 5 evaluations per run")
+    backend: Literal["auto", "trl", "unsloth"] = "auto"
+    load_in_4bit: bool = False
+    merge: bool = Field(False, description="also save a merged 16-bit model next to the adapter")
+
+    @field_validator("target_modules")
+    @classmethod
+    def _nonempty(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("target_modules must name at least one module")
+        return v
+
+    @property
+    def alpha(self) -> int:
+        return self.lora_alpha if self.lora_alpha is not None else self.r
+
+    @property
+    def effective_eval_steps(self) -> int:
+        return self.eval_steps or max(1, self.max_steps // 5)

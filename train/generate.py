@@ -1,0 +1,300 @@
+"""Answers from the model variants of a run, shared by the evaluation and the Streamlit app.
+
+A run's variants are the base model plus one LoRA adapter per ``RUN/models/<name>/adapter/``. The
+base model and tokenizer load once; every adapter is loaded into the same ``PeftModel`` under its
+own name and switched with ``set_adapter`` (or disabled for "base"), so memory stays at one model
+plus a few megabytes per adapter, however many variants there are.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from curate.errors import UserError
+
+BASE = "base"
+DEFAULT_BASE_MODEL = "smollm2"
+
+
+@dataclass
+class Variant:
+    """One answerable model: the base model, or the base plus a LoRA adapter trained on a subset."""
+
+    name: str
+    base_model: str
+    adapter: Path | None = None
+    subset: str | None = None
+    rows: int | None = None
+
+    @property
+    def label(self) -> str:
+        """A human label: the name, the subset it was trained on and its size."""
+        if self.adapter is None:
+            return f"{self.name} (no fine-tuning)"
+        bits = [b for b in (self.subset, f"{self.rows:,} rows" if self.rows is not None else None) if b]
+        return f"{self.name} ({', '.join(bits)})" if bits else self.name
+
+
+@dataclass
+class GenerationStats:
+    """How long the last answer took: new tokens, wall seconds, tokens per second."""
+
+    variant: str
+    tokens: int
+    seconds: float
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+def _read_metrics(model_dir: Path) -> dict:
+    path = model_dir / "metrics.json"
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}  # the adapter itself is checked when it loads; metrics only add labels
+    return data if isinstance(data, dict) else {}
+
+
+def list_variants(run_dir: str | Path, base_model: str | None = None) -> list[Variant]:
+    """"base" plus one variant per ``RUN/models/<name>/adapter/`` folder, sorted by name.
+
+    The base model is ``base_model`` when given (the user's explicit choice), else the one recorded
+    in the adapters' ``metrics.json``, else the offline default ``smollm2``. Broken adapter folders
+    are still listed: they fail with a ``UserError`` when loaded, so the app can say which one.
+    """
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise UserError(f"run directory not found: {run}")
+    found: list[tuple[str, Path, dict]] = []
+    models = run / "models"
+    if models.is_dir():
+        for d in sorted(p for p in models.iterdir() if p.is_dir()):
+            if (d / "adapter").is_dir() and d.name != BASE:
+                found.append((d.name, d / "adapter", _read_metrics(d)))
+    recorded = next((m["base_model"] for _, _, m in found if m.get("base_model")), None)
+    base = base_model or recorded or DEFAULT_BASE_MODEL
+    variants = [Variant(BASE, base)]
+    for name, adapter, m in found:
+        rows = m.get("rows")
+        variants.append(Variant(
+            name=name,
+            base_model=base_model or m.get("base_model") or base,
+            adapter=adapter,
+            subset=m.get("subset"),
+            rows=int(rows) if isinstance(rows, (int, float)) else None,
+        ))
+    return variants
+
+
+def _pick_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _check_adapter(variant: Variant) -> None:
+    """Fail early with a readable message instead of a half-loaded adapter."""
+    path = variant.adapter
+    assert path is not None
+    if not (path / "adapter_config.json").exists():
+        raise UserError(f"broken adapter folder for variant {variant.name!r}: no adapter_config.json in {path}")
+    weights = [p for p in (path / "adapter_model.safetensors", path / "adapter_model.bin") if p.exists()]
+    if not weights:
+        raise UserError(f"broken adapter folder for variant {variant.name!r}: no adapter_model weights in {path}")
+    try:
+        json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+        if weights[0].suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(weights[0]), framework="pt") as f:
+                list(f.keys())
+    except Exception as e:  # corrupt JSON or weights: the user can fix or delete the folder
+        raise UserError(f"broken adapter folder for variant {variant.name!r} ({path}): {e}") from e
+
+
+class _Base:
+    """One loaded base model (and the PeftModel wrapping it once the first adapter loads)."""
+
+    def __init__(self, name_or_path: str, device: str):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from curate.models import resolve
+
+        try:
+            path = resolve(name_or_path)
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            dtype = torch.bfloat16 if device == "cuda" else torch.float32
+            self.model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
+        except (OSError, ValueError) as e:
+            raise UserError(f"cannot load base model {name_or_path!r}: {e}") from e
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if getattr(self.tokenizer, "chat_template", None) is None:
+            raise UserError(f"base model {name_or_path!r} has no chat template; pick an instruct/chat model")
+        self.device = device
+        self.adapters: set[str] = set()
+        self.is_peft = False
+
+    def activate(self, variant: Variant) -> None:
+        """Make ``variant`` the active adapter, loading it on first use."""
+        if variant.adapter is None:
+            return
+        if variant.name not in self.adapters:
+            _check_adapter(variant)
+            from peft import PeftModel
+
+            try:
+                if not self.is_peft:
+                    self.model = PeftModel.from_pretrained(self.model, str(variant.adapter),
+                                                           adapter_name=variant.name).eval()
+                    self.is_peft = True
+                else:
+                    self.model.load_adapter(str(variant.adapter), adapter_name=variant.name)
+            except Exception as e:  # mismatched shapes/targets: an adapter for another base model
+                raise UserError(f"cannot load adapter {variant.name!r} from {variant.adapter} "
+                                f"onto {variant.base_model!r}: {e}") from e
+            self.adapters.add(variant.name)
+        self.model.set_adapter(variant.name)
+
+
+class Generator:
+    """Generate answers for any variant from one loaded base model with switchable adapters.
+
+    Thread-safe: the app shares one instance between browser sessions, so each generation holds a
+    lock while it switches the adapter and samples.
+    """
+
+    def __init__(self, variants: list[Variant], device: str = "auto"):
+        if not variants:
+            raise UserError("no model variants to generate with")
+        self.variants = {v.name: v for v in variants}
+        self.device = _pick_device(device)
+        self._bases: dict[str, _Base] = {}
+        self._load_lock = threading.RLock()  # guards the dict of loaded base models
+        self._lock = threading.Lock()  # held for a whole generation (released by its worker thread)
+        self._local = threading.local()
+        for v in variants:  # load base models now (normally just one); adapters load on first use
+            self._base(v)
+
+    def _base(self, v: Variant) -> _Base:
+        with self._load_lock:
+            if v.base_model not in self._bases:
+                self._bases[v.base_model] = _Base(v.base_model, self.device)
+            return self._bases[v.base_model]
+
+    def variant(self, name: str) -> Variant:
+        try:
+            return self.variants[name]
+        except KeyError:
+            raise UserError(f"unknown variant {name!r}; known: {', '.join(self.variants)}") from None
+
+    def load(self, name: str) -> None:
+        """Load ``name``'s adapter now (raises ``UserError`` for a broken folder)."""
+        v = self.variant(name)
+        with self._lock:
+            self._base(v).activate(v)
+
+    @property
+    def last_stats(self) -> GenerationStats | None:
+        """Tokens and seconds of the last answer generated by the calling thread."""
+        return getattr(self._local, "stats", None)
+
+    def _prepare(self, name: str, messages: list[dict], max_new_tokens: int, temperature: float,
+                 min_p: float, seed: int | None) -> tuple[_Base, dict]:
+        v = self.variant(name)
+        if not messages or not any(str(m.get("content", "")).strip() for m in messages):
+            raise UserError("the prompt is empty; type a question first")
+        if max_new_tokens < 1:
+            raise UserError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        if temperature < 0 or not 0 <= min_p < 1:
+            raise UserError(f"need temperature >= 0 and 0 <= min_p < 1, got {temperature}, {min_p}")
+        base = self._base(v)
+        enc = base.tokenizer.apply_chat_template(
+            [{"role": m["role"], "content": m["content"]} for m in messages],
+            add_generation_prompt=True, return_tensors="pt", return_dict=True,
+        )
+        limit = getattr(base.model.config, "max_position_embeddings", None)
+        if limit:  # keep the end of a long chat rather than crash past the position limit
+            keep = max(1, int(limit) - max_new_tokens)
+            enc = {k: t[:, -keep:] for k, t in enc.items()}
+        kwargs: dict[str, Any] = {k: enc[k].to(base.device) for k in ("input_ids", "attention_mask") if k in enc}
+        kwargs.update(max_new_tokens=int(max_new_tokens), pad_token_id=base.tokenizer.pad_token_id)
+        if temperature > 0:
+            kwargs.update(do_sample=True, temperature=float(temperature), min_p=float(min_p) or None, top_k=0,
+                          top_p=1.0)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if seed is not None:
+            import torch
+
+            torch.manual_seed(int(seed))
+        base.activate(v)
+        return base, kwargs
+
+    def _run(self, base: _Base, v: Variant, kwargs: dict) -> Any:
+        import torch
+
+        with torch.inference_mode():
+            if v.adapter is None and base.is_peft:
+                with base.model.disable_adapter():
+                    return base.model.generate(**kwargs)
+            return base.model.generate(**kwargs)
+
+    def generate(self, variant_name: str, messages: list[dict], max_new_tokens: int = 256,
+                 temperature: float = 0.7, min_p: float = 0.1, seed: int | None = None) -> str:
+        """The whole answer of ``variant_name`` to a chat (list of ``{role, content}``)."""
+        return "".join(self.stream(variant_name, messages, max_new_tokens, temperature, min_p, seed))
+
+    def stream(self, variant_name: str, messages: list[dict], max_new_tokens: int = 256,
+               temperature: float = 0.7, min_p: float = 0.1, seed: int | None = None) -> Iterator[str]:
+        """Yield the answer in text pieces as they are sampled (for ``st.write_stream``).
+
+        Bad input raises ``UserError`` on the first ``next()``; stats land in ``last_stats``.
+        """
+        from transformers import TextIteratorStreamer
+
+        v = self.variant(variant_name)
+        start = time.perf_counter()
+        self._lock.acquire()
+        try:
+            base, kwargs = self._prepare(variant_name, messages, max_new_tokens, temperature, min_p, seed)
+        except BaseException:
+            self._lock.release()
+            raise
+        streamer = TextIteratorStreamer(base.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        result: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                result["out"] = self._run(base, v, {**kwargs, "streamer": streamer})
+            except BaseException as e:  # re-raised in the consumer; unblock it first
+                result["error"] = e
+                streamer.end()
+            finally:
+                self._lock.release()
+
+        thread = threading.Thread(target=work, name=f"generate-{variant_name}", daemon=True)
+        thread.start()
+        yield from streamer
+        thread.join()
+        if "error" in result:
+            raise result["error"]
+        new = int(result["out"].shape[1] - kwargs["input_ids"].shape[1])
+        self._local.stats = GenerationStats(variant_name, new, time.perf_counter() - start)

@@ -1,0 +1,177 @@
+"""Train one LoRA variant on one subset and write what the app and the results table read:
+``adapter/`` (PEFT weights + tokenizer), ``metrics.json``, ``log_history.json`` and ``loss.png``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from curate.errors import UserError
+from curate.rundir import fingerprint, write_json
+from train.backends import (
+    Backend,
+    choose_backend,
+    default_optim,
+    load_model,
+    precision_kwargs,
+    save_merged,
+)
+from train.config import TrainConfig
+from train.data import load_subset, split_indices, tokenize_rows
+from train.plots import plot_loss
+
+log = logging.getLogger("curate.train")
+
+
+@dataclass
+class FitResult:
+    """What one training run measured."""
+
+    log_history: list[dict]
+    train_loss: float
+    eval_loss: float | None
+    initial_eval_loss: float | None
+    seconds: float
+    tokens: int
+
+
+def resolve_model(model: str) -> str:
+    """An alias, a local folder or a hub id; a path that does not exist is a ``UserError``."""
+    from curate.models import resolve
+
+    try:
+        return resolve(model)
+    except FileNotFoundError as e:
+        raise UserError(f"model not found: {model!r} ({e})") from e
+
+
+def _trainer_class() -> type:
+    """TRL's ``SFTTrainer``, counting trained tokens, with a plain-loss fallback.
+
+    TRL 1.15 computes the SFT loss with a Triton kernel (a fused LM head). CPU-only torch has no Triton,
+    so there the loss falls back to the model's own cross-entropy on the same (assistant-only) labels,
+    which is what ``transformers.Trainer`` computes.
+    """
+    from transformers import Trainer
+    from trl import SFTTrainer
+    from trl.trainer import utils as trl_utils
+
+    fused = getattr(trl_utils, "_ChunkedLogProbFunction", None) is not None
+
+    class CurateSFTTrainer(SFTTrainer):
+        trained_tokens = 0
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if model.training and "attention_mask" in inputs:
+                self.trained_tokens += int(inputs["attention_mask"].sum())
+            if fused:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            inputs["use_cache"] = False
+            return Trainer.compute_loss(self, model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+
+    return CurateSFTTrainer
+
+
+def fit(model: Any, tokenizer: Any, train_ds: Any, eval_ds: Any, cfg: TrainConfig, backend: Backend,
+        workdir: Path) -> FitResult:
+    """Run the SFT loop (TRL's trainer, patched by Unsloth when that backend is active)."""
+    from trl import SFTConfig
+
+    has_eval = eval_ds is not None and len(eval_ds) > 0
+    args = SFTConfig(
+        output_dir=str(workdir), max_steps=cfg.max_steps, per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler_type, warmup_steps=cfg.warmup_steps,
+        weight_decay=cfg.weight_decay, seed=cfg.seed, data_seed=cfg.seed, optim=default_optim(backend, cfg.optim),
+        logging_steps=1, eval_strategy="steps" if has_eval else "no", eval_steps=cfg.effective_eval_steps,
+        save_strategy="no", report_to="none", max_length=cfg.max_length, assistant_only_loss=False,
+        dataloader_num_workers=0, **precision_kwargs(backend),
+    )
+    trainer = _trainer_class()(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds if has_eval else None,
+                         processing_class=tokenizer)
+    initial = float(trainer.evaluate()["eval_loss"]) if has_eval else None
+    start = time.perf_counter()
+    result = trainer.train()
+    seconds = time.perf_counter() - start
+    history = [dict(h) for h in trainer.state.log_history]
+    final = None
+    if has_eval:
+        last = [h for h in history if "eval_loss" in h and h.get("step") == trainer.state.global_step]
+        final = float(last[-1]["eval_loss"]) if last else float(trainer.evaluate()["eval_loss"])
+        if not last:
+            history.append({"step": trainer.state.global_step, "eval_loss": final})
+        history.insert(0, {"step": 0, "eval_loss": initial})
+    return FitResult(history, float(result.training_loss), final, initial, seconds, trainer.trained_tokens)
+
+
+def train_variant(subset: str | Path, out_dir: str | Path | None = None, config: TrainConfig | None = None,
+                  variant: str | None = None, force: bool = False, **overrides: Any) -> dict:
+    """Fine-tune ``config.model`` with LoRA on the subset folder ``subset``; returns ``metrics.json``.
+
+    ``out_dir`` defaults to ``RUN/models/<variant>`` for ``RUN/subsets/<name>``. A variant whose
+    outputs exist with the same settings and data is skipped (``force`` retrains).
+    """
+    try:
+        cfg = (config or TrainConfig()).model_copy(update=overrides) if overrides else (config or TrainConfig())
+        cfg = TrainConfig.model_validate(cfg.model_dump())
+    except ValueError as e:
+        raise UserError(f"bad training settings: {e}") from e
+    rows = load_subset(subset)
+    name = variant or rows.name
+    out = Path(out_dir) if out_dir else rows.path.parent.parent / "models" / name
+    model_path = resolve_model(cfg.model)
+    fp = fingerprint(cfg.model_dump(), model_path, rows.ids)
+    stamp = out / ".fingerprint"
+    if not force and stamp.exists() and stamp.read_text().strip() == fp and (out / "metrics.json").exists():
+        log.info("variant %s is up to date; skipping (force=True retrains)", name)
+        return json.loads((out / "metrics.json").read_text())
+
+    backend = choose_backend(cfg.backend)
+    print(f"[train] {name}: backend={backend.name} ({backend.reason})", flush=True)
+    model, tok, targets = load_model(backend, model_path, cfg)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    train_idx, val_idx = split_indices(len(rows), cfg.val_fraction, cfg.max_val_rows, cfg.seed)
+    train_ds, dropped = tokenize_rows(tok, [rows.messages[i] for i in train_idx], cfg.max_length)
+    val_ds, val_dropped = tokenize_rows(tok, [rows.messages[i] for i in val_idx], cfg.max_length) if val_idx else (None, 0)
+    if train_ds is None:
+        raise UserError(f"subset {rows.name!r}: no training row keeps an assistant token within "
+                        f"max_length={cfg.max_length}; raise max_length")
+
+    out.mkdir(parents=True, exist_ok=True)
+    work = out / ".trainer"
+    res = fit(model, tok, train_ds, val_ds, cfg, backend, work)
+    shutil.rmtree(work, ignore_errors=True)
+
+    tmp = out / ".adapter.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    shutil.rmtree(out / "adapter", ignore_errors=True)
+    tmp.rename(out / "adapter")
+    if cfg.merge:
+        save_merged(backend, model, tok, out / "merged")
+
+    metrics = {
+        "variant": name, "subset": rows.name, "rows": len(rows), "base_model": cfg.model,
+        "backend": backend.name, "backend_reason": backend.reason,
+        "lora": {"r": cfg.r, "alpha": cfg.alpha, "dropout": cfg.lora_dropout, "target_modules": targets},
+        "steps": cfg.max_steps, "max_length": cfg.max_length, "learning_rate": cfg.learning_rate,
+        "train_rows": len(train_ds), "val_rows": len(val_ds) if val_ds is not None else 0,
+        "dropped_rows": {**rows.skipped, "truncated_no_assistant": dropped + val_dropped},
+        "train_loss": res.train_loss, "eval_loss": res.eval_loss, "initial_eval_loss": res.initial_eval_loss,
+        "train_seconds": round(res.seconds, 3),
+        "tokens_per_second": round(res.tokens / res.seconds, 1) if res.seconds > 0 else None,
+        "seed": cfg.seed,
+    }
+    write_json(out / "log_history.json", res.log_history)
+    plot_loss(res.log_history, out / "loss.png", f"{name}: LoRA r={cfg.r}, {cfg.max_steps} steps")
+    write_json(out / "metrics.json", metrics)
+    stamp.write_text(fp)
+    return metrics
