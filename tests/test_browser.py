@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app.testing import make_fake_run
+from curate.rundir import write_json
 
 CHROMIUM = "/usr/bin/chromium"
 MAIN = Path(__file__).resolve().parent.parent / "app" / "main.py"
@@ -50,8 +50,11 @@ def chromium(url: str, profile: Path, *extra: str) -> subprocess.CompletedProces
     )
 
 
-def test_app_renders_in_chromium(tiny_lm_dir, tmp_path):
-    run = make_fake_run(tmp_path / "run", tiny_lm_dir, adapters=("quality",))
+def test_app_renders_in_chromium(tmp_path):
+    run = tmp_path / "run"  # the first page lists variants without loading a model
+    write_json(run / "models" / "quality" / "metrics.json",
+               {"variant": "quality", "subset": "quality", "rows": 10, "base_model": "smollm2"})
+    (run / "models" / "quality" / "adapter").mkdir()
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, CURATE_RUN_DIR=str(run), CURATE_DEVICE="cpu")

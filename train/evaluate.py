@@ -88,11 +88,12 @@ def _answers(run: Path, variants: list[Any], prompts: list[dict], settings: dict
             done[(r["prompt_id"], r["variant"])] = r
     todo = [(p, v) for p in prompts for v in variants if (p["id"], v.name) not in done]
     gen = Generator(variants, device=device) if todo else None
+    position = {p["id"]: i for i, p in enumerate(prompts)}  # same sampling seed for every variant
     for i, (p, v) in enumerate(tqdm(todo, desc="generating answers")):
         start = time.perf_counter()
         text = gen.generate(v.name, p["messages"], max_new_tokens=settings["max_new_tokens"],
                             temperature=settings["temperature"], min_p=settings["min_p"],
-                            seed=settings["seed"] + prompts.index(p))
+                            seed=settings["seed"] + position[p["id"]])
         stats = gen.last_stats
         done[(p["id"], v.name)] = {"prompt_id": p["id"], "prompt": p["messages"][-1]["content"], "variant": v.name,
                                    "answer": text, "tokens": stats.tokens if stats else len(text.split()),

@@ -39,6 +39,8 @@ class LMScorer(ModelScorer):
 
     def _prompt(self, context: list[Message]) -> list[int]:
         tok = self._tok
+        if not context:  # an answer with nothing before it: its only "instruction" is the start token
+            return [tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id]
         if tok.chat_template:
             text = tok.apply_chat_template(context, tokenize=False, add_generation_prompt=True)
         else:
