@@ -37,7 +37,10 @@ def write_run(root: Path, subsets: dict[str, int], rows: int) -> Path:
 
     from curate.schema import conversation_id
 
-    convs = conversations(rows * len(subsets))
+    convs = conversations(rows * len(subsets) + 16)  # 16 more rows only in data/: the held-out pool
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"id": [conversation_id(c) for c in convs], "messages": convs,
+                             "source": ["sharegpt"] * len(convs)}), root / "data" / "conversations.parquet")
     for i, name in enumerate(subsets):
         part = convs[i * rows: (i + 1) * rows]
         d = root / "subsets" / name
@@ -116,7 +119,7 @@ def main() -> None:
         print(json.dumps(worker(a.worker, Path(a.run), a.steps, a.max_length, a.batch)))
         return
     tmp = Path(tempfile.mkdtemp(prefix="bench-train-"))
-    run = write_run(tmp, {"a": a.rows, "b": a.rows}, a.rows)
+    run = write_run(tmp, {"a": a.rows, "random": a.rows}, a.rows)
     results = {}
     for kind in ("curate", "transformers+peft", "trl-default"):
         cmd = [sys.executable, __file__, "--worker", kind, "--run", str(run), "--steps", str(a.steps),
@@ -139,6 +142,13 @@ def main() -> None:
         t = time.perf_counter()
         train_run(run, model="smollm2", max_steps=20, grad_accum=1, max_length=256)
         print(f"demo training (2 subsets x 20 steps, batch 2, max_length 256): {time.perf_counter() - t:.0f} s")
+        from train.evaluate import evaluate_run
+
+        t = time.perf_counter()
+        res = evaluate_run(run, judge="lm:smollm2", n_prompts=8, max_new_tokens=64, heldout_rows=16)
+        print(f"demo evaluation (3 variants x 8 prompts x 64 new tokens, lm:smollm2 judge, 16 held-out rows): "
+              f"{time.perf_counter() - t:.0f} s")
+        print((Path(res["dir"]) / "results.md").read_text())
 
 
 if __name__ == "__main__":

@@ -83,8 +83,10 @@ def _consolidate(files: list[Path], out: Path) -> None:
             writer.write_table(t.select(schema.names).cast(schema))
 
 
-def ingest(recipe: Recipe, run: RunDir) -> tuple[pa.Table, dict[str, int]]:
-    """Normalize the input into Parquet shards, one marker per shard; resumes at the first missing."""
+def ingest(recipe: Recipe, run: RunDir) -> tuple[pa.Table, dict[str, int], list[Path]]:
+    """Normalize the input into Parquet shards, one marker per shard; resumes at the first missing.
+
+    Returns the consolidated table, the counts and the shard files (what scoring streams over)."""
     fp = _input_fingerprint(recipe)
     shards, qdir = run.root / "data" / "shards", run.root / "data" / "quarantine"
     info = run.done("ingest", fp)
@@ -111,7 +113,8 @@ def ingest(recipe: Recipe, run: RunDir) -> tuple[pa.Table, dict[str, int]]:
         info = {"read": sum(p["read"] for p in per), "rows": sum(p["rows"] for p in per),
                 "quarantined": len(quarantine), "shards": n_shards}
         run.mark_done("ingest", fp, **info)
-    return pq.read_table(run.conversations), {k: info[k] for k in ("read", "rows", "quarantined")}
+    paths = [shards / f"part-{k:05d}.parquet" for k in range(info["shards"])]
+    return pq.read_table(run.conversations), {k: info[k] for k in ("read", "rows", "quarantined")}, paths
 
 
 def validity(table: pa.Table, scores: pd.DataFrame, checks: list[str]) -> pd.Series:
@@ -133,13 +136,16 @@ def _embeddings(run: RunDir, needed: bool):
 
 
 def run(recipe: str | Path | dict[str, Any] | Recipe, output: str | Path | None = None,
-        progress: bool = True) -> RunSummary:
-    """Run a recipe end to end into its run directory (``output`` overrides the recipe's)."""
+        progress: bool = True, address: str | None = None) -> RunSummary:
+    """Run a recipe end to end into its run directory (``output`` overrides the recipe's).
+
+    Row-wise scoring runs shard by shard on the recipe's ``executor`` (``local``, or ``ray`` on the
+    cluster at ``address``); both fill the same score store, so either can resume the other."""
     from curate import dedup as dedup_fn
     from curate import report as report_fn
-    from curate import score as score_fn
     from curate import select as select_fn
     from curate.duplicates.config import DedupConfig
+    from curate.executors import Shards, get_executor, score_shards
     from curate.selection import write_subset
 
     recipe = recipe if isinstance(recipe, Recipe) else parse(recipe)
@@ -155,16 +161,18 @@ def run(recipe: str | Path | dict[str, Any] | Recipe, output: str | Path | None 
         return out
 
     run_dir.update_manifest(recipe=recipe.model_dump(), versions=_versions(), status="running")
-    table, ingest_counts = timed("ingest", ingest, recipe, run_dir)
+    table, ingest_counts, shard_paths = timed("ingest", ingest, recipe, run_dir)
+    executor = get_executor(recipe.executor, address=address)
 
     # Cheap heuristics on every row first, so model scorers never pay for rows that validity removes.
     scorers = [sp for sp in recipe.scorers if _spec_name(sp) != "heuristics"]
     cheap = [sp for sp in recipe.scorers if _spec_name(sp) == "heuristics"] or ["heuristics"]
-    scores = timed("heuristics", score_fn, table, cheap, run=run_dir.root, progress=progress)
+    scores = timed("heuristics", score_shards, executor, Shards(shard_paths), cheap, run_dir.root, progress)
     reasons = validity(table, scores, list(recipe.validity))
     valid = table.filter(pa.array((reasons == "").to_numpy()))
     if scorers:
-        model_scores = timed("score", score_fn, valid, scorers, run=run_dir.root, progress=progress)
+        model_scores = timed("score", score_shards, executor, Shards(shard_paths, keep=valid.column("id").combine_chunks()),
+                             scorers, run_dir.root, progress)
         scores = scores.merge(model_scores, on="id", how="left")
     scorers = cheap + scorers
 

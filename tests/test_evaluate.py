@@ -61,6 +61,8 @@ def test_prompt_formats_and_errors(tmp_path):
         load_prompts(tmp_path / "none.jsonl")
     with pytest.raises(UserError, match="needs"):
         load_prompts([{"question": "?"}])
+    with pytest.raises(UserError, match="duplicate"):
+        load_prompts([{"id": 1, "prompt": "a"}, {"id": 1, "prompt": "b"}])
 
 
 def test_evaluate_run_win_rates_with_cis(tmp_path, tiny_lm_dir, tiny_reward_dir):

@@ -65,8 +65,10 @@ def test_lm_ifd_and_ppl(tiny_lm_dir):
 
 
 def test_no_assistant_turn_is_an_error_not_a_default(tiny_lm_dir):
-    out = build({"name": "lm", "model": str(tiny_lm_dir)}).score([[{"role": "user", "content": "hi"}]])
-    assert out["ppl"] == [None] and out["lm_error"] == ["no assistant turn"]
+    s = build({"name": "lm", "model": str(tiny_lm_dir)})
+    out = s.score([[{"role": "user", "content": "hi"}], [{"role": "assistant", "content": "Hello there."}]])
+    assert out["ppl"][0] is None and out["lm_error"] == ["no assistant turn", None]
+    assert out["ifd"][1] == pytest.approx(1.0)  # nothing before the answer: no instruction to help
 
 
 def test_classifier_views(tiny_reward_dir):

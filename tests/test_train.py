@@ -88,6 +88,10 @@ def test_bad_subsets_are_clear_errors(tmp_path, tiny_lm_dir):
         train_variant(good, model="./no/such/model", max_steps=1)
     with pytest.raises(UserError, match="bad training settings"):
         train_variant(good, model=str(tiny_lm_dir), r=0)
+    with pytest.raises(UserError, match="bad training settings"):
+        train_variant(good, model=str(tiny_lm_dir), rank=8)  # unknown key
+    with pytest.raises(UserError, match="Unsloth"):
+        train_variant(good, model=str(tiny_lm_dir), load_in_4bit=True, backend="trl")
 
 
 def test_backend_falls_back_to_trl_without_cuda(monkeypatch):
@@ -130,8 +134,9 @@ def test_train_variant_writes_the_contract(tmp_path, tiny_lm_dir):
     from train.sft import train_variant
 
     run = make_run(tmp_path, {"top": 10})
-    m = train_variant(run / "subsets" / "top", model=str(tiny_lm_dir), max_steps=2, max_length=128)
+    m = train_variant(run / "subsets" / "top", model=str(tiny_lm_dir), max_steps=2, max_length=128, merge=True)
     out = run / "models" / "top"
+    assert (out / "merged" / "config.json").exists() and not (out / "merged" / "adapter_config.json").exists()
     for f in ("adapter/adapter_config.json", "adapter/adapter_model.safetensors", "adapter/tokenizer_config.json",
               "metrics.json", "log_history.json", "loss.png"):
         assert (out / f).exists(), f
@@ -143,5 +148,6 @@ def test_train_variant_writes_the_contract(tmp_path, tiny_lm_dir):
     assert m["tokens_per_second"] > 0
     # same settings and data: skipped (same metrics back, files untouched)
     mtime = (out / "metrics.json").stat().st_mtime_ns
-    assert train_variant(run / "subsets" / "top", model=str(tiny_lm_dir), max_steps=2, max_length=128) == m
+    assert train_variant(run / "subsets" / "top", model=str(tiny_lm_dir), max_steps=2, max_length=128,
+                         merge=True) == m
     assert (out / "metrics.json").stat().st_mtime_ns == mtime

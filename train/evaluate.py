@@ -72,6 +72,9 @@ def load_prompts(prompts: str | Path | Sequence[dict] | None = None, n: int | No
         out.append({"id": pid, "messages": _prompt_messages(rec, f"{where} item {i}")})
     if not out:
         raise UserError(f"{where}: no prompts")
+    dupes = sorted({p["id"] for p in out if sum(q["id"] == p["id"] for q in out) > 1})
+    if dupes:
+        raise UserError(f"{where}: duplicate prompt ids {dupes[:5]}")
     return out[:n] if n else out
 
 

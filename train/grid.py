@@ -36,7 +36,10 @@ def rank_grid(subset: str | Path, ranks: Sequence[int] = RANKS, learning_rates: 
     if not ranks or any(int(r) <= 0 for r in ranks):
         raise UserError(f"ranks must be positive integers, got {list(ranks)}")
     base = (config or TrainConfig(val_fraction=0.2, max_val_rows=10_000, lora_alpha=None))
-    base = base.model_copy(update=overrides)
+    try:
+        base = TrainConfig.model_validate({**base.model_dump(), **overrides})
+    except ValueError as e:
+        raise UserError(f"bad training settings: {e}") from e
     if base.val_fraction <= 0:
         raise UserError("the rank grid needs a validation split: val_fraction > 0 (default 0.2)")
     rows = load_subset(subset)

@@ -51,7 +51,11 @@ def train_run(run_dir: str | Path, model: str = "smollm2", max_steps: int = 60, 
     missing = [n for n in names if not (run / "subsets" / n).is_dir()]
     if missing:
         raise UserError(f"unknown subset(s) {missing}; this run has {run_subsets(run)}")
-    cfg = (config or TrainConfig()).model_copy(update={"model": model, "max_steps": max_steps, **overrides})
+    try:
+        cfg = TrainConfig.model_validate({**(config or TrainConfig()).model_dump(), "model": model,
+                                          "max_steps": max_steps, **overrides})
+    except ValueError as e:
+        raise UserError(f"bad training settings: {e}") from e
     for name in tqdm(names, desc="experiment matrix"):
         train_variant(run / "subsets" / name, config=cfg, force=force)
     df = results_table(run)

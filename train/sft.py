@@ -118,8 +118,7 @@ def train_variant(subset: str | Path, out_dir: str | Path | None = None, config:
     outputs exist with the same settings and data is skipped (``force`` retrains).
     """
     try:
-        cfg = (config or TrainConfig()).model_copy(update=overrides) if overrides else (config or TrainConfig())
-        cfg = TrainConfig.model_validate(cfg.model_dump())
+        cfg = TrainConfig.model_validate({**(config or TrainConfig()).model_dump(), **overrides})
     except ValueError as e:
         raise UserError(f"bad training settings: {e}") from e
     rows = load_subset(subset)
@@ -133,6 +132,8 @@ def train_variant(subset: str | Path, out_dir: str | Path | None = None, config:
         return json.loads((out / "metrics.json").read_text())
 
     backend = choose_backend(cfg.backend)
+    if cfg.load_in_4bit and backend.name != "unsloth":
+        raise UserError("load_in_4bit (QLoRA) needs the Unsloth backend (CUDA + the gpu extra)")
     print(f"[train] {name}: backend={backend.name} ({backend.reason})", flush=True)
     model, tok, targets = load_model(backend, model_path, cfg)
     if tok.pad_token is None:

@@ -12,17 +12,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="run directory (default: the recipe's `output`, else runs/<name>)")
     p.add_argument("--limit", type=int, help="read at most this many input records (overrides input.limit)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--executor", choices=["local", "ray"],
+                   help="where row-wise scoring runs (overrides the recipe's `executor`; default local)")
+    p.add_argument("--address", help="Ray cluster address for --executor ray (e.g. ray://head:10001, or auto); "
+                                     "default: start a local Ray instance")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
+    from curate.errors import UserError
     from curate.pipeline import run
     from curate.recipe import parse
 
     recipe = parse(args.recipe)
     if args.limit:
         recipe.input.limit = args.limit
-    summary = run(recipe, output=args.out, progress=not args.quiet)
+    if args.executor:
+        recipe.executor = args.executor
+    if args.address and recipe.executor != "ray":
+        raise UserError("--address needs --executor ray (or `executor: ray` in the recipe)")
+    summary = run(recipe, output=args.out, progress=not args.quiet, address=args.address)
     print(summary.table())
     print(f"report: {summary.run_dir / 'report' / 'report.html'}")
     return 0

@@ -1,0 +1,86 @@
+"""The executor contract and the one scoring loop both executors share."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from curate.errors import UserError
+from curate.scorers import build
+from curate.scorers.base import Scorer, scorer_key
+from curate.store import ScoreStore, join_frames
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass
+class Shards:
+    """Conversation shards on disk (``RUN/data/shards/part-*.parquet``), optionally only some ids.
+
+    Read one shard at a time, so scoring memory is bounded by the shard size, not the input size.
+    """
+
+    paths: list[Path]
+    keep: pa.Array | None = None  # only rows whose id is in here (e.g. the valid rows)
+
+    def tables(self, columns: Sequence[str] = ("id", "messages")) -> Iterator[pa.Table]:
+        for p in self.paths:
+            t = pq.read_table(p, columns=list(columns))
+            if self.keep is not None:
+                t = t.filter(pc.is_in(t["id"], value_set=self.keep))
+            yield t
+
+    def ids(self) -> list[str]:
+        """Unique ids in first-seen order (what ``curate.score`` returns rows for)."""
+        seen: dict[str, None] = {}
+        for t in self.tables(("id",)):
+            seen.update(dict.fromkeys(t["id"].to_pylist()))
+        return list(seen)
+
+
+class Executor(Protocol):
+    name: str
+
+    def fill(self, scorer: Scorer, shards: Shards, store: ScoreStore, progress: bool = True) -> None:
+        """Score every row of ``shards`` missing from ``store`` under the scorer's key."""
+
+
+def get_executor(name: str = "local", address: str | None = None, **options: Any) -> Executor:
+    """``local`` or ``ray`` (``address``: a Ray cluster, e.g. ``ray://head:10001``; None starts or
+    joins a local instance)."""
+    if name == "local":
+        from curate.executors.local import LocalExecutor
+
+        return LocalExecutor()
+    if name == "ray":
+        from curate.executors.ray_executor import RayExecutor
+
+        return RayExecutor(address=address, **options)
+    raise UserError(f"unknown executor {name!r}; choose from {', '.join(EXECUTORS)}")
+
+
+def score_shards(
+    executor: Executor,
+    shards: Shards,
+    scorers: Sequence[str | Mapping[str, Any] | Scorer],
+    run: str | os.PathLike,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Like ``curate.score`` over shards: one row per unique id, every scorer's columns."""
+    store = ScoreStore(run)
+    ids = shards.ids()
+    frames = {}
+    for spec in scorers:
+        scorer = build(spec)
+        executor.fill(scorer, shards, store, progress=progress)
+        key = scorer_key(scorer)
+        frames[key] = store.frame(key, ids) if key in store.keys() else pd.DataFrame({"id": []})
+    return join_frames(frames, ids)
