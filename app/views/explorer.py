@@ -92,8 +92,8 @@ if len(view):
     if row["status"] == "removed":
         st.warning(f"Removed: {row['why']}")
     else:
-        chosen_by = "; ".join(row["why_chosen"]) or "kept, but no subset chose it"
-        st.success(f"Kept. {chosen_by}")
+        chosen_by = "; ".join(row["why_chosen"])
+        st.success(f"Kept. Chosen by {chosen_by}" if chosen_by else "Kept, but no subset chose it.")
     for msg in row["messages"]:
         with st.chat_message(msg["role"] if msg["role"] in ("user", "assistant") else "ai"):
             st.markdown(msg["content"])
