@@ -111,7 +111,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--batch", type=int, default=2)
-    ap.add_argument("--demo", action="store_true", help="also time the demo's training (2 subsets x 20 steps)")
+    ap.add_argument("--demo", action="store_true",
+                    help="also time the demo: train 2 subsets x 20 steps, then evaluate 8 prompts")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--run", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -140,8 +141,8 @@ def main() -> None:
         from train.matrix import train_run
 
         t = time.perf_counter()
-        train_run(run, model="smollm2", max_steps=20, grad_accum=1, max_length=256)
-        print(f"demo training (2 subsets x 20 steps, batch 2, max_length 256): {time.perf_counter() - t:.0f} s")
+        train_run(run, model="smollm2", max_steps=20, batch_size=1, grad_accum=1, max_length=128, eval_steps=10)
+        print(f"demo training (2 subsets x 20 steps, batch 1, max_length 128): {time.perf_counter() - t:.0f} s")
         from train.evaluate import evaluate_run
 
         t = time.perf_counter()

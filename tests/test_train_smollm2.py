@@ -19,6 +19,8 @@ def test_smollm2_lora_steps_on_cpu(tmp_path):
                       grad_accum=1, eval_steps=2)
     assert m["backend"] == "trl" and m["base_model"] == "smollm2"
     assert m["train_loss"] > 0 and m["eval_loss"] is not None
+    tok_cfg = json.loads((run / "models" / "quality" / "adapter" / "tokenizer_config.json").read_text())
+    assert tok_cfg["eos_token"] == "<|im_end|>"  # the converted GGUF tokenizer said <|im_start|>
     hist = json.loads((run / "models" / "quality" / "log_history.json").read_text())
     assert any("loss" in h for h in hist)
     variants = list_variants(run)

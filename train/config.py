@@ -39,6 +39,8 @@ class TrainConfig(BaseModel):
     eval_steps: int | None = Field(None, gt=0, description="None: about 5 evaluations per run")
     backend: Literal["auto", "trl", "unsloth"] = "auto"
     load_in_4bit: bool = False
+    gradient_checkpointing: bool | None = Field(
+        None, description="None: on with CUDA (memory), off on CPU (TRL's default of on costs ~1/3 more compute)")
     merge: bool = Field(False, description="also save a merged 16-bit model next to the adapter")
 
     @field_validator("target_modules")

@@ -78,6 +78,23 @@ def _trainer_class() -> type:
     return CurateSFTTrainer
 
 
+def _checkpointing(cfg: TrainConfig) -> bool:
+    if cfg.gradient_checkpointing is not None:
+        return cfg.gradient_checkpointing
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def _align_eos(model: Any, tok: Any) -> None:
+    """Use the model's generation end-of-turn token when the tokenizer disagrees (SmolLM2's converted
+    GGUF tokenizer says ``<|im_start|>``); otherwise the trainer rewrites the model's eos to the wrong id."""
+    gen = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    eos = gen[0] if isinstance(gen, list) and gen else gen
+    if isinstance(eos, int) and eos != tok.eos_token_id and eos < len(tok):
+        tok.eos_token = tok.convert_ids_to_tokens(eos)
+
+
 def fit(model: Any, tokenizer: Any, train_ds: Any, eval_ds: Any, cfg: TrainConfig, backend: Backend,
         workdir: Path) -> FitResult:
     """Run the SFT loop (TRL's trainer, patched by Unsloth when that backend is active)."""
@@ -91,7 +108,7 @@ def fit(model: Any, tokenizer: Any, train_ds: Any, eval_ds: Any, cfg: TrainConfi
         weight_decay=cfg.weight_decay, seed=cfg.seed, data_seed=cfg.seed, optim=default_optim(backend, cfg.optim),
         logging_steps=1, eval_strategy="steps" if has_eval else "no", eval_steps=cfg.effective_eval_steps,
         save_strategy="no", report_to="none", max_length=cfg.max_length, assistant_only_loss=False,
-        dataloader_num_workers=0, **precision_kwargs(backend),
+        dataloader_num_workers=0, gradient_checkpointing=_checkpointing(cfg), **precision_kwargs(backend),
     )
     trainer = _trainer_class()(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds if has_eval else None,
                          processing_class=tokenizer)
@@ -136,6 +153,7 @@ def train_variant(subset: str | Path, out_dir: str | Path | None = None, config:
         raise UserError("load_in_4bit (QLoRA) needs the Unsloth backend (CUDA + the gpu extra)")
     print(f"[train] {name}: backend={backend.name} ({backend.reason})", flush=True)
     model, tok, targets = load_model(backend, model_path, cfg)
+    _align_eos(model, tok)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     train_idx, val_idx = split_indices(len(rows), cfg.val_fraction, cfg.max_val_rows, cfg.seed)

@@ -259,9 +259,11 @@ def _semantic(emb, ids, sub, cfg: SemanticConfig, against_emb, progress) -> Pair
     floor = cfg.candidate_floor()
     backend = cfg.backend
     if backend == "auto":
-        backend = "exact" if len(x) <= cfg.exact_max_rows and (y is None or len(y) <= cfg.exact_max_rows) else "usearch"
+        backend = "exact" if len(x) <= cfg.exact_max_rows and (y is None or len(y) <= cfg.exact_max_rows) else "kmeans"
     if backend == "exact":
         a, b, s = semantic.exact_pairs(x, floor, y, progress=progress)
+    elif backend == "kmeans":
+        a, b, s = semantic.cluster_pairs(x, floor, y, cfg.clusters, cfg.probes, cfg.seed, progress=progress)
     else:
         a, b, s = semantic.ann_pairs(x, floor, cfg.k, y, progress=progress)
     local = np.full(len(ids), -1, np.int64)

@@ -41,15 +41,19 @@ class NearConfig(BaseModel):
 
 
 class SemanticConfig(BaseModel):
-    """Cosine similarity of stored embeddings; exact blocked search for small data, usearch HNSW above."""
+    """Cosine similarity of stored embeddings: exact blocked search for small data; above, SemDeDup-style
+    k-means clusters searched exactly (``kmeans``, pure BLAS) or usearch HNSW k-NN (``usearch``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     threshold: float = Field(0.95, gt=0.0, le=1.0)
     floor: float | None = Field(None, gt=0.0, le=1.0, description="lowest cosine kept as a pair; default threshold-0.05")
     k: int = Field(16, ge=1, le=1024, description="neighbours per row for the ANN backend")
-    backend: Literal["auto", "exact", "usearch"] = "auto"
-    exact_max_rows: int = Field(60_000, ge=1, description="'auto' uses exact search up to this many rows")
+    backend: Literal["auto", "exact", "kmeans", "usearch"] = "auto"
+    exact_max_rows: int = Field(60_000, ge=1, description="'auto' uses exact search up to this many rows, kmeans above")
+    clusters: int | None = Field(None, ge=1, description="k-means clusters for the kmeans backend; default sqrt(rows)")
+    probes: int = Field(2, ge=1, le=64, description="nearest clusters each row is compared within (kmeans backend)")
+    seed: int = 0
     embedding: str = Field("embedding", description="scorer name whose vectors to use (curate.store)")
     column: str = "embedding"
 

@@ -71,3 +71,72 @@ def ann_pairs(x: np.ndarray, floor: float, k: int = 16, y: np.ndarray | None = N
         codes, first = np.unique(lo_.astype(np.uint64) * np.uint64(len(x)) + hi_.astype(np.uint64), return_index=True)
         a, b, s = lo_[first], hi_[first], s[first]
     return a.astype(np.int64), b.astype(np.int64), np.clip(s, -1.0, 1.0).astype(np.float32)
+
+
+def _assign(x: np.ndarray, centers: np.ndarray, probes: int, block: int = 16_384) -> np.ndarray:
+    """The ``probes`` nearest (highest-cosine) unit centres of every row, best first, by blocked matmul."""
+    out = np.empty((len(x), probes), np.int32)
+    for lo in range(0, len(x), block):
+        sims = _normed(x[lo : lo + block]) @ centers.T
+        if probes == 1:
+            out[lo : lo + block, 0] = sims.argmax(axis=1)
+        else:
+            top = np.argpartition(-sims, probes - 1, axis=1)[:, :probes]
+            order = np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1)
+            out[lo : lo + block] = np.take_along_axis(top, order, axis=1)
+    return out
+
+
+def _centers(base: np.ndarray, n_clusters: int, seed: int, sample: int) -> np.ndarray:
+    """Spherical k-means centres (sklearn MiniBatchKMeans on a seeded sample of unit rows)."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(base), size=min(len(base), sample), replace=False))
+    km = MiniBatchKMeans(n_clusters=n_clusters, batch_size=4096, n_init=1, max_iter=20, random_state=seed,
+                         init_size=min(len(pick), max(3 * n_clusters, 3 * 4096)))
+    km.fit(_normed(base[pick]))
+    return _normed(km.cluster_centers_)
+
+
+def cluster_pairs(x: np.ndarray, floor: float, y: np.ndarray | None = None, n_clusters: int | None = None,
+                  probes: int = 2, seed: int = 0, sample: int = 100_000, block: int = 4096,
+                  progress: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SemDeDup-style search: k-means the reference rows (``y``, or ``x`` itself) into ~sqrt(N) clusters,
+    then exact blocked cosine of each row against the members of its ``probes`` nearest clusters. Pure
+    BLAS, so it runs at matmul speed on any CPU; a pair is missed only if neither row's ``probes``
+    nearest centres hold the other, which for near-copies (cosine >= ~0.9) is rare."""
+    base = x if y is None else y
+    n_clusters = n_clusters or max(1, min(len(base), int(np.sqrt(len(base)))))
+    centers = _centers(base, n_clusters, seed, sample)
+    home = _assign(base, centers, 1)[:, 0]  # every reference row lives in one cluster
+    look = _assign(x, centers, min(probes, n_clusters))  # every query row visits its nearest clusters
+    members = np.argsort(home, kind="stable")
+    bounds = np.searchsorted(home[members], np.arange(n_clusters + 1))
+    q_flat = look.ravel()
+    q_rows = np.repeat(np.arange(len(x)), look.shape[1])
+    q_order = np.argsort(q_flat, kind="stable")
+    q_bounds = np.searchsorted(q_flat[q_order], np.arange(n_clusters + 1))
+    out_a, out_b, out_s = [], [], []
+    for c in tqdm(range(n_clusters), desc="semantic", unit="cluster", disable=not progress):
+        targets = members[bounds[c] : bounds[c + 1]]
+        queries = q_rows[q_order[q_bounds[c] : q_bounds[c + 1]]]
+        if not len(targets) or not len(queries):
+            continue
+        t = _normed(base[targets]).T
+        for lo in range(0, len(queries), block):
+            q = queries[lo : lo + block]
+            sims = _normed(x[q]) @ t
+            ia, ib = np.nonzero(sims >= floor)
+            a, b = q[ia], targets[ib]
+            keep = a != b if y is None else slice(None)
+            out_a.append(a[keep])
+            out_b.append(b[keep])
+            out_s.append(sims[ia, ib][keep])
+    if not out_a:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+    a, b, s = np.concatenate(out_a), np.concatenate(out_b), np.concatenate(out_s)
+    if y is None:  # a pair can be seen from both ends and from two clusters: keep one (a < b)
+        a, b = np.minimum(a, b), np.maximum(a, b)
+    codes, first = np.unique(a.astype(np.uint64) * np.uint64(len(base)) + b.astype(np.uint64), return_index=True)
+    return a[first].astype(np.int64), b[first].astype(np.int64), np.clip(s[first], -1.0, 1.0).astype(np.float32)

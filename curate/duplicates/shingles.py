@@ -19,11 +19,12 @@ _P = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier for combining token hashes
 def _mix(x: np.ndarray) -> np.ndarray:
     """splitmix64 finalizer: spreads the bits of combined hashes (uint64, wraps by design)."""
     x = x.copy()
-    x ^= x >> np.uint64(30)
-    x *= np.uint64(0xBF58476D1CE4E5B9)
-    x ^= x >> np.uint64(27)
-    x *= np.uint64(0x94D049BB133111EB)
-    x ^= x >> np.uint64(31)
+    tmp = np.empty_like(x)
+    for shift, mult in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB), (31, None)):
+        np.right_shift(x, np.uint64(shift), out=tmp)
+        x ^= tmp
+        if mult is not None:
+            x *= np.uint64(mult)
     return x
 
 
@@ -61,30 +62,48 @@ def _powers(m: int) -> np.ndarray:
 
 def _buffer(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """UTF-8 bytes and int64 row offsets of a string array, without copying strings to Python."""
-    texts = texts.cast(pa.large_string())
+    texts = texts.cast(pa.large_binary())
     offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
     data = np.frombuffer(texts.buffers()[2], dtype=np.uint8) if len(texts) and offsets[-1] else np.zeros(0, np.uint8)
     return data[offsets[0] : offsets[-1]], (offsets - offsets[0]).astype(np.int64)
 
 
-def _words(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Hash every word (maximal run of word bytes) of the lower-cased text, all rows at once: a
-    polynomial hash from prefix sums, ``sum(byte_j * B**(j - start))`` mod 2**64."""
-    data, offsets = _buffer(pc.utf8_lower(texts))
+def _poly_hash(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Mixed polynomial hash ``sum(byte_j * B**(j - start))`` mod 2**64 of each ``data[offsets[i]:offsets[i+1]]``,
+    from prefix sums (one uint64 pass over ``data``)."""
     m = len(data)
-    if m == 0:
-        return np.zeros(0, np.uint64), np.zeros(len(texts) + 1, np.int64)
-    word = _WORD[data]
-    edge = np.zeros(m + 1, bool)
-    edge[offsets] = True  # a word never spans two rows
-    begins = np.nonzero(word & (edge[:-1] | ~np.concatenate([[False], word[:-1]])))[0]
-    ends = np.nonzero(word & (edge[1:] | ~np.concatenate([word[1:], [False]])))[0] + 1
     powers = _powers(m)
-    prefix = np.concatenate([[np.uint64(0)], np.cumsum(data.astype(np.uint64) * powers[:m], dtype=np.uint64)])
+    prefix = np.zeros(m + 1, np.uint64)
+    np.cumsum(data.astype(np.uint64) * powers[:m], dtype=np.uint64, out=prefix[1:])
+    begins, ends = offsets[:-1], offsets[1:]
     # (prefix[e] - prefix[s]) = B**s * h; multiply by B**(m-s) then by B**-m to get h on every machine
-    tokens = (prefix[ends] - prefix[begins]) * powers[m - begins] * np.uint64(pow(_B_INV, m, 2**64))
-    counts = np.bincount(np.searchsorted(offsets, begins, side="right") - 1, minlength=len(texts))
-    return _mix(tokens), np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return _mix((prefix[ends] - prefix[begins]) * powers[m - begins] * np.uint64(pow(_B_INV, m, 2**64)))
+
+
+def _words(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Hash every word (maximal run of word bytes) of the lower-cased text, all rows at once.
+
+    Word bounds come from one byte-class pass in numpy; the word bytes are packed into an arrow binary
+    array and dictionary-encoded, so only the distinct words (a few % of all) are hashed, by the
+    polynomial hash of their bytes (a function of the word alone: equal across chunks, runs, machines)."""
+    # a newline after every row, so a word never spans two rows
+    low = pc.binary_join_element_wise(pc.utf8_lower(texts), "", "\n")
+    data, offsets = _buffer(low)
+    if len(data) == len(texts):  # only the added newlines
+        return np.zeros(0, np.uint64), np.zeros(len(texts) + 1, np.int64)
+    word = _WORD[data].view(np.int8)
+    step = np.diff(word, prepend=np.int8(0))  # +1 where a word starts, -1 one past its end (rows end in '\n')
+    begins = np.flatnonzero(step == 1)
+    ends = np.flatnonzero(step == -1)
+    packed = np.zeros(len(begins) + 1, np.int64)
+    np.cumsum(ends - begins, out=packed[1:])
+    words = pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), len(begins), [None, pa.py_buffer(packed), pa.py_buffer(data[word.view(bool)])]
+    ).dictionary_encode()
+    distinct = words.dictionary
+    uniq = _poly_hash(*_buffer(distinct))
+    tokens = uniq[words.indices.to_numpy()]
+    return tokens, np.searchsorted(begins, offsets).astype(np.int64)
 
 
 def _bytes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -98,28 +117,37 @@ def _bytes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 def ngram_hashes(tokens: np.ndarray, offsets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Hash every run of ``n`` consecutive tokens inside a row. A row shorter than ``n`` gets one
     shingle of all its tokens (an empty row gets the hash of nothing), so no row is signature-less."""
+    offsets = np.asarray(offsets, np.int64)
     lengths = np.diff(offsets)
-    nrows = len(lengths)
     counts = np.where(lengths >= n, lengths - n + 1, 1)
-    out_off = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    out = np.zeros(int(out_off[-1]), np.uint64)
+    out_off = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(counts, out=out_off[1:])
+    out = np.empty(int(out_off[-1]), np.uint64)
+    short = np.flatnonzero(lengths < n)
+    from_short = np.zeros(len(out), bool)
+    from_short[out_off[short]] = True
     m = len(tokens)
     if m >= n:
-        h = tokens[: m - n + 1].copy()
+        windows = m - n + 1
+        h = tokens[:windows] * _P if n > 1 else tokens.copy()  # then in place: no temporaries
         for k in range(1, n):
-            h = h * _P + tokens[k : m - n + 1 + k]
-        row = np.repeat(np.arange(nrows), lengths)[: m - n + 1]
-        pos = np.arange(m - n + 1) - offsets[row]
-        valid = pos <= lengths[row] - n
-        out[(out_off[row] + pos)[valid]] = h[valid]
-    short = np.nonzero(lengths < n)[0]
+            np.add(h, tokens[k : windows + k], out=h)
+            if k < n - 1:
+                np.multiply(h, _P, out=h)
+        # a window is valid unless it runs past its row's end: the last n-1 starts of every row
+        valid = np.ones(windows, bool)
+        for k in range(1, n):
+            start = offsets[1:] - k
+            start = start[(lengths >= k) & (start < windows)]
+            valid[start] = False
+        out[~from_short] = h[valid]
     if len(short):
         hs = np.full(len(short), np.uint64(n), np.uint64)  # seeded by n so 'a b' != 5-gram of 'a b ...'
         for k in range(n - 1):
             has = lengths[short] > k
             idx = offsets[short[has]] + k
             hs[has] = hs[has] * _P + tokens[idx]
-        out[out_off[short]] = hs
+        out[from_short] = hs
     return _mix(out), out_off
 
 

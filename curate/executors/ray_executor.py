@@ -29,20 +29,23 @@ def _ray():
 
 
 class _ScoreActor:
-    """One per worker slot: holds a built (and loaded) scorer; scores pyarrow batches."""
+    """One per worker slot: holds a built (and loaded) scorer; scores the wanted rows of a batch."""
 
-    def __init__(self, scorer: Scorer):
+    def __init__(self, scorer: Scorer, todo: pa.Array):
         from curate.scoring import _place
 
-        self.scorer = scorer
+        self.scorer, self.todo = scorer, todo
         _place(self.scorer, "auto")
         if hasattr(self.scorer, "load"):
-            self.scorer.load()
+            self.scorer.load()  # once per actor, not per batch
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         from curate.scoring import _score_safe, _table
 
-        cols, errors = _score_safe(self.scorer, batch["messages"].to_pylist())
+        batch = batch.filter(pc.is_in(batch["id"], value_set=self.todo))
+        cols, errors = _score_safe(self.scorer, batch["messages"].to_pylist()) if batch.num_rows else ({}, [])
+        if not batch.num_rows:
+            cols = {c: [] for c in self.scorer.columns}
         return _table(batch["id"].to_pylist(), cols, errors, f"{self.scorer.name}_error")
 
 
@@ -72,7 +75,8 @@ class RayExecutor:
         if gpus:
             size = self.actors or max(1, int(res["GPU"] // gpus))
             return {"size": size, "num_gpus": gpus, "num_cpus": 1}
-        return {"size": self.actors or max(1, int(res.get("CPU", 1))), "num_gpus": 0, "num_cpus": 1}
+        # one CPU stays free for the read tasks, or the pool would starve them
+        return {"size": self.actors or max(1, int(res.get("CPU", 1)) - 1), "num_gpus": 0, "num_cpus": 1}
 
     def fill(self, scorer: Scorer, shards: Shards, store: ScoreStore, progress: bool = True) -> None:
         ray = self._init()
@@ -88,15 +92,8 @@ class RayExecutor:
                 "executor": "ray"}
         store.write_meta(key, meta)
         pool = self._pool(ray, scorer)
-        todo_ref = ray.put(todo)
-
-        def missing(batch: pa.Table, todo=todo_ref) -> pa.Table:
-            ids = ray.get(todo) if isinstance(todo, ray.ObjectRef) else todo
-            return batch.filter(pc.is_in(batch["id"], value_set=ids))
-
-        ds = ray.data.read_parquet([str(p) for p in shards.paths], columns=["id", "messages"])
-        ds = ds.map_batches(missing, batch_format="pyarrow", batch_size=None)
-        ds = ds.map_batches(_ScoreActor, fn_constructor_args=(scorer,), batch_format="pyarrow",
+        ds = ray.data.read_parquet([str(p) for p in shards.paths]).select_columns(["id", "messages"])
+        ds = ds.map_batches(_ScoreActor, fn_constructor_args=(scorer, todo), batch_format="pyarrow",
                             batch_size=max(1, scorer.resources.batch_size),
                             compute=ActorPoolStrategy(size=pool["size"]),
                             num_gpus=pool["num_gpus"], num_cpus=pool["num_cpus"])
