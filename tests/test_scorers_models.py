@@ -100,3 +100,25 @@ def test_embedding_static_fast_path(tiny_sentence_dir, tmp_path, monkeypatch):
     assert out["embedding"][0].shape == (16,) and out["embedding"][0].dtype == np.float16
     assert list((tmp_path / "models" / "model2vec").iterdir())  # distilled once, cached
     assert s.settings()["backend"] == "static"
+
+
+def test_lm_max_turns_scores_only_first_turns(tiny_lm_dir):
+    from curate.scorers import build
+
+    conv = [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1 one"},
+            {"role": "user", "content": "q2"}, {"role": "assistant", "content": "a2 two"}]
+    one = build({"name": "lm", "model": str(tiny_lm_dir), "max_turns": 1})
+    every = build({"name": "lm", "model": str(tiny_lm_dir)})
+    assert len(one.score([conv])["ifd_turns"][0]) == 1
+    assert len(every.score([conv])["ifd_turns"][0]) == 2
+    assert one.settings() != every.settings()
+
+
+def test_lm_bad_max_turns_is_a_user_error():
+    import pytest
+
+    from curate.errors import UserError
+    from curate.scorers import build
+
+    with pytest.raises(UserError, match="max_turns"):
+        build({"name": "lm", "max_turns": 0})

@@ -60,7 +60,10 @@ def build(spec: str | Mapping[str, Any] | Scorer) -> Scorer:
                 raise UserError(
                     f"unknown setting {k!r} for scorer {spec['name']!r}; allowed: {', '.join(allowed)}"
                 )
-        return cls(**kwargs)
+        try:
+            return cls(**kwargs)
+        except (TypeError, ValueError) as e:  # a bad value: say which scorer, not a traceback
+            raise UserError(f"scorer {spec['name']!r}: {e}") from None
     if isinstance(spec, Scorer):
         return spec
     raise UserError(f"a scorer is a name, a settings dict or a Scorer, not {type(spec).__name__}")

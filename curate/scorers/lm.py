@@ -7,7 +7,8 @@ instruction (rendered with the model's chat template); ``ifd`` is the mean over 
 unconditioned loss sees the answer after only a BOS (else EOS) token, and both losses average over
 exactly the same answer tokens. ``ppl`` is exp of the mean conditioned loss over all answer tokens.
 Sequences longer than ``max_length`` keep the answer's start and the context's end
-(``lm_truncated``).
+(``lm_truncated``). ``max_turns`` scores only the first assistant turns: each turn costs two forward
+passes over its whole context, so long chats dominate the bill otherwise.
 """
 
 from __future__ import annotations
@@ -29,13 +30,18 @@ class LMScorer(ModelScorer):
 
     def __init__(self, model: str = "smollm2", revision: str | None = None, max_length: int = 2048,
                  batch_size: int = 8, window: int = 128, device: str = "auto", dtype: str = "auto",
-                 trust_remote_code: bool = False, max_batch_tokens: int | None = None):
+                 trust_remote_code: bool = False, max_batch_tokens: int | None = None,
+                 max_turns: int | None = None):
         super().__init__(model, revision, batch_size, window, device, dtype, trust_remote_code, max_batch_tokens)
+        if max_turns is not None and max_turns < 1:
+            raise ValueError("max_turns must be >= 1 (or null for every assistant turn)")
         self.max_length = max_length
+        self.max_turns = max_turns
         self.stats: dict[str, int] = {}
 
     def settings(self) -> dict[str, Any]:
-        return {**self.base_settings(), "max_length": self.max_length, "method": "ifd-v1"}
+        return {**self.base_settings(), "max_length": self.max_length, "max_turns": self.max_turns,
+                "method": "ifd-v1"}
 
     def _prompt(self, context: list[Message]) -> list[int]:
         tok = self._tok
@@ -55,6 +61,8 @@ class LMScorer(ModelScorer):
         for t, m in enumerate(msgs):
             if m["role"] != "assistant":
                 continue
+            if self.max_turns is not None and len(out) >= self.max_turns:
+                break  # cost grows with turns x context; long chats can be scored on their first turns
             answer = tok(m["content"], add_special_tokens=False)["input_ids"]
             if not answer:
                 continue
