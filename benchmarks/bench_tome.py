@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 import psutil
 import pyarrow as pa
-import pyarrow.parquet as pq
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from tqdm.auto import tqdm

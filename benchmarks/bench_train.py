@@ -138,6 +138,9 @@ def main() -> None:
     if "tokens_per_s" in c and "tokens_per_s" in h:
         print(f"ratio curate / transformers+peft tokens/s: {c['tokens_per_s'] / h['tokens_per_s']:.2f}x")
     if a.demo:
+        import torch
+
+        torch.set_num_threads(1)  # 2 threads on a shared 2-core machine oversubscribe badly
         from train.matrix import train_run
 
         t = time.perf_counter()

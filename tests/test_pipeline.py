@@ -5,10 +5,10 @@ import json
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from conftest import make_conversation
 
 import curate
 from curate.pipeline import run
-from conftest import make_conversation
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import tracemalloc
 
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import make_conversation
+
 from curate.loaders import iter_load
 
 
@@ -100,3 +100,14 @@ def test_kill_mid_heuristics_then_resume_gives_identical_outputs(tmp_path, monke
     assert sum(again) == 25 - scored_before, "only the rows the kill left unscored are scored again"
     assert resumed.counts == clean.counts and resumed.subsets == clean.subsets
     assert _outputs(tmp_path / "resumed") == _outputs(tmp_path / "clean")
+
+
+def test_cli_address_without_ray_executor_is_a_user_error(tmp_path, capsys):
+    import yaml
+
+    from curate.cli import main
+
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(_recipe(_write(tmp_path / "in.jsonl", 5), tmp_path / "run")))
+    assert main(["run", str(path), "--quiet", "--address", "ray://head:10001"]) == 2
+    assert "--executor ray" in capsys.readouterr().err

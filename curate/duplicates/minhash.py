@@ -9,6 +9,8 @@ Candidates are verified by the fraction of equal signature slots (or by exact Ja
 from __future__ import annotations
 
 import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -46,22 +48,34 @@ def signatures(
     ngram: int = 5,
     shingle: str = "word",
     seed: int = 0,
-    chunk_rows: int = 20_000,
+    chunk_rows: int = 4_000,
     out: str | Path | None = None,
     progress: bool = True,
+    threads: int | None = None,
 ) -> np.ndarray:
-    """MinHash signature of every row as uint32 ``(rows, num_perm)``; ``out`` makes it a .npy memmap."""
+    """MinHash signature of every row as uint32 ``(rows, num_perm)``; ``out`` makes it a .npy memmap.
+
+    Rows are shingled in chunks (memory stays bounded by ``chunk_rows``) on ``threads`` threads (default:
+    every CPU); arrow, numpy and rensa release the GIL in the heavy parts. Each chunk writes its own
+    rows, so the result does not depend on the thread count or order."""
     n = len(messages)
     if out is not None:
         sig = np.lib.format.open_memmap(out, mode="w+", dtype=np.uint32, shape=(n, num_perm))
     else:
         sig = np.empty((n, num_perm), np.uint32)
-    starts = range(0, n, chunk_rows)
-    for lo in tqdm(starts, desc="minhash", unit="chunk", disable=not progress or len(starts) < 2):
+
+    def run(lo: int) -> None:
         hi = min(n, lo + chunk_rows)
         hashes, offsets = shingle_hashes(messages.slice(lo, hi - lo), ngram, shingle)
         m = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets.astype(np.uint64), num_perm, seed)
         sig[lo:hi] = np.asarray(m.to_rows(), dtype=np.uint32).reshape(hi - lo, num_perm)
+
+    starts = range(0, n, chunk_rows)
+    workers = max(1, min(len(starts), threads or os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers) as pool:
+        done = pool.map(run, starts)
+        for _ in tqdm(done, total=len(starts), desc="minhash", unit="chunk", disable=not progress or len(starts) < 2):
+            pass
     return sig
 
 

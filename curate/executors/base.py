@@ -82,5 +82,5 @@ def score_shards(
         scorer = build(spec)
         executor.fill(scorer, shards, store, progress=progress)
         key = scorer_key(scorer)
-        frames[key] = store.frame(key, ids) if key in store.keys() else pd.DataFrame({"id": []})
+        frames[key] = store.frame(key, ids) if key in set(store.keys()) else pd.DataFrame({"id": []})
     return join_frames(frames, ids)
