@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,18 +34,22 @@ def main(args: argparse.Namespace) -> int:
     print(summary.table())
     run_dir = summary.run_dir
     if not args.no_train and recipe.train:
+        import torch
+
         from train.evaluate import evaluate_run
         from train.matrix import train_run
 
+        torch.set_num_threads(1)  # faster than 2 threads for a 135M model on 2 cores
         settings = recipe.train_settings()
         if args.steps:
             settings["max_steps"] = args.steps
+        print("\n[curate] training (smoke-scale: a few LoRA steps of SmolLM2-135M on CPU)", flush=True)
         results = train_run(run_dir, subsets=recipe.train.get("subsets"), **settings)
-        print("\ntraining (smoke-scale: a few steps of SmolLM2-135M on CPU)")
-        print(results.to_string(index=False))
-        evaluation = evaluate_run(run_dir, n_prompts=args.prompts)
-        print("\nevaluation (smoke-scale; win rates judged by the configured judge)")
-        print(evaluation["table"])
+        cols = [c for c in ("variant", "rows", "steps", "train_loss", "eval_loss", "train_seconds") if c in results]
+        print(results[cols].to_string(index=False))
+        print("\n[curate] evaluating (smoke-scale: SmolLM2 judges SmolLM2; near a coin flip)", flush=True)
+        evaluation = evaluate_run(run_dir, n_prompts=args.prompts, **recipe.train.get("evaluate", {}))
+        print((Path(evaluation["dir"]) / "results.md").read_text())
     minutes = (time.perf_counter() - t0) / 60
     print(f"\ndone in {minutes:.1f} min. Results in {run_dir}/:")
     print(f"  report      {run_dir}/report/report.html")
