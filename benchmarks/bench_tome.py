@@ -5,8 +5,9 @@
 
 Heavy per-row work runs one shard at a time (the pipeline's ingest shards, the local executor's
 heuristics, MinHash signatures written into a .npy memmap); across shards only compact per-row arrays
-are kept (ids, validity flags, uint32 signatures). Prints per-stage seconds, rows/s and peak RSS
-(sampled every 50 ms), and the read stage side by side with pyarrow.json (what a user would reach for).
+are kept (ids, validity flags, uint32 signatures). Prints per-stage seconds (wall, and CPU: on a
+shared machine the CPU seconds are what an idle one would take), rows/s and peak RSS (sampled every
+50 ms), and the read stage side by side with pyarrow.json (what a user would reach for).
 """
 
 from __future__ import annotations
@@ -64,10 +65,11 @@ def main() -> None:
     def stage(name, rows):
         def deco(fn):
             peak.reset()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), sum(peak.proc.cpu_times()[:2])
             out = fn()
             dt = time.perf_counter() - t0
             stages[name] = {"seconds": round(dt, 1), "rows": rows() if callable(rows) else rows,
+                            "cpu_seconds": round(sum(peak.proc.cpu_times()[:2]) - c0, 1),
                             "peak_rss_gb": round(peak.peak / 1e9, 2)}
             stages[name]["rows_per_s"] = round(stages[name]["rows"] / max(dt, 1e-9))
             print(name, stages[name], flush=True)
@@ -172,10 +174,11 @@ def main() -> None:
     ours = sum(c.read for c in iter_load(cmp_path, chunk_rows=args.chunk_rows))
     t_ours = time.perf_counter() - t0
     total = sum(s["seconds"] for s in stages.values())
+    cpu_total = sum(s["cpu_seconds"] for s in stages.values())
     result = {"rows": counts["read"], "bytes": Path(args.source).stat().st_size, "quarantined": counts["quarantined"],
               "invalid": int((~valid).sum()), "exact_removed": int(valid.sum() - survivors.sum()),
               "near_removed": int(near_removed.sum()), "kept": int(keep_all.sum()), "stages": stages,
-              "total_seconds": round(total, 1), "peak_rss_gb": max(s["peak_rss_gb"] for s in stages.values()),
+              "total_seconds": round(total, 1), "total_cpu_seconds": round(cpu_total, 1), "peak_rss_gb": max(s["peak_rss_gb"] for s in stages.values()),
               "read_compare": {"rows": ref.num_rows == ours and ours, "curate_s": round(t_ours, 2),
                                "pyarrow_json_s": round(t_pa, 2), "ratio": round(t_ours / t_pa, 1)}}
     print(json.dumps(result, indent=1))

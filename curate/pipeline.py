@@ -170,6 +170,7 @@ def run(recipe: str | Path | dict[str, Any] | Recipe, output: str | Path | None 
     scores = timed("heuristics", score_shards, executor, Shards(shard_paths), cheap, run_dir.root, progress)
     reasons = validity(table, scores, list(recipe.validity))
     valid = table.filter(pa.array((reasons == "").to_numpy()))
+    del table  # only the valid rows are needed from here on
     if scorers:
         model_scores = timed("score", score_shards, executor, Shards(shard_paths, keep=valid.column("id").combine_chunks()),
                              scorers, run_dir.root, progress)

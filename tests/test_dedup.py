@@ -157,6 +157,31 @@ def test_semantic_runs_on_near_survivors_and_finds_planted(planted):
     assert ann.rethreshold("semantic", 0.9).counts["semantic"] >= ann.counts["semantic"]
 
 
+def test_kmeans_backend_matches_exact_search():
+    """SemDeDup-style search (k-means clusters, exact cosine inside the nearest ones) finds the same pairs
+    as brute force on clustered data with planted copies, within one dataset and against another."""
+    from curate.duplicates.semantic import cluster_pairs, exact_pairs
+
+    rng = np.random.default_rng(3)
+    topics = rng.normal(size=(6, 24))
+    x = (topics[rng.integers(0, 6, 600)] + rng.normal(size=(600, 24))).astype(np.float16)
+    src, dup = rng.choice(300, 40, replace=False), rng.choice(np.arange(300, 600), 40, replace=False)
+    x[dup] = x[src] + np.float16(0.02) * rng.normal(size=(40, 24)).astype(np.float16)
+    want = set(zip(*map(np.ndarray.tolist, exact_pairs(x, 0.9, progress=False)[:2]), strict=True))
+    a, b, s = cluster_pairs(x, 0.9, n_clusters=8, progress=False)
+    assert set(zip(a.tolist(), b.tolist(), strict=True)) == want and (a < b).all() and (s >= 0.9).all()
+    assert {(min(p, q), max(p, q)) for p, q in zip(src.tolist(), dup.tolist(), strict=True)} <= want
+    ea, eb, _ = exact_pairs(x[:300], 0.9, x[300:], progress=False)
+    ka, kb, _ = cluster_pairs(x[:300], 0.9, x[300:], n_clusters=8, progress=False)
+    assert set(zip(ka.tolist(), kb.tolist(), strict=True)) == set(zip(ea.tolist(), eb.tolist(), strict=True))
+    data = table([conv(f"q{i}", f"a{i}") for i in range(600)])
+    emb = (data["id"].to_pylist(), x)
+    r = dedup(data, methods="semantic", embeddings=emb, semantic={"backend": "kmeans", "threshold": 0.9,
+                                                                   "clusters": 8}, progress=False)
+    fresh = dedup(data, methods="semantic", embeddings=emb, semantic={"threshold": 0.9}, progress=False)
+    assert r.pairs["semantic"].settings["backend_used"] == "kmeans" and set(r.removed["row"]) == set(fresh.removed["row"])
+
+
 def test_decontamination_against_eval(planted):
     train = table(planted)
     leaked = planted[9][0]["content"]

@@ -111,7 +111,9 @@ def cluster_pairs(x: np.ndarray, floor: float, y: np.ndarray | None = None, n_cl
     BLAS, so it runs at matmul speed on any CPU; a pair is missed only if neither row's ``probes``
     nearest centres hold the other, which for near-copies (cosine >= ~0.9) is rare."""
     base = x if y is None else y
-    n_clusters = n_clusters or max(1, min(len(base), int(np.sqrt(len(base)))))
+    if not len(x) or not len(base):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+    n_clusters = max(1, min(len(base), n_clusters or int(np.sqrt(len(base)))))
     centers = _centers(base, n_clusters, seed, sample)
     home = _assign(base, centers, 1)[:, 0]  # every reference row lives in one cluster
     look = _assign(x, centers, min(probes, n_clusters))  # every query row visits its nearest clusters
