@@ -169,7 +169,11 @@ def run(recipe: str | Path | dict[str, Any] | Recipe, output: str | Path | None 
     cheap = [sp for sp in recipe.scorers if _spec_name(sp) == "heuristics"] or ["heuristics"]
     scores = timed("heuristics", score_shards, executor, Shards(shard_paths), cheap, run_dir.root, progress)
     reasons = validity(table, scores, list(recipe.validity))
-    valid = table.filter(pa.array((reasons == "").to_numpy()))
+    invalid = (reasons != "").to_numpy()
+    write_parquet(run_dir.path("validity.parquet"), pa.table({
+        "id": table.column("id").filter(pa.array(invalid)), "row": table.column("row").filter(pa.array(invalid)),
+        "reason": pa.array(reasons[invalid].tolist(), pa.string())}))
+    valid = table.filter(pa.array(~invalid))
     del table  # only the valid rows are needed from here on
     if scorers:
         model_scores = timed("score", score_shards, executor, Shards(shard_paths, keep=valid.column("id").combine_chunks()),
@@ -184,9 +188,10 @@ def run(recipe: str | Path | dict[str, Any] | Recipe, output: str | Path | None 
     result = timed("dedup", _dedup_step, run_dir, dfp, dedup_fn, valid, dedup_cfg, scores, embeddings, progress)
 
     pool = valid.filter(pa.array(result.keep_mask))
+    # Selection sees ids, rows and scores only; messages stay in Arrow and are taken for chosen rows.
     frame = pool.drop_columns(["messages"]).to_pandas()
-    frame.insert(1, "messages", pool.column("messages").to_pylist())
     frame = frame.merge(scores, on="id", how="left", suffixes=("", "_score"))
+    position = pd.Index(pool.column("row").to_numpy())
 
     removed: dict[str, int] = {}
     for r in reasons[reasons != ""]:
@@ -202,7 +207,10 @@ def run(recipe: str | Path | dict[str, Any] | Recipe, output: str | Path | None 
     def _subsets():
         out = {}
         for spec in recipe.subsets:
-            selection = select_fn(frame, spec, embeddings=embeddings)
+            selection = select_fn(frame, spec, embeddings=embeddings, progress=progress)
+            chosen = selection.selected
+            taken = pool.column("messages").take(pa.array(position.get_indexer(chosen["row"]), pa.int64()))
+            chosen.insert(1, "messages", taken.to_pylist())
             write_subset(selection, run_dir.subset_dir(spec["name"]), format=spec.get("format", "sharegpt"))
             out[spec["name"]] = len(selection.selected)
         return out

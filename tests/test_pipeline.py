@@ -58,6 +58,9 @@ def test_run_writes_everything_and_counts_reconcile(dirty_jsonl, tmp_path):
     q = [json.loads(x) for x in (tmp_path / "run" / "quarantine.jsonl").read_text().splitlines()]
     assert sorted(x["reason"] for x in q) == ["malformed_json", "unknown_role"]
     assert s.subsets == {"long": 10, "random": 10}
+    invalid = pq.read_table(tmp_path / "run" / "validity.parquet").to_pylist()
+    assert sorted(r["reason"] for r in invalid) == ["invalid:role_order", "invalid:template_leak"]
+    assert {r["row"] for r in invalid} == {41, 43}
     sub = tmp_path / "run" / "subsets" / "long"
     first = json.loads((sub / "data.jsonl").read_text().splitlines()[0])
     assert set(first) >= {"conversations"} and first["conversations"][0]["from"] == "human"

@@ -216,8 +216,18 @@ def test_unknown_columns_are_user_errors(df):
         select(df, rank="rewrd")
     with pytest.raises(UserError, match="quotas.column: unknown column 'lang'"):
         select(df, quotas={"column": "lang", "max": {"en": 3}})
-    with pytest.raises(UserError, match="lacks the 'messages' column"):
-        select(df.drop(columns=["messages"]))
+    with pytest.raises(UserError, match="lacks the 'id' column"):
+        select(df.drop(columns=["id"]))
+    no_text = df.drop(columns=["messages", "assistant_chars"], errors="ignore")
+    with pytest.raises(UserError, match="no 'messages' column"):
+        select(no_text, baseline="longest", budget=2)
+
+
+def test_selection_needs_no_messages_when_scores_are_there(df):
+    """The pipeline selects on ids and scores only and attaches messages to the chosen rows."""
+    lean = df.drop(columns=["messages"]).assign(assistant_chars=range(len(df)), tokens=10)
+    sel = select(lean, baseline="longest", budget=3)
+    assert sel.selected["assistant_chars"].tolist() == sorted(range(len(df)), reverse=True)[:3]
 
 
 def test_spec_roundtrip_and_recipe_dict(df):

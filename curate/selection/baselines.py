@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from curate.errors import UserError
 from curate.schema import conversation_text, response_text
 
 
@@ -20,11 +21,18 @@ def random_order(ids: pd.Series, seed: int) -> np.ndarray:
     return by_id[perm]
 
 
+def _need_messages(df: pd.DataFrame, column: str) -> None:
+    if "messages" not in df.columns:
+        raise UserError(f"select: {column!r} is missing for some rows and there is no 'messages' column to "
+                        "compute it from; score with 'heuristics' or pass the messages")
+
+
 def assistant_chars(df: pd.DataFrame) -> pd.Series:
     """The heuristics column when scored, else computed from the messages."""
     have = pd.to_numeric(df.get("assistant_chars", pd.Series(np.nan, index=df.index)), errors="coerce")
     todo = have.isna()
     if todo.any():
+        _need_messages(df, "assistant_chars")
         have = have.astype(float)
         have[todo] = df.loc[todo, "messages"].map(lambda m: len(response_text(list(m))))
     return have.astype(float)
@@ -35,6 +43,7 @@ def approx_tokens(df: pd.DataFrame) -> np.ndarray:
     have = pd.to_numeric(df.get("tokens", pd.Series(np.nan, index=df.index)), errors="coerce").astype(float)
     todo = have.isna()
     if todo.any():
+        _need_messages(df, "tokens")
         have[todo] = df.loc[todo, "messages"].map(lambda m: -(-len(conversation_text(list(m))) // 4))
     return have.astype(np.int64).to_numpy()
 

@@ -68,9 +68,8 @@ def select(
     df = data.to_pandas() if isinstance(data, pa.Table) else data
     if not isinstance(df, pd.DataFrame):
         raise UserError(f"select: expected a pandas DataFrame or pyarrow Table, got {type(data).__name__}")
-    for col in ("id", "messages"):
-        if col not in df.columns:
-            raise UserError(f"select: the table lacks the {col!r} column; columns: {', '.join(map(str, df.columns))}")
+    if "id" not in df.columns:
+        raise UserError(f"select: the table lacks the 'id' column; columns: {', '.join(map(str, df.columns))}")
     df = df.reset_index(drop=True)
     n = len(df)
     reasons = np.full(n, None, dtype=object)
