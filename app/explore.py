@@ -60,14 +60,20 @@ def load_rows(run: str | Path) -> tuple[pd.DataFrame | None, list[str]]:
     df = conv[[c for c in ("id", "source", "row", "messages") if c in conv.columns]].copy()
     df["preview"] = df["messages"].map(_first_user)
     df["text"] = df["messages"].map(lambda ms: "\n".join(str(m["content"]) for m in ms))
-    dd = dedup_table(run)
-    why: dict[str, str] = {}
-    for r in dd.itertuples(index=False):
+    # Removals are keyed by input row when known: exact copies share an id with the row that is kept.
+    by_row = "row" in df.columns
+    key = df["row"] if by_row else df["id"].astype(str)
+    why: dict = {}
+    invalid = _read(run / "validity.parquet")
+    for r in (invalid.itertuples(index=False) if invalid is not None else ()):
+        why.setdefault(r.row if by_row else str(r.id), f"failed validity check: {r.reason}")
+    for r in dedup_table(run).itertuples(index=False):
         sim = getattr(r, "similarity", None)
         sim_txt = f", similarity {sim:.2f}" if isinstance(sim, float) and sim == sim else ""
-        why.setdefault(str(r.id), f"{getattr(r, 'method', 'duplicate')} duplicate of {r.duplicate_of}{sim_txt}")
-    df["status"] = df["id"].map(lambda i: "removed" if i in why else "kept")
-    df["why"] = df["id"].map(lambda i: why.get(i, ""))
+        k = getattr(r, "row", None) if by_row and hasattr(r, "row") else str(r.id)
+        why.setdefault(k, f"{getattr(r, 'method', 'duplicate')} duplicate of {r.duplicate_of}{sim_txt}")
+    df["status"] = key.map(lambda k: "removed" if k in why else "kept")
+    df["why"] = key.map(lambda k: why.get(k, ""))
     chosen: dict[str, list[tuple[str, str]]] = {}
     for sel_path in sorted((run / "subsets").glob("*/selection.parquet")):
         sel = _read(sel_path)
