@@ -1,6 +1,7 @@
 """Semantic neighbour pairs from embeddings: exact blocked matmul (every pair above the floor) for
-small data, usearch HNSW k-nearest-neighbours for large data. Vectors may be float16 memmaps; they are
-normalised block by block so the whole matrix is never copied to float32."""
+small data; above, SemDeDup-style k-means clusters searched exactly (pure BLAS, the default) or usearch
+HNSW k-nearest-neighbours. Vectors may be float16 memmaps; they are normalised block by block so the
+whole matrix is never copied to float32."""
 
 from __future__ import annotations
 
