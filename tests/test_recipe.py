@@ -53,7 +53,9 @@ def test_missing_recipe_and_bad_yaml(tmp_path):
 
 @pytest.mark.parametrize("name", ["demo.yaml", "finetome-100k.yaml", "the-tome.yaml"])
 def test_shipped_recipes_validate(name):
+    from curate.selection.config import make_spec
+
     r = parse(recipes_dir() / name)
     assert r.subsets, "a shipped recipe declares subsets"
-    sizes = {s["budget"]["rows"] for s in r.subsets if s.get("budget")}
+    sizes = {make_spec(s).budget.rows for s in r.subsets if s.get("budget")}
     assert len(sizes) == 1, "baselines and curated subsets are compared at equal size"
