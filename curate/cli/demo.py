@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=None, help="input records to read (default from the recipe)")
     p.add_argument("--no-train", action="store_true", help="stop after curation")
     p.add_argument("--steps", type=int, default=None, help="training steps per subset")
-    p.add_argument("--prompts", type=int, default=6, help="evaluation prompts")
+    p.add_argument("--prompts", type=int, default=4, help="evaluation prompts")
     p.set_defaults(func=main)
 
 
