@@ -122,6 +122,7 @@ def run_scorer(
     retry_failed: bool = False,
     flush_rows: int | None = None,
     flush_seconds: float = 60.0,
+    bar: Any = None,
 ) -> str:
     """Score the rows of ``convs`` missing under the scorer's key; returns the key."""
     key = scorer_key(scorer)
@@ -147,8 +148,10 @@ def run_scorer(
             store.append(key, concat(buffer))
         buffer, last_flush = [], time.monotonic()
 
-    bar = tqdm(total=len(todo), unit="rows", desc=f"score {scorer.name}", disable=not progress,
-               dynamic_ncols=True, smoothing=0.05)
+    own_bar = bar is None  # an executor may pass one bar that spans all its shards
+    if own_bar:
+        bar = tqdm(total=len(todo), unit="rows", desc=f"score {scorer.name}", disable=not progress,
+                   dynamic_ncols=True, smoothing=0.05)
     n_failed = 0
     try:
         for start in range(0, len(todo), batch):
@@ -163,7 +166,8 @@ def run_scorer(
                 flush()
     finally:  # Ctrl-C keeps the finished batches
         flush()
-        bar.close()
+        if own_bar:
+            bar.close()
     if store.root is not None and len(list((store.root / key).glob("part-*.parquet"))) > COMPACT_PARTS:
         store.compact(key)
     return key

@@ -38,6 +38,12 @@ class Shards:
                 t = t.filter(pc.is_in(t["id"], value_set=self.keep))
             yield t
 
+    def num_rows(self) -> int:
+        """Rows the shards hold (after ``keep``): the total of a progress bar."""
+        if self.keep is None:
+            return sum(pq.ParquetFile(p).metadata.num_rows for p in self.paths)
+        return sum(t.num_rows for t in self.tables(("id",)))
+
     def ids(self) -> list[str]:
         """Unique ids in first-seen order (what ``curate.score`` returns rows for)."""
         seen: dict[str, None] = {}

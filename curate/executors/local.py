@@ -16,7 +16,11 @@ class LocalExecutor:
     name = "local"
 
     def fill(self, scorer: Scorer, shards: Shards, store: ScoreStore, progress: bool = True) -> None:
-        for table in tqdm(shards.tables(), total=len(shards.paths), unit="shard", desc=f"score {scorer.name}",
-                          disable=not progress or len(shards.paths) < 2):
-            if table.num_rows:
-                run_scorer(scorer, Conversations(table), store, progress=False, flush_rows=FLUSH_ROWS)
+        """One row-level bar (rows/s, ETA) across every shard; already-scored rows are skipped."""
+        with tqdm(total=shards.num_rows(), unit="rows", desc=f"score {scorer.name}", disable=not progress,
+                  dynamic_ncols=True, smoothing=0.05) as bar:
+            for table in shards.tables():
+                if table.num_rows:
+                    before = bar.n
+                    run_scorer(scorer, Conversations(table), store, flush_rows=FLUSH_ROWS, bar=bar)
+                    bar.update(table.num_rows - (bar.n - before))  # rows found in the store count as done
