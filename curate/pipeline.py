@@ -15,9 +15,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tqdm.auto import tqdm
 
 from curate.loaders import iter_load, to_table
 from curate.recipe import Recipe, parse
@@ -86,7 +88,8 @@ def _consolidate(files: list[Path], out: Path) -> None:
 def ingest(recipe: Recipe, run: RunDir) -> tuple[pa.Table, dict[str, int], list[Path]]:
     """Normalize the input into Parquet shards, one marker per shard; resumes at the first missing.
 
-    Returns the consolidated table, the counts and the shard files (what scoring streams over)."""
+    Returns the consolidated table without its messages (ids, rows, sources: compact per-row
+    columns), the counts and the shard files (what scoring, signatures and subsets stream over)."""
     fp = _input_fingerprint(recipe)
     shards, qdir = run.root / "data" / "shards", run.root / "data" / "quarantine"
     info = run.done("ingest", fp)
@@ -114,7 +117,8 @@ def ingest(recipe: Recipe, run: RunDir) -> tuple[pa.Table, dict[str, int], list[
                 "quarantined": len(quarantine), "shards": n_shards}
         run.mark_done("ingest", fp, **info)
     paths = [shards / f"part-{k:05d}.parquet" for k in range(info["shards"])]
-    return pq.read_table(run.conversations), {k: info[k] for k in ("read", "rows", "quarantined")}, paths
+    columns = [c for c in pq.read_schema(run.conversations).names if c != "messages"]
+    return pq.read_table(run.conversations, columns=columns), {k: info[k] for k in ("read", "rows", "quarantined")}, paths
 
 
 def validity(table: pa.Table, scores: pd.DataFrame, checks: list[str]) -> pd.Series:
@@ -185,13 +189,13 @@ def run(recipe: str | Path | dict[str, Any] | Recipe, output: str | Path | None 
     embeddings = _embeddings(run_dir, "semantic" in dedup_cfg.methods or
                              any(s.get("diversity") for s in recipe.subsets))
     dfp = fingerprint(dedup_cfg.model_dump(), valid.column("id").to_pylist())
-    result = timed("dedup", _dedup_step, run_dir, dfp, dedup_fn, valid, dedup_cfg, scores, embeddings, progress)
+    result = timed("dedup", _dedup_step, run_dir, dfp, dedup_fn, valid, np.nonzero(~invalid)[0], shard_paths,
+                   dedup_cfg, scores, embeddings, progress)
 
     pool = valid.filter(pa.array(result.keep_mask))
-    # Selection sees ids, rows and scores only; messages stay in Arrow and are taken for chosen rows.
-    frame = pool.drop_columns(["messages"]).to_pandas()
+    # Selection sees ids, rows and scores only; messages are read from the shards for chosen rows.
+    frame = pool.to_pandas()
     frame = frame.merge(scores, on="id", how="left", suffixes=("", "_score"))
-    position = pd.Index(pool.column("row").to_numpy())
 
     removed: dict[str, int] = {}
     for r in reasons[reasons != ""]:
@@ -209,8 +213,7 @@ def run(recipe: str | Path | dict[str, Any] | Recipe, output: str | Path | None 
         for spec in recipe.subsets:
             selection = select_fn(frame, spec, embeddings=embeddings, progress=progress)
             chosen = selection.selected
-            taken = pool.column("messages").take(pa.array(position.get_indexer(chosen["row"]), pa.int64()))
-            chosen.insert(1, "messages", taken.to_pylist())
+            chosen.insert(1, "messages", _messages_by_row(shard_paths, chosen["row"].to_numpy()).to_pylist())
             write_subset(selection, run_dir.subset_dir(spec["name"]), format=spec.get("format", "sharegpt"))
             out[spec["name"]] = len(selection.selected)
         return out
@@ -224,13 +227,68 @@ def run(recipe: str | Path | dict[str, Any] | Recipe, output: str | Path | None 
     return summary
 
 
-def _dedup_step(run_dir: RunDir, fp: str, dedup_fn, valid: pa.Table, cfg, scores, embeddings, progress: bool):
+def _messages_by_row(shards: list[Path], rows: np.ndarray) -> pa.ChunkedArray:
+    """Messages of the given input rows, in that order, read a shard at a time (never the whole text)."""
+    import pyarrow.dataset as ds
+
+    found = ds.dataset([str(p) for p in shards], format="parquet").to_table(
+        columns=["row", "messages"], filter=ds.field("row").isin(pa.array(rows, pa.int64())))
+    at = pd.Index(found.column("row").to_numpy()).get_indexer(rows)
+    if (at < 0).any():
+        raise RuntimeError(f"{int((at < 0).sum())} chosen rows are missing from the shards")
+    return found.column("messages").take(pa.array(at, pa.int64()))
+
+
+def _shard_text_arrays(shards: list[Path], positions: np.ndarray, cfg, folder: Path, progress: bool):
+    """MinHash signatures (a .npy memmap under ``folder``) and text lengths of the rows at
+    ``positions`` (indices into the concatenated shards, ascending), computed a shard at a time."""
+    from curate.duplicates import minhash
+    from curate.duplicates.shingles import text_lengths
+
+    near = "near" in cfg.methods and cfg.near.verify != "exact"
+    lengths = np.zeros(len(positions), np.int64) if cfg.keep == "longest" else None
+    if not near and lengths is None:
+        return None, None
+    sig = None
+    if near and not len(positions):
+        sig = np.zeros((0, cfg.near.num_perm), np.uint32)
+    elif near:
+        folder.mkdir(parents=True, exist_ok=True)
+        sig = np.lib.format.open_memmap(folder / "signatures.npy", mode="w+", dtype=np.uint32,
+                                        shape=(len(positions), cfg.near.num_perm))
+    start = 0
+    for path in tqdm(shards, desc="signatures", unit="shard", disable=not progress or len(shards) < 2):
+        n = pq.read_metadata(path).num_rows
+        lo, hi = np.searchsorted(positions, [start, start + n])
+        start += n
+        if hi == lo:
+            continue
+        msgs = pq.read_table(path, columns=["messages"]).column("messages").take(pa.array(positions[lo:hi] - (start - n)))
+        msgs = msgs.combine_chunks()
+        if lengths is not None:
+            lengths[lo:hi] = text_lengths(msgs)
+        if sig is not None:
+            n_ = cfg.near
+            sig[lo:hi] = minhash.signatures(msgs, n_.num_perm, n_.ngram, n_.shingle, n_.seed, n_.chunk_rows, progress=False)
+        del msgs
+    if sig is not None:
+        sig.flush()
+    return sig, lengths
+
+
+def _dedup_step(run_dir: RunDir, fp: str, dedup_fn, valid: pa.Table, positions: np.ndarray, shards: list[Path],
+                cfg, scores, embeddings, progress: bool):
     from curate.duplicates import DedupResult
 
     folder = run_dir.root / "dedup"
     if run_dir.done("dedup", fp) and folder.exists():
         return DedupResult.load(folder)
-    result = dedup_fn(valid, scores=scores, embeddings=embeddings, config=cfg, progress=progress)
+    if "near" in cfg.methods and cfg.near.verify == "exact":  # exact Jaccard needs every text at once
+        text = pa.concat_tables([pq.read_table(p, columns=["messages"]) for p in shards]).column("messages")
+        valid = valid.append_column("messages", text.take(pa.array(positions)))
+    sig, lengths = _shard_text_arrays(shards, positions, cfg, folder, progress)
+    result = dedup_fn(valid, scores=scores, embeddings=embeddings, config=cfg, signatures=sig, lengths=lengths,
+                      progress=progress)
     result.save(folder)
     run_dir.mark_done("dedup", fp, counts=result.counts)
     return result

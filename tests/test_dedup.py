@@ -239,3 +239,43 @@ def test_cli_dedup(planted, tmp_path, capsys, write_jsonl):
     assert "removed exact=1, near=2" in out and "largest clusters" in out and "borderline" in out
     assert (tmp_path / "run" / "dedup" / "near.parquet").exists() and (tmp_path / "h.png").exists()
     assert main(["dedup", str(path), "--methods", "semantic"]) == 2
+
+
+def _same_result(a: DedupResult, b: DedupResult) -> None:
+    assert a.counts == b.counts and np.array_equal(a.rank, b.rank) and np.array_equal(a.keep_mask, b.keep_mask)
+    pd.testing.assert_frame_equal(a.removed, b.removed)
+    for m in a.pairs:
+        pa_, pb = a.pairs[m], b.pairs[m]
+        assert np.array_equal(pa_.a, pb.a) and np.array_equal(pa_.b, pb.b) and np.array_equal(pa_.sim, pb.sim)
+        assert pa_.settings == pb.settings
+
+
+def test_precomputed_signatures_and_lengths_equal_dedup_from_messages(planted, tmp_path):
+    """What curate.run does at scale: signatures computed in pieces (shards) into a memmap, lengths
+    alongside, and dedup on a table without messages; the result is the same as from the text."""
+    from curate.duplicates import minhash
+    from curate.duplicates.shingles import text_lengths
+
+    data = table(planted)
+    near = DedupConfig().near
+    sig = np.lib.format.open_memmap(tmp_path / "sig.npy", mode="w+", dtype=np.uint32, shape=(len(data), near.num_perm))
+    for lo, hi in ((0, 11), (11, 25), (25, len(data))):
+        sig[lo:hi] = minhash.signatures(data["messages"].slice(lo, hi - lo).combine_chunks(), near.num_perm,
+                                        near.ngram, near.shingle, near.seed, progress=False)
+    lengths = text_lengths(data["messages"])
+    ids_only = data.drop_columns(["messages"])
+    for keep in ("first", "longest"):
+        ref = dedup(data, keep=keep, threshold=0.8, progress=False)
+        got = dedup(ids_only, keep=keep, threshold=0.8, signatures=sig, lengths=lengths, progress=False)
+        _same_result(ref, got)
+    assert got.counts == {"exact": 1, "near": 2}
+    with pytest.raises(UserError, match="verify='exact' needs the messages"):
+        dedup(ids_only, signatures=sig, verify="exact", progress=False)
+    with pytest.raises(UserError, match="or lengths="):
+        dedup(ids_only, keep="longest", signatures=sig, progress=False)
+    with pytest.raises(UserError, match="or signatures="):
+        dedup(ids_only, progress=False)
+    with pytest.raises(UserError, match="signatures: shape"):
+        dedup(ids_only, signatures=sig[:5], progress=False)
+    with pytest.raises(UserError, match="lengths: 3 values"):
+        dedup(data, keep="longest", lengths=lengths[:3], progress=False)

@@ -4,6 +4,7 @@ and a corrupted line in the middle of a big file quarantined while the rest goes
 import json
 import tracemalloc
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import make_conversation
@@ -55,6 +56,7 @@ def test_corrupted_lines_mid_file_are_quarantined_and_the_rest_goes_on(tmp_path)
     assert counts == {"read": 5_000, "rows": 4_998, "quarantined": 2} and len(shards) == 5
     q = [json.loads(x) for x in (tmp_path / "run" / "quarantine.jsonl").read_text().splitlines()]
     assert [(x["row"], x["reason"]) for x in q] == [(2_500, "invalid_utf8"), (3_700, "malformed_json")]
+    assert "messages" not in table.column_names, "ingest keeps only compact per-row columns in memory"
     rows = table["row"].to_pylist()
     assert rows[-1] == 4_999 and 2_499 in rows and 2_501 in rows and 2_500 not in rows
     assert pq.read_table(tmp_path / "run" / "data" / "conversations.parquet").num_rows == 4_998
@@ -111,3 +113,32 @@ def test_cli_address_without_ray_executor_is_a_user_error(tmp_path, capsys):
     path.write_text(yaml.safe_dump(_recipe(_write(tmp_path / "in.jsonl", 5), tmp_path / "run")))
     assert main(["run", str(path), "--quiet", "--address", "ray://head:10001"]) == 2
     assert "--executor ray" in capsys.readouterr().err
+
+
+def test_run_dedup_from_shard_signatures_equals_dedup_on_the_text(tmp_path):
+    """curate.run never holds the text: signatures and lengths come from the shards one at a time;
+    the result equals curate.dedup on the valid rows with their messages, and subsets get the text."""
+    import numpy as np
+
+    from curate.duplicates import DedupResult, dedup
+    from curate.pipeline import run
+
+    src = _write(tmp_path / "in.jsonl", 30, {3: b"{broken"})
+    lines = src.read_bytes().splitlines()
+    lines[20], lines[25] = lines[9], lines[11].replace(b'."', b'!"')  # an exact and a near copy
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    r = _recipe(src, tmp_path / "run")
+    r["dedup"]["keep"] = "longest"
+    summary = run(r, progress=False)
+    got = DedupResult.load(tmp_path / "run" / "dedup")
+    assert (tmp_path / "run" / "dedup" / "signatures.npy").exists()
+    data = pq.read_table(tmp_path / "run" / "data" / "conversations.parquet")
+    invalid = set(pq.read_table(tmp_path / "run" / "validity.parquet")["row"].to_pylist())
+    valid = data.filter(pa.array([x not in invalid for x in data["row"].to_pylist()]))
+    ref = dedup(valid, config=r["dedup"], progress=False)
+    assert got.counts == ref.counts and got.counts["exact"] == 1 and got.counts["near"] >= 1
+    assert np.array_equal(got.keep_mask, ref.keep_mask) and np.array_equal(got.rank, ref.rank)
+    sub = pq.read_table(tmp_path / "run" / "subsets" / "top" / "data.parquet").to_pylist()
+    by_row = dict(zip(data["row"].to_pylist(), data["messages"].to_pylist()))
+    assert summary.subsets["top"] == len(sub) == 6
+    assert all(x["messages"] == by_row[x["row"]] for x in sub)

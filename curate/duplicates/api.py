@@ -19,8 +19,11 @@ from curate.errors import UserError
 Embeddings = tuple[Any, np.ndarray]
 
 
-def as_table(data: Any, what: str = "data") -> pa.Table:
-    """A conversation table from a Table, a ``curate.load`` result, a run directory or an input path."""
+def as_table(data: Any, what: str = "data", messages: bool = True) -> pa.Table:
+    """A conversation table from a Table, a ``curate.load`` result, a run directory or an input path.
+
+    ``messages=False`` accepts a table of ids (and rows, scores) only, for callers that bring
+    precomputed signatures and lengths instead of text (``curate.run`` at The Tome's size)."""
     if isinstance(data, pa.Table):
         table = data
     elif hasattr(data, "table"):
@@ -39,20 +42,29 @@ def as_table(data: Any, what: str = "data") -> pa.Table:
             table = curate.load(data).table
     else:
         raise UserError(f"{what}: expected a pyarrow Table, curate.load(...) result or path, got {type(data).__name__}")
-    missing = {"id", "messages"} - set(table.column_names)
+    missing = ({"id", "messages"} if messages else {"id"}) - set(table.column_names)
     if missing:
         raise UserError(f"{what}: table lacks column(s) {sorted(missing)}; load it with curate.load(...)")
     return table
 
 
-def keep_rank(table: pa.Table, keep: str, scores: pd.DataFrame | None = None) -> np.ndarray:
-    """Keep priority of every row (0 = survives first). Ties and missing scores fall back to row order."""
+def keep_rank(table: pa.Table, keep: str, scores: pd.DataFrame | None = None,
+              lengths: np.ndarray | None = None) -> np.ndarray:
+    """Keep priority of every row (0 = survives first). Ties and missing scores fall back to row order.
+
+    ``lengths`` (text characters per row, as ``text_lengths``) lets keep='longest' run without messages."""
     n = table.num_rows
     rows = table["row"].to_numpy() if "row" in table.column_names else np.arange(n)
     if keep == "first":
         primary = np.zeros(n)
     elif keep == "longest":
-        primary = -text_lengths(table["messages"]).astype(np.float64)
+        if lengths is None:
+            if "messages" not in table.column_names:
+                raise UserError("keep='longest' needs a messages column or lengths= (characters per row)")
+            lengths = text_lengths(table["messages"])
+        if len(lengths) != n:
+            raise UserError(f"lengths: {len(lengths)} values for {n} rows")
+        primary = -np.asarray(lengths).astype(np.float64)
     else:
         col, sign = (keep[1:], 1.0) if keep.startswith("-") else (keep, -1.0)
         if scores is not None and col in scores.columns:
@@ -138,6 +150,8 @@ def dedup(
     verify: str | None = None,
     semantic_threshold: float | None = None,
     signatures_path: str | Path | None = None,
+    signatures: np.ndarray | None = None,
+    lengths: np.ndarray | None = None,
     progress: bool = True,
 ) -> DedupResult:
     """Find duplicates of ``data`` (or of ``data`` in ``against``) and choose the survivors.
@@ -146,6 +160,9 @@ def dedup(
     near method (or semantic if near is not run); ``near=``/``semantic=`` take full settings.
     ``against`` (a table, or ``(ids, matrix)`` for semantic only) removes rows of ``data`` that
     duplicate any of its rows; its own rows are never removed.
+    ``signatures`` (uint32 ``(rows, num_perm)`` MinHash, as ``minhash.signatures`` with the near
+    settings, e.g. a memmap) and ``lengths`` (for keep='longest'), aligned with ``data``'s rows, let
+    ``data`` be ids without messages, so the text never has to be in memory at once.
     """
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
@@ -156,11 +173,22 @@ def dedup(
                                                 num_perm=num_perm, ngram=ngram, shingle=shingle, seed=seed,
                                                 verify=verify, semantic_threshold=semantic_threshold))
     methods = cfg.ordered_methods()
-    table = as_table(data)
+    table = as_table(data, messages=False)
+    if "messages" not in table.column_names:
+        near_ = "near" in methods
+        why = ("near dedup with verify='exact' needs the messages column" if near_ and cfg.near.verify == "exact"
+               else "near dedup needs the messages column or signatures=" if near_ and signatures is None
+               else "keep='longest' needs the messages column or lengths=" if cfg.keep == "longest" and lengths is None
+               else None)
+        if why:
+            raise UserError(f"data: {why}; the table has only {table.column_names[:8]}")
     n = table.num_rows
+    if signatures is not None and "near" in methods and signatures.shape != (n, cfg.near.num_perm):
+        raise UserError(f"signatures: shape {signatures.shape}, expected ({n}, {cfg.near.num_perm}) "
+                        "(one row per data row, near num_perm columns)")
     ids = np.asarray(table["id"].to_pylist(), dtype=object)
     rows = table["row"].to_numpy().astype(np.int64) if "row" in table.column_names else np.arange(n, dtype=np.int64)
-    rank = keep_rank(table, cfg.keep, scores)
+    rank = keep_rank(table, cfg.keep, scores, lengths)
 
     against_table, against_emb, against_ids, against_rows = None, against_embeddings, None, None
     if against is not None:
@@ -182,7 +210,8 @@ def dedup(
     if "exact" in methods:
         pairs["exact"], survivors = _exact(ids, rank, against_ids)
     if "near" in methods:
-        pairs["near"] = _near(table, survivors, cfg.near, against_table, signatures_path, progress)
+        pairs["near"] = _near(table, survivors, cfg.near, against_table, signatures_path, progress,
+                              signatures)
     if "semantic" in methods:
         if embeddings is None:
             raise UserError("semantic dedup needs embeddings=(ids, matrix), e.g. curate.store.load_embeddings(run)")
@@ -212,16 +241,25 @@ def _exact(ids: np.ndarray, rank: np.ndarray, against_ids: np.ndarray | None) ->
     return p, np.sort(best)
 
 
-def _near(table, sub, cfg: NearConfig, against_table, signatures_path, progress) -> Pairs:
-    msgs = table["messages"].take(pa.array(sub))
-    split = None
-    if against_table is not None:
-        split = len(sub)
-        msgs = pa.chunked_array(msgs.chunks + against_table["messages"].chunks, type=msgs.type)
-    msgs = msgs.combine_chunks()
+def _near(table, sub, cfg: NearConfig, against_table, signatures_path, progress, pre=None) -> Pairs:
+    def sign(m):
+        return minhash.signatures(m, cfg.num_perm, cfg.ngram, cfg.shingle, cfg.seed, cfg.chunk_rows,
+                                  out=signatures_path, progress=progress)
+
+    split = None if against_table is None else len(sub)
+    msgs = None
+    if pre is None or cfg.verify == "exact":
+        msgs = table["messages"].take(pa.array(sub))
+        if against_table is not None:
+            msgs = pa.chunked_array(msgs.chunks + against_table["messages"].chunks, type=msgs.type)
+        msgs = msgs.combine_chunks()
     floor = cfg.candidate_floor()
-    sig = minhash.signatures(msgs, cfg.num_perm, cfg.ngram, cfg.shingle, cfg.seed, cfg.chunk_rows,
-                             out=signatures_path, progress=progress)
+    if pre is None:
+        sig = sign(msgs)
+    else:  # precomputed for every data row: the survivors' rows, then against's own
+        sig = np.asarray(pre[sub], dtype=np.uint32)
+        if against_table is not None:
+            sig = np.concatenate([sig, sign(against_table["messages"].combine_chunks())])
     cand = minhash.candidate_pairs(sig, floor, cfg.false_positive_weight, split)
     a, b = cand[:, 0], cand[:, 1]
     if cfg.verify == "exact":
