@@ -3,3 +3,35 @@
 
 class UserError(Exception):
     """Bad input from the user (a wrong recipe key, a missing file, an unknown model path)."""
+
+
+def format_validation_error(error, where: str, model=None, sep: str = "; ") -> str:
+    """A pydantic ValidationError as ``where.key.path: message`` lines a user can act on.
+
+    An unknown key lists the allowed keys of the (nested) ``model`` it was found in; a bad literal
+    shows the value that was given.
+    """
+    lines = []
+    for err in error.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(model, err["loc"]) if model is not None else []
+            msg = f"unknown key; allowed: {', '.join(allowed)}" if allowed else "unknown key"
+        elif err["type"] == "literal_error":
+            msg = f"got {err.get('input')!r}; {msg.lower()}"
+        lines.append(f"{where}{loc}: {msg}")
+    return sep.join(lines)
+
+
+def _allowed_keys(model, loc: tuple) -> list[str]:
+    from pydantic import BaseModel
+
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None)
+        inner = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not inner:
+            break
+        model = inner[0]
+    return list(model.model_fields)

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from curate.errors import UserError
+from curate.errors import UserError, format_validation_error
 
 TRAIN_RUN_KEYS = ("subsets", "evaluate")  # the rest of `train:` is train.config.TrainConfig
 VALIDITY_CHECKS = ("role_order", "template_leak", "truncated", "refusal", "ends_with_assistant")
@@ -46,17 +46,6 @@ class Recipe(_Strict):
         return Path(self.output or f"runs/{self.name}")
 
 
-def _format_error(e: ValidationError, origin: str, prefix: str = "") -> str:
-    lines = []
-    for err in e.errors():
-        where = prefix + ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        lines.append(f"{origin}: {where}: {msg}")
-    return "\n".join(lines)
-
-
 def parse(recipe: str | Path | dict[str, Any], overrides: dict[str, Any] | None = None) -> Recipe:
     """A validated Recipe from a YAML path or a dict; UserError on any problem."""
     origin = "recipe"
@@ -78,7 +67,7 @@ def parse(recipe: str | Path | dict[str, Any], overrides: dict[str, Any] | None 
     try:
         parsed = Recipe.model_validate(data)
     except ValidationError as e:
-        raise UserError(_format_error(e, origin)) from None
+        raise UserError(format_validation_error(e, f"{origin}: ", Recipe, sep="\n")) from None
     _validate_parts(parsed, origin)
     return parsed
 
@@ -108,7 +97,7 @@ def _validate_parts(recipe: Recipe, origin: str) -> None:
         try:
             model.model_validate(value)
         except ValidationError as e:
-            raise UserError(_format_error(e, origin, prefix)) from None
+            raise UserError(format_validation_error(e, f"{origin}: {prefix}", model, sep="\n")) from None
     names = [s.get("name") for s in recipe.subsets]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:

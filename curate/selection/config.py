@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from curate.errors import UserError
+from curate.errors import UserError, format_validation_error
 
 Normalize = Literal["rank", "zscore", "none"]
 Baseline = Literal["random", "longest", "full"]
@@ -135,32 +135,6 @@ class SubsetSpec(_Strict):
         return self
 
 
-def _format_error(e: ValidationError, where: str) -> str:
-    lines = []
-    for err in e.errors():
-        loc = "".join(f".{p}" for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            allowed = ", ".join(_allowed_keys(err["loc"]))
-            msg = f"unknown key; allowed: {allowed}"
-        elif err["type"] == "literal_error":
-            msg = f"got {err.get('input')!r}; {msg.lower()}"
-        lines.append(f"{where}{loc}: {msg}")
-    return "; ".join(lines)
-
-
-def _allowed_keys(loc: tuple) -> list[str]:
-    model: type[BaseModel] = SubsetSpec
-    for part in loc[:-1]:
-        field = model.model_fields.get(str(part))
-        ann = getattr(field, "annotation", None)
-        inner = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
-        if not inner:
-            break
-        model = inner[0]
-    return list(model.model_fields)
-
-
 def make_spec(spec: SubsetSpec | dict[str, Any] | None = None, where: str = "subset", **kwargs: Any) -> SubsetSpec:
     """A validated spec from a spec, a dict (a recipe entry) and/or keyword overrides."""
     if isinstance(spec, SubsetSpec):
@@ -175,4 +149,4 @@ def make_spec(spec: SubsetSpec | dict[str, Any] | None = None, where: str = "sub
     try:
         return SubsetSpec.model_validate(data)
     except ValidationError as e:
-        raise UserError(_format_error(e, where)) from None
+        raise UserError(format_validation_error(e, f"{where}.", SubsetSpec)) from None
