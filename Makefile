@@ -14,7 +14,6 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
 
 app: setup
 	$(BIN)/curate app runs/demo
