@@ -1,4 +1,4 @@
-.PHONY: setup demo test lint app bench clean
+.PHONY: setup demo test lint app clean
 VENV := .venv
 BIN := $(VENV)/bin
 
