@@ -133,3 +133,14 @@ def test_python_and_cli_give_the_same_run(dirty_jsonl, tmp_path):
     py = curate.run(str(path), output=tmp_path / "py", progress=False)
     assert json.loads((tmp_path / "cli" / "manifest.json").read_text())["counts"] == py.counts
     assert _outputs(tmp_path / "cli") == _outputs(tmp_path / "py")
+
+
+def test_reselection_pool_is_the_pipelines_pool(dirty_jsonl, tmp_path):
+    """`curate select RUN` must choose from the rows the run kept: no validity failures, no duplicates."""
+    from curate.selection.data import load_pool
+
+    s = run(recipe(dirty_jsonl, tmp_path / "run"), progress=False)
+    pool = load_pool(tmp_path / "run")
+    assert len(pool) == s.counts["kept"]
+    assert not {41, 43} & set(pool["row"])  # the two rows that failed validity
+    assert len(load_pool(tmp_path / "run", drop_duplicates=False)) == s.counts["kept"] + 2  # + exact + near
