@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -10,10 +10,27 @@ Method = Literal["exact", "near", "semantic"]
 METHOD_ORDER: tuple[str, ...] = ("exact", "near", "semantic")
 
 
-class NearConfig(BaseModel):
-    """MinHash LSH over word (or character) n-grams of the lower-cased conversation text."""
+class _Thresholded(BaseModel):
+    """A similarity ``threshold`` plus the ``floor`` down to which candidate pairs are kept, so a
+    result can be re-thresholded without recomputing; the default floor is ``threshold - _gap``."""
 
     model_config = ConfigDict(extra="forbid")
+    _key: ClassVar[str]
+    _gap: ClassVar[float]
+    _lowest: ClassVar[float]
+
+    @model_validator(mode="after")
+    def _floor(self) -> _Thresholded:
+        if self.floor is not None and self.floor > self.threshold:
+            raise ValueError(f"{self._key}.floor {self.floor} is above {self._key}.threshold {self.threshold}")
+        return self
+
+    def candidate_floor(self) -> float:
+        return self.floor if self.floor is not None else round(max(self._lowest, self.threshold - self._gap), 6)
+
+
+class NearConfig(_Thresholded):
+    """MinHash LSH over word (or character) n-grams of the lower-cased conversation text."""
 
     threshold: float = Field(0.8, gt=0.0, le=1.0, description="estimated Jaccard at or above which rows are duplicates")
     floor: float | None = Field(
@@ -30,21 +47,12 @@ class NearConfig(BaseModel):
     false_positive_weight: float = Field(0.5, ge=0.0, le=1.0)
     chunk_rows: int = Field(4_000, ge=1, description="rows shingled at once (bounds memory)")
 
-    @model_validator(mode="after")
-    def _floor(self) -> NearConfig:
-        if self.floor is not None and self.floor > self.threshold:
-            raise ValueError(f"near.floor {self.floor} is above near.threshold {self.threshold}")
-        return self
-
-    def candidate_floor(self) -> float:
-        return self.floor if self.floor is not None else round(max(0.05, self.threshold - 0.1), 6)
+    _key, _gap, _lowest = "near", 0.1, 0.05
 
 
-class SemanticConfig(BaseModel):
+class SemanticConfig(_Thresholded):
     """Cosine similarity of stored embeddings: exact blocked search for small data; above, SemDeDup-style
     k-means clusters searched exactly (``kmeans``, pure BLAS) or usearch HNSW k-NN (``usearch``)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     threshold: float = Field(0.95, gt=0.0, le=1.0)
     floor: float | None = Field(None, gt=0.0, le=1.0, description="lowest cosine kept as a pair; default threshold-0.05")
@@ -57,14 +65,7 @@ class SemanticConfig(BaseModel):
     embedding: str = Field("embedding", description="scorer name whose vectors to use (curate.store)")
     column: str = "embedding"
 
-    @model_validator(mode="after")
-    def _floor(self) -> SemanticConfig:
-        if self.floor is not None and self.floor > self.threshold:
-            raise ValueError(f"semantic.floor {self.floor} is above semantic.threshold {self.threshold}")
-        return self
-
-    def candidate_floor(self) -> float:
-        return self.floor if self.floor is not None else round(max(0.0, self.threshold - 0.05), 6)
+    _key, _gap, _lowest = "semantic", 0.05, 0.0
 
 
 class DedupConfig(BaseModel):
