@@ -92,6 +92,9 @@ def ingest(recipe: Recipe, run: RunDir) -> tuple[pa.Table, dict[str, int], list[
     columns), the counts and the shard files (what scoring, signatures and subsets stream over)."""
     fp = _input_fingerprint(recipe)
     shards, qdir = run.root / "data" / "shards", run.root / "data" / "quarantine"
+
+    def part(k: int) -> str:  # shard k's file name, for its Parquet data and its quarantine lines
+        return f"part-{k:05d}"
     info = run.done("ingest", fp)
     if info is None:
         spec = recipe.input
@@ -104,19 +107,19 @@ def ingest(recipe: Recipe, run: RunDir) -> tuple[pa.Table, dict[str, int], list[
         n_shards = done
         chunks = iter_load(spec.source, chunk_rows=spec.chunk_rows, n=limit, fmt=fmt, split=spec.split, start=read)
         for chunk in chunks if limit is None or limit > 0 else ():
-            write_parquet(shards / f"part-{n_shards:05d}.parquet", chunk.table)
-            write_jsonl(qdir / f"part-{n_shards:05d}.jsonl", chunk.quarantine)
+            write_parquet(shards / f"{part(n_shards)}.parquet", chunk.table)
+            write_jsonl(qdir / f"{part(n_shards)}.jsonl", chunk.quarantine)
             run.mark_done(f"ingest-{n_shards:05d}", fp, read=chunk.read, rows=chunk.table.num_rows)
             n_shards += 1
         per = [json.loads((run.root / "steps" / f"ingest-{k:05d}.json").read_text()) for k in range(n_shards)]
         quarantine = [json.loads(line) for k in range(n_shards)
-                      for line in (qdir / f"part-{k:05d}.jsonl").read_text(encoding="utf-8").splitlines()]
+                      for line in (qdir / f"{part(k)}.jsonl").read_text(encoding="utf-8").splitlines()]
         write_jsonl(run.quarantine, quarantine)
-        _consolidate([shards / f"part-{k:05d}.parquet" for k in range(n_shards)], run.conversations)
+        _consolidate([shards / f"{part(k)}.parquet" for k in range(n_shards)], run.conversations)
         info = {"read": sum(p["read"] for p in per), "rows": sum(p["rows"] for p in per),
                 "quarantined": len(quarantine), "shards": n_shards}
         run.mark_done("ingest", fp, **info)
-    paths = [shards / f"part-{k:05d}.parquet" for k in range(info["shards"])]
+    paths = [shards / f"{part(k)}.parquet" for k in range(info["shards"])]
     columns = [c for c in pq.read_schema(run.conversations).names if c != "messages"]
     return pq.read_table(run.conversations, columns=columns), {k: info[k] for k in ("read", "rows", "quarantined")}, paths
 
@@ -197,9 +200,7 @@ def run(recipe: str | Path | dict[str, Any] | Recipe, output: str | Path | None 
     frame = pool.to_pandas()
     frame = frame.merge(scores, on="id", how="left", suffixes=("", "_score"))
 
-    removed: dict[str, int] = {}
-    for r in reasons[reasons != ""]:
-        removed[r] = removed.get(r, 0) + 1
+    removed = {str(r): int(n) for r, n in reasons[invalid].value_counts().items()}
     for method, n in result.counts.items():
         if n:
             removed[f"duplicate:{method}"] = int(n)
