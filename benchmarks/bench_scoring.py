@@ -1,14 +1,18 @@
-"""Reward and LM scoring: our length-sorted batched scorers vs what a user would otherwise write.
+"""Reward and LM scoring: our batched scorers vs what a user would otherwise write.
 
 * reward: SmolLM2-135M as an ``AutoModelForSequenceClassification`` backbone (one-label head; no
   reward model ships offline) -- ours vs ``transformers.pipeline("text-classification")`` on the same
   chat-template texts of every assistant turn, same batch size and max length.
 * lm: SmolLM2 IFD -- ours vs a plain per-row loop (one forward per turn and condition, full logits).
 
-Same ShareGPT conversations for both sides, one run. Prints rows/s, tokens/s, ratio, padding waste,
-agreement, and an extrapolation to FineTome-100k (100k rows) and The Tome (1.75M rows).
+Ours sorts by length within a window (little padding) and scores all turns of a conversation in one
+causal forward pass where each turn's tokens prefix the next (``shared_prefix``); ``--ablate`` also
+times ours with ``shared_prefix=False`` to separate the two gains. Same ShareGPT conversations for
+every contender, one run. Prints rows/s, turn tokens (the per-turn sequences a plain loop or pipeline
+must process), forward tokens, padding waste, agreement, and extrapolations to FineTome-100k and The
+Tome.
 
-    .venv/bin/python benchmarks/bench_scoring.py --n 200 --max-length 512
+    .venv/bin/python benchmarks/bench_scoring.py --n 40 --max-length 2048 --threads 2
 """
 
 from __future__ import annotations
@@ -49,29 +53,48 @@ def reward_backbone(tmp: str) -> str:
     return tmp
 
 
-def bench_reward(convs, max_length: int, batch: int) -> dict:
+def in_order_waste(lengths: list[int], batch: int) -> float:
+    """Padding waste of batches cut in input order (what ``pipeline(..., batch_size=)`` does)."""
+    padded = sum(max(lengths[i:i + batch]) * len(lengths[i:i + batch]) for i in range(0, len(lengths), batch))
+    return padded / sum(lengths) - 1.0
+
+
+def timed(scorer, convs) -> tuple[float, dict]:
+    scorer.load()
+    t = time.perf_counter()
+    out = scorer.score(convs)
+    return time.perf_counter() - t, out
+
+
+def bench_reward(convs, max_length: int, batch: int, ablate: bool) -> dict:
     from transformers import pipeline
 
     with tempfile.TemporaryDirectory() as tmp:
         path = reward_backbone(tmp)
         ours = RewardScorer(model=path, max_length=max_length, batch_size=batch, device="cpu")
-        ours.load()
-        t = time.perf_counter()
-        out = ours.score(convs)
-        t_ours = time.perf_counter() - t
+        t_ours, out = timed(ours, convs)
+        assert ours._head is not None, "the shared-prefix path did not engage"
         tok = ours._tok
         texts = [tok.apply_chat_template(c[: i + 1], tokenize=False)
                  for c in convs for i, m in enumerate(c) if m["role"] == "assistant"]
+        lengths = [min(len(tok(tx)["input_ids"]), max_length) for tx in texts]
         pipe = pipeline("text-classification", model=path, device="cpu", function_to_apply="none")
         t = time.perf_counter()
         ref = pipe(texts, batch_size=batch, truncation=True, max_length=max_length)
         t_pipe = time.perf_counter() - t
+        t_plain = None
+        if ablate:
+            plain = RewardScorer(model=path, max_length=max_length, batch_size=batch, device="cpu",
+                                 shared_prefix=False)
+            t_plain, _ = timed(plain, convs)
     ours_flat = [v for ts in out["reward_turns"] for v in ts]
     ref_flat = [r["score"] for r in ref]
     short = [k for k, tx in enumerate(texts) if len(tok(tx)["input_ids"]) <= max_length]  # same input
-    return {"t_ours": t_ours, "t_ref": t_pipe, "tokens": ours.stats["real_tokens"],
-            "waste": padding_waste(ours.stats), "sequences": len(texts),
-            "agree": float(np.corrcoef([ours_flat[k] for k in short], [ref_flat[k] for k in short])[0, 1])}
+    diff = max(abs(ours_flat[k] - ref_flat[k]) for k in short)
+    return {"t_ours": t_ours, "t_ref": t_pipe, "t_plain": t_plain, "turn_tokens": sum(lengths),
+            "tokens": ours.stats["real_tokens"], "waste": padding_waste(ours.stats),
+            "ref_waste": in_order_waste(lengths, batch), "sequences": len(texts),
+            "agree": f"max |ours - pipeline| {diff:.2g} on the {len(short)} untruncated turns"}
 
 
 def plain_ifd(model, tok, pairs) -> list[float]:
@@ -87,30 +110,41 @@ def plain_ifd(model, tok, pairs) -> list[float]:
     return out
 
 
-def bench_lm(convs, max_length: int, batch: int) -> dict:
+def bench_lm(convs, max_length: int, batch: int, ablate: bool) -> dict:
     ours = LMScorer(model="smollm2", max_length=max_length, batch_size=batch, device="cpu")
-    ours.load()
-    t = time.perf_counter()
-    out = ours.score(convs)
-    t_ours = time.perf_counter() - t
+    t_ours, out = timed(ours, convs)
     all_pairs = [ours.pairs(c)[0] for c in convs]
     t = time.perf_counter()
     ref = [plain_ifd(ours._model, ours._tok, p) for p in all_pairs]
     t_loop = time.perf_counter() - t
+    t_plain = None
+    if ablate:
+        t_plain, _ = timed(LMScorer(model="smollm2", max_length=max_length, batch_size=batch, device="cpu",
+                                    shared_prefix=False), convs)
     a = [v for ts in out["ifd_turns"] if ts for v in ts]
     b = [v for ts in ref for v in ts]
-    return {"t_ours": t_ours, "t_ref": t_loop, "tokens": ours.stats["real_tokens"],
-            "waste": padding_waste(ours.stats), "sequences": 2 * len(a),
-            "agree": float(np.max(np.abs(np.array(a) - np.array(b))))}
+    diff = float(np.max(np.abs(np.array(a) - np.array(b))))
+    assert math.isfinite(diff)
+    return {"t_ours": t_ours, "t_ref": t_loop, "t_plain": t_plain,
+            "turn_tokens": sum(len(c) + len(u) for p in all_pairs for c, u, _ in p),
+            "tokens": ours.stats["real_tokens"], "waste": padding_waste(ours.stats), "ref_waste": 0.0,
+            "sequences": 2 * len(a), "agree": f"max |IFD ours - loop| {diff:.2g}"}
 
 
 def report(name: str, ref_name: str, r: dict, n: int, params: float) -> None:
-    rows_ours, rows_ref = n / r["t_ours"], n / r["t_ref"]
-    print(f"\n{name}: {n} conversations, {r['sequences']} sequences, {r['tokens']} real tokens")
-    print(f"  ours      {r['t_ours']:7.1f} s  {rows_ours:6.2f} rows/s  {r['tokens'] / r['t_ours']:8.0f} tokens/s"
-          f"  padding waste {r['waste']:.1%}")
-    print(f"  {ref_name:9s} {r['t_ref']:7.1f} s  {rows_ref:6.2f} rows/s  {r['tokens'] / r['t_ref']:8.0f} tokens/s")
-    print(f"  speed-up  {r['t_ref'] / r['t_ours']:.2f}x   agreement: {r['agree']:.4g}")
+    turn_tokens = r["turn_tokens"]
+    print(f"\n{name}: {n} conversations, {r['sequences']} per-turn sequences, {turn_tokens} turn tokens; "
+          f"ours ran {r['tokens']} forward tokens ({turn_tokens / r['tokens']:.2f}x fewer: shared prefixes)")
+    for label, t, waste in (("ours", r["t_ours"], r["waste"]), (ref_name, r["t_ref"], r["ref_waste"]),
+                            ("ours, no shared prefix", r["t_plain"], None)):
+        if t is not None:
+            extra = f"  padding waste {waste:.1%}" if waste is not None else ""
+            print(f"  {label:22s} {t:7.1f} s  {n / t:6.3f} rows/s  {turn_tokens / t:7.0f} turn tokens/s{extra}")
+    print(f"  speed-up vs {ref_name}: {r['t_ref'] / r['t_ours']:.2f}x   agreement: {r['agree']}")
+    if r["t_plain"]:
+        print(f"  of which shared prefixes: {r['t_plain'] / r['t_ours']:.2f}x; "
+              f"length-sorted batching: {r['t_ref'] / r['t_plain']:.2f}x")
+    rows_ours = n / r["t_ours"]
     tok_per_row = r["tokens"] / n
     for data, rows in ROWS.items():
         cpu_h = rows / rows_ours / 3600
@@ -120,11 +154,12 @@ def report(name: str, ref_name: str, r: dict, n: int, params: float) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=200)
-    ap.add_argument("--max-length", type=int, default=512)
+    ap.add_argument("--n", type=int, default=40)
+    ap.add_argument("--max-length", type=int, default=2048)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skip", choices=["reward", "lm"], default=None)
+    ap.add_argument("--ablate", action="store_true", help="also time ours with shared_prefix=False")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     convs = conversations(args.n)
@@ -132,12 +167,11 @@ def main() -> None:
     print(f"{len(convs)} ShareGPT conversations, max_length {args.max_length}, batch {args.batch}, "
           f"{args.threads} thread(s)")
     if args.skip != "reward":
-        report("reward (SmolLM2 seq-cls backbone)", "pipeline", bench_reward(convs, args.max_length, args.batch),
-               len(convs), params)
+        report("reward (SmolLM2 seq-cls backbone)", "pipeline",
+               bench_reward(convs, args.max_length, args.batch, args.ablate), len(convs), params)
     if args.skip != "lm":
-        r = bench_lm(convs, args.max_length, args.batch)
-        report("lm IFD (SmolLM2)", "row loop", r, len(convs), params)
-        assert math.isfinite(r["agree"])
+        report("lm IFD (SmolLM2)", "row loop", bench_lm(convs, args.max_length, args.batch, args.ablate),
+               len(convs), params)
 
 
 if __name__ == "__main__":

@@ -122,3 +122,93 @@ def test_lm_bad_max_turns_is_a_user_error():
 
     with pytest.raises(UserError, match="max_turns"):
         build({"name": "lm", "max_turns": 0})
+
+
+LONG_CHAT = [m for k in range(4) for m in (
+    {"role": "user", "content": f"Question {k}: what do dragons eat on day {k}?"},
+    {"role": "assistant", "content": f"On day {k} dragons eat " + "apples and pears " * (k + 1)})]
+
+
+def test_prefix_chains_groups_only_exact_consecutive_prefixes():
+    from curate.scorers.batching import prefix_chains
+
+    assert prefix_chains([[1, 2], [1, 2, 3], [1, 2, 3, 4], [9, 1], [9, 1, 5], [1]]) == [[0, 1, 2], [3, 4], [5]]
+    assert prefix_chains([[1, 2, 3], [1, 2]]) == [[0], [1]]  # shorter is not a continuation
+    assert prefix_chains([]) == []
+
+
+def test_reward_shared_prefix_equals_one_sequence_per_turn(tiny_reward_dir):
+    spec = {"name": "reward", "model": str(tiny_reward_dir), "batch_size": 3}
+    shared, plain = build(spec), build({**spec, "shared_prefix": False})
+    convs = [*CONVS, LONG_CHAT]
+    a, b = shared.score(convs), plain.score(convs)
+    assert shared._head is not None and plain._head is None
+    for x, y in zip(a["reward_turns"], b["reward_turns"], strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
+    # four turns of LONG_CHAT and two of CONVS[1] each cost one pass over their conversation
+    assert shared.stats["real_tokens"] < 0.7 * plain.stats["real_tokens"]
+    assert shared.stats["turns"] == plain.stats["turns"] == 8
+    # a cut context is not a prefix of the next turn: those turns fall back to their own sequences
+    cut = {**spec, "max_length": 40}
+    x, y = build(cut).score([LONG_CHAT]), build({**cut, "shared_prefix": False}).score([LONG_CHAT])
+    assert x["reward_truncated"] == [True]
+    np.testing.assert_allclose(x["reward_turns"][0], y["reward_turns"][0], rtol=1e-4, atol=1e-5)
+
+
+def test_reward_encoder_models_keep_one_sequence_per_turn(tiny_tokenizer_dir, tmp_path):
+    """Bidirectional attention sees later turns: no shared pass, and still the right numbers."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                     num_attention_heads=2, num_labels=1, pad_token_id=tok.pad_token_id)
+    BertForSequenceClassification(cfg).save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    s = build({"name": "reward", "model": str(tmp_path), "max_length": 512})
+    out = s.score([LONG_CHAT])
+    assert s._head is None and len(out["reward_turns"][0]) == 4
+    alone = s.score([LONG_CHAT[:2]])["reward_turns"][0][0]
+    assert out["reward_turns"][0][0] == pytest.approx(alone, abs=1e-5)
+
+
+def test_lm_shared_prefix_equals_one_sequence_per_turn(tiny_lm_dir):
+    spec = {"name": "lm", "model": str(tiny_lm_dir), "batch_size": 4}
+    shared, plain = build(spec), build({**spec, "shared_prefix": False})
+    convs = [*CONVS, LONG_CHAT]
+    a, b = shared.score(convs), plain.score(convs)
+    for key in ("ppl", "ifd"):
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-4)
+    assert [len(t) for t in a["ifd_turns"]] == [1, 2, 1, 4]
+    assert shared.stats["real_tokens"] < 0.8 * plain.stats["real_tokens"]
+
+
+def test_reward_template_that_rewrites_history_is_not_shared(tiny_reward_dir, tmp_path):
+    """Qwen3-style templates render earlier assistant turns differently from the last one: a turn's
+    tokens are then not a prefix of the next turn's, and each turn gets its own sequence."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    shutil.copytree(tiny_reward_dir, tmp_path, dirs_exist_ok=True)
+    tok = AutoTokenizer.from_pretrained(tiny_reward_dir)
+    tok.chat_template = (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}"
+        "{% if loop.last %} final{% endif %}<|im_end|>\n{% endfor %}")
+    tok.save_pretrained(tmp_path)
+    s = build({"name": "reward", "model": str(tmp_path)})
+    out = s.score([LONG_CHAT])
+    assert s._head is not None and s.stats["real_tokens"] == sum(
+        len(s.encode(LONG_CHAT[: t + 1])[0]) for t in (1, 3, 5, 7))
+    alone = [s.score([LONG_CHAT[: t + 1]])["reward_turns"][0][-1] for t in (1, 3, 5, 7)]
+    np.testing.assert_allclose(out["reward_turns"][0], alone, rtol=1e-4, atol=1e-5)
+
+
+def test_reward_head_that_fails_the_probe_is_not_shared(tiny_reward_dir, monkeypatch):
+    from curate.scorers.reward import RewardScorer
+
+    monkeypatch.setattr(RewardScorer, "_read_positions", lambda self, batch: [[123.0] for _ in batch])
+    s = build({"name": "reward", "model": str(tiny_reward_dir)})
+    s.load()
+    assert s._head is None

@@ -65,6 +65,26 @@ def run_sorted(
     return out
 
 
+def prefix_chains(seqs: Sequence[Sequence[int]]) -> list[list[int]]:
+    """Indices of ``seqs`` grouped so that each sequence is a token prefix of the next in its group.
+
+    Under causal attention a position never sees what follows it, so one forward pass over a group's
+    last sequence gives every member's outputs at the member's own positions: a conversation's turns
+    (each scored with its context) cost one pass over the conversation instead of one per turn.
+    Only consecutive sequences chain; one that is not an exact prefix (a template that rewrites
+    earlier turns, a left-truncated context) starts a new group.
+    """
+    groups: list[list[int]] = []
+    for i, s in enumerate(seqs):
+        if groups:
+            prev = seqs[groups[-1][-1]]
+            if len(prev) <= len(s) and list(s[: len(prev)]) == list(prev):
+                groups[-1].append(i)
+                continue
+        groups.append([i])
+    return groups
+
+
 def padding_waste(stats: dict[str, int]) -> float:
     """Padded tokens per real token minus one (0.0 = no padding at all)."""
     real = stats.get("real_tokens", 0)

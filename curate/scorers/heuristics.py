@@ -54,8 +54,8 @@ def _dup_ngram_frac(words: list[str], n: int = 5) -> float:
     """Share of word n-grams that repeat an earlier one (Gopher-style repetition)."""
     if len(words) <= n:
         return 0.0
-    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
-    return 1.0 - len(set(grams)) / len(grams)
+    grams = set(zip(*(words[i:] for i in range(n))))  # the same tuples as words[i:i+n], built in C
+    return 1.0 - len(grams) / (len(words) - n + 1)
 
 
 def _truncated(messages: list[Message]) -> bool:

@@ -7,8 +7,11 @@ instruction (rendered with the model's chat template); ``ifd`` is the mean over 
 unconditioned loss sees the answer after only a BOS (else EOS) token, and both losses average over
 exactly the same answer tokens. ``ppl`` is exp of the mean conditioned loss over all answer tokens.
 Sequences longer than ``max_length`` keep the answer's start and the context's end
-(``lm_truncated``). ``max_turns`` scores only the first assistant turns: each turn costs two forward
-passes over its whole context, so long chats dominate the bill otherwise.
+(``lm_truncated``). ``max_turns`` scores only the first assistant turns.
+
+The conditioned losses of a conversation's turns come from one forward pass over the conversation
+wherever each turn's tokens are an exact prefix of the next turn's (``shared_prefix``; causal
+attention makes the numbers the same); the unconditioned pass sees only each short answer.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import statistics
 from typing import Any
 
 from curate.schema import Message, conversation_text
-from curate.scorers.batching import ModelScorer, run_sorted
+from curate.scorers.batching import ModelScorer, prefix_chains, run_sorted
 
 
 class LMScorer(ModelScorer):
@@ -31,8 +34,9 @@ class LMScorer(ModelScorer):
     def __init__(self, model: str = "smollm2", revision: str | None = None, max_length: int = 2048,
                  batch_size: int = 8, window: int = 128, device: str = "auto", dtype: str = "auto",
                  trust_remote_code: bool = False, max_batch_tokens: int | None = None,
-                 max_turns: int | None = None):
+                 max_turns: int | None = None, shared_prefix: bool = True):
         super().__init__(model, revision, batch_size, window, device, dtype, trust_remote_code, max_batch_tokens)
+        self.shared_prefix = shared_prefix
         if max_turns is not None and max_turns < 1:
             raise ValueError("max_turns must be >= 1 (or null for every assistant turn)")
         self.max_length = max_length
@@ -53,7 +57,7 @@ class LMScorer(ModelScorer):
             text = (conversation_text(context) + "\n" if context else "") + "assistant: "
         return tok(text, add_special_tokens=False)["input_ids"]
 
-    def pairs(self, msgs: list[Message]) -> tuple[list[tuple[list[int], list[int]]], bool]:
+    def pairs(self, msgs: list[Message]) -> tuple[list[tuple[list[int], list[int], int]], bool]:
         """(conditioned ids, unconditioned ids) per assistant turn, each ending in the answer."""
         tok, cap = self._tok, self.max_length
         start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
@@ -74,30 +78,36 @@ class LMScorer(ModelScorer):
             out.append((prompt + answer, [start, *answer], len(answer)))
         return out, cut
 
-    def _losses(self, batch: list[tuple[list[int], int]]) -> list[float]:
-        """Mean NLL of the last ``n`` tokens of each left-padded sequence."""
+    def _losses(self, batch: list[tuple[list[int], list[tuple[int, int]]]]) -> list[list[float]]:
+        """Mean NLL of each span ``(end, n)``: the ``n`` tokens before position ``end`` of a sequence.
+
+        Sequences are left-padded; only the logits from the earliest span on are computed.
+        """
         import torch
         import torch.nn.functional as F
 
-        seqs = [s for s, _ in batch]
-        width = max(len(s) for s in seqs)
+        width = max(len(s) for s, _ in batch)
         pad = self._tok.pad_token_id if self._tok.pad_token_id is not None else 0
-        ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], device=self._device)
-        mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=self._device)
+        ids = torch.tensor([[pad] * (width - len(s)) + s for s, _ in batch], device=self._device)
+        mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s, _ in batch], device=self._device)
         kw: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
         params = self._forward_params
         if "position_ids" in params:
             kw["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0)
-        keep = min(width, max(n for _, n in batch) + 1)
+        keep = min(width, max(len(s) - min(end - n for end, n in spans) + 1 for s, spans in batch))
         if "logits_to_keep" in params:
             kw["logits_to_keep"] = keep
         with torch.inference_mode():
             logits = self._model(**kw).logits[:, -keep:]
             out = []
-            for row, (seq, n) in enumerate(batch):
-                pred = logits[row, keep - n - 1: keep - 1].float()
-                target = torch.tensor(seq[-n:], device=self._device)
-                out.append(F.cross_entropy(pred, target).item())
+            for row, (seq, spans) in enumerate(batch):
+                shift = keep - len(seq)  # logits index of sequence position p is p + shift
+                losses = []
+                for end, n in spans:
+                    pred = logits[row, end - n - 1 + shift: end - 1 + shift].float()
+                    target = torch.tensor(seq[end - n: end], device=self._device)
+                    losses.append(F.cross_entropy(pred, target).item())
+                out.append(losses)
         return out
 
     def load(self) -> None:
@@ -106,25 +116,30 @@ class LMScorer(ModelScorer):
 
     def score(self, conversations: list[list[Message]]) -> dict[str, list[Any]]:
         self.load()
-        items: list[tuple[list[int], int]] = []
-        owners: list[tuple[int, int]] = []  # (row, n answer tokens) per conditioned/unconditioned pair
-        truncated = []
+        items: list[tuple[list[int], list[tuple[int, int]]]] = []  # (token ids, answer spans (end, n))
+        refs: list[list[tuple[int, int, int]]] = []  # per item span: (row, turn, 0 conditioned / 1 not)
+        truncated, n_turns = [], []
         for r, msgs in enumerate(conversations):
             pairs, cut = self.pairs(msgs)
             truncated.append(cut)
-            for cond, uncond, n in pairs:
-                items += [(cond, n), (uncond, n)]
-                owners.append((r, n))
-        losses = run_sorted(items, [len(s) for s, _ in items], self._losses, self.batch_size,
-                            self.batch_tokens, self.stats)
-        nll_sum = [0.0] * len(conversations)
-        n_tok = [0] * len(conversations)
-        ifd_turns: list[list[float]] = [[] for _ in conversations]
-        for k, (r, n) in enumerate(owners):
-            cond, uncond = losses[2 * k], losses[2 * k + 1]
-            nll_sum[r] += cond * n
-            n_tok[r] += n
-            ifd_turns[r].append(cond / uncond if uncond > 0 else math.inf)
+            n_turns.append([n for _, _, n in pairs])
+            conds = [cond for cond, _, _ in pairs]
+            groups = prefix_chains(conds) if self.shared_prefix else [[k] for k in range(len(conds))]
+            for g in groups:  # a conversation's turns share one conditioned pass where tokens allow
+                items.append((conds[g[-1]], [(len(conds[k]), pairs[k][2]) for k in g]))
+                refs.append([(r, k, 0) for k in g])
+            for k, (_, uncond, n) in enumerate(pairs):
+                items.append((uncond, [(len(uncond), n)]))
+                refs.append([(r, k, 1)])
+        out = run_sorted(items, [len(s) for s, _ in items], self._losses, self.batch_size,
+                         self.batch_tokens, self.stats)
+        losses = [[[0.0, 0.0] for _ in ns] for ns in n_turns]
+        for item_refs, item_losses in zip(refs, out, strict=True):
+            for (r, k, which), loss in zip(item_refs, item_losses, strict=True):
+                losses[r][k][which] = loss
+        nll_sum = [sum(c * n for (c, _), n in zip(ls, ns, strict=True)) for ls, ns in zip(losses, n_turns, strict=True)]
+        n_tok = [sum(ns) for ns in n_turns]
+        ifd_turns = [[c / u if u > 0 else math.inf for c, u in ls] for ls in losses]
         ok = [bool(t) for t in ifd_turns]
         return {
             "ppl": [math.exp(nll_sum[r] / n_tok[r]) if ok[r] else None for r in range(len(conversations))],
