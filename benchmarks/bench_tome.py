@@ -6,13 +6,14 @@
 Heavy per-row work runs one shard at a time (the pipeline's ingest shards, the local executor's
 heuristics, MinHash signatures written into a .npy memmap); across shards only compact per-row arrays
 are kept (ids, validity flags, uint32 signatures). Prints per-stage seconds (wall, and CPU: on a
-shared machine the CPU seconds are what an idle one would take), rows/s and peak RSS (sampled every
-50 ms), and the read stage side by side with pyarrow.json (what a user would reach for).
+shared machine the CPU seconds, worker processes included, are what an idle one would take), rows/s and
+peak RSS of the process and its workers (sampled every 50 ms), and the read stage side by side with pyarrow.json (what a user would reach for).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import threading
@@ -30,13 +31,15 @@ from tqdm.auto import tqdm
 from curate.duplicates import minhash
 from curate.duplicates.config import NearConfig
 from curate.executors import Shards, get_executor, score_shards
+from curate.executors.local import default_workers
 from curate.loaders import iter_load
 from curate.pipeline import VALIDITY_COLUMNS
 from curate.rundir import write_jsonl, write_parquet
 
 
 class Peak:
-    """Peak RSS of this process, sampled in a thread (ru_maxrss cannot be reset per stage)."""
+    """Peak RSS of this process and its worker processes together, sampled in a thread (ru_maxrss
+    cannot be reset per stage, and misses the pool)."""
 
     def __init__(self):
         self.proc, self.peak, self._stop = psutil.Process(), 0, threading.Event()
@@ -44,10 +47,21 @@ class Peak:
 
     def _run(self):
         while not self._stop.wait(0.05):
-            self.peak = max(self.peak, self.proc.memory_info().rss)
+            self.peak = max(self.peak, self.rss())
+
+    def rss(self) -> int:
+        total = self.proc.memory_info().rss
+        for child in self.proc.children(recursive=True):
+            with contextlib.suppress(psutil.Error):  # a worker that just exited
+                total += child.memory_info().rss
+        return total
+
+    def cpu(self) -> float:
+        """User + system seconds of this process and of its finished (reaped) worker processes."""
+        return sum(self.proc.cpu_times()[:4])
 
     def reset(self) -> None:
-        self.peak = self.proc.memory_info().rss
+        self.peak = self.rss()
 
 
 def main() -> None:
@@ -56,6 +70,8 @@ def main() -> None:
     ap.add_argument("--work", required=True, help="scratch run directory (deleted first)")
     ap.add_argument("--chunk-rows", type=int, default=50_000)
     ap.add_argument("--threshold", type=float, default=0.8)
+    ap.add_argument("--workers", type=int, default=None,
+                    help="local executor processes for heuristics (default one per core; 1 = in this process)")
     ap.add_argument("--compare-rows", type=int, default=50_000, help="rows read by pyarrow.json for the ratio")
     args = ap.parse_args()
     work = Path(args.work)
@@ -65,11 +81,11 @@ def main() -> None:
     def stage(name, rows):
         def deco(fn):
             peak.reset()
-            t0, c0 = time.perf_counter(), sum(peak.proc.cpu_times()[:2])
+            t0, c0 = time.perf_counter(), peak.cpu()
             out = fn()
             dt = time.perf_counter() - t0
             stages[name] = {"seconds": round(dt, 1), "rows": rows() if callable(rows) else rows,
-                            "cpu_seconds": round(sum(peak.proc.cpu_times()[:2]) - c0, 1),
+                            "cpu_seconds": round(peak.cpu() - c0, 1),
                             "peak_rss_gb": round(peak.peak / 1e9, 2)}
             stages[name]["rows_per_s"] = round(stages[name]["rows"] / max(dt, 1e-9))
             print(name, stages[name], flush=True)
@@ -94,9 +110,13 @@ def main() -> None:
     index = pa.concat_tables(list(shards.tables(("id", "row"))))  # compact: ids and input rows
     n = index.num_rows
 
+    workers = args.workers or default_workers(len(paths))
+    print(f"workers: {workers} (heuristics in a process pool of {workers}; MinHash signatures on {workers} threads)",
+          flush=True)
+
     @stage("heuristics", n)
     def scores():
-        return score_shards(get_executor("local"), shards, ["heuristics"], work, progress=True)
+        return score_shards(get_executor("local", workers=workers), shards, ["heuristics"], work, progress=True)
 
     # validity on compact score columns (role_order, template_leak as in the recipes)
     @stage("validity", n)
@@ -131,7 +151,7 @@ def main() -> None:
             base += t.num_rows
             msgs = t["messages"].filter(pa.array(keep)).combine_chunks()
             out[at:at + len(msgs)] = minhash.signatures(msgs, cfg.num_perm, cfg.ngram, cfg.shingle, cfg.seed,
-                                                        cfg.chunk_rows, progress=False)
+                                                        cfg.chunk_rows, progress=False, threads=workers)
             at += len(msgs)
         out.flush()
         return np.load(sig_path, mmap_mode="r")
@@ -175,7 +195,7 @@ def main() -> None:
     t_ours = time.perf_counter() - t0
     total = sum(s["seconds"] for s in stages.values())
     cpu_total = sum(s["cpu_seconds"] for s in stages.values())
-    result = {"rows": counts["read"], "bytes": Path(args.source).stat().st_size, "quarantined": counts["quarantined"],
+    result = {"workers": workers, "rows": counts["read"], "bytes": Path(args.source).stat().st_size, "quarantined": counts["quarantined"],
               "invalid": int((~valid).sum()), "exact_removed": int(valid.sum() - survivors.sum()),
               "near_removed": int(near_removed.sum()), "kept": int(keep_all.sum()), "stages": stages,
               "total_seconds": round(total, 1), "total_cpu_seconds": round(cpu_total, 1), "peak_rss_gb": max(s["peak_rss_gb"] for s in stages.values()),

@@ -169,7 +169,7 @@ def run(recipe: str | Path | dict[str, Any] | Recipe, output: str | Path | None 
 
     run_dir.update_manifest(recipe=recipe.model_dump(), versions=_versions(), status="running")
     table, ingest_counts, shard_paths = timed("ingest", ingest, recipe, run_dir)
-    executor = get_executor(recipe.executor, address=address)
+    executor = get_executor(recipe.executor, address=address, **recipe.executor_options())
 
     # Cheap heuristics on every row first, so model scorers never pay for rows that validity removes.
     scorers = [sp for sp in recipe.scorers if _spec_name(sp) != "heuristics"]
@@ -208,6 +208,8 @@ def run(recipe: str | Path | dict[str, Any] | Recipe, output: str | Path | None 
               "removed": removed, "kept": int(pool.num_rows)}
     if counts["read"] != counts["kept"] + sum(removed.values()) + counts["quarantined"]:
         raise RuntimeError(f"counts do not reconcile: {counts}")
+    del pool, valid, scores, result, reasons  # per-row state selection does not need (it has `frame`)
+    pa.default_memory_pool().release_unused()  # hand freed Arrow buffers back before the subsets
 
     def _subsets():
         out = {}

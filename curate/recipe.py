@@ -28,11 +28,17 @@ class InputSpec(_Strict):
     chunk_rows: int = Field(default=50_000, ge=1, description="records per shard: memory bound and resume unit")
 
 
+class ExecutorSettings(_Strict):
+    workers: int | None = Field(default=None, ge=1, description="local executor: processes scoring CPU scorers "
+                                "shard by shard (default one per core from 100k rows; 1 = in this process)")
+
+
 class Recipe(_Strict):
     name: str
     input: InputSpec
     output: str | None = Field(default=None, description="run directory; default runs/<name>")
     executor: Literal["local", "ray"] = "local"
+    executor_settings: ExecutorSettings = Field(default_factory=ExecutorSettings)
     scorers: list[str | dict[str, Any]] = Field(default_factory=lambda: ["heuristics"])
     validity: list[Literal[VALIDITY_CHECKS]] = Field(default_factory=lambda: ["role_order", "template_leak"])
     dedup: dict[str, Any] | None = None
@@ -41,6 +47,10 @@ class Recipe(_Strict):
 
     def train_settings(self) -> dict[str, Any]:
         return {k: v for k, v in (self.train or {}).items() if k not in TRAIN_RUN_KEYS}
+
+    def executor_options(self) -> dict[str, Any]:
+        """The settings that apply to the chosen executor (``get_executor(name, **options)``)."""
+        return {k: v for k, v in self.executor_settings.model_dump().items() if v is not None}
 
     def run_dir(self) -> Path:
         return Path(self.output or f"runs/{self.name}")
@@ -98,6 +108,8 @@ def _validate_parts(recipe: Recipe, origin: str) -> None:
             model.model_validate(value)
         except ValidationError as e:
             raise UserError(format_validation_error(e, f"{origin}: {prefix}", model, sep="\n")) from None
+    if recipe.executor != "local" and recipe.executor_settings.workers is not None:
+        raise UserError(f"{origin}: executor_settings.workers applies to executor 'local' only, not {recipe.executor!r}")
     names = [s.get("name") for s in recipe.subsets]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:

@@ -16,6 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="where row-wise scoring runs (overrides the recipe's `executor`; default local)")
     p.add_argument("--address", help="Ray cluster address for --executor ray (e.g. ray://head:10001, or auto); "
                                      "default: start a local Ray instance")
+    p.add_argument("--workers", type=int, help="local executor: processes for CPU scorers such as heuristics "
+                                               "(overrides executor_settings.workers; default one per core from 100k rows)")
     p.set_defaults(func=main)
 
 
@@ -31,6 +33,12 @@ def main(args: argparse.Namespace) -> int:
         recipe.executor = args.executor
     if args.address and recipe.executor != "ray":
         raise UserError("--address needs --executor ray (or `executor: ray` in the recipe)")
+    if args.workers is not None:
+        if args.workers < 1:
+            raise UserError(f"--workers must be >= 1; got {args.workers}")
+        if recipe.executor != "local":
+            raise UserError("--workers applies to the local executor only (not --executor ray)")
+        recipe.executor_settings.workers = args.workers
     summary = run(recipe, output=args.out, progress=not args.quiet, address=args.address)
     print(summary.table())
     print(f"report: {summary.run_dir / 'report' / 'report.html'}")

@@ -61,14 +61,21 @@ class Executor(Protocol):
 
 def get_executor(name: str = "local", address: str | None = None, **options: Any) -> Executor:
     """``local`` or ``ray`` (``address``: a Ray cluster, e.g. ``ray://head:10001``; None starts or
-    joins a local instance)."""
+    joins a local instance). ``local`` takes ``workers`` (processes for CPU scorers; default one per
+    core, 1 = in this process)."""
     if name == "local":
         from curate.executors.local import LocalExecutor
 
-        return LocalExecutor()
+        unknown = sorted(set(options) - {"workers"})
+        if unknown:
+            raise UserError(f"executor 'local' has no setting {unknown[0]!r}; settings: workers")
+        return LocalExecutor(**options)
     if name == "ray":
         from curate.executors.ray_executor import RayExecutor
 
+        unknown = sorted(set(options) - {"actors", "flush_rows", "init_kwargs"})
+        if unknown:
+            raise UserError(f"executor 'ray' has no setting {unknown[0]!r}; settings: actors, flush_rows, init_kwargs")
         return RayExecutor(address=address, **options)
     raise UserError(f"unknown executor {name!r}; choose from {', '.join(EXECUTORS)}")
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.errors import UserError
@@ -85,7 +87,7 @@ def _pool(run: RunDir, sample: int) -> tuple[pd.DataFrame, list[str]]:
     if len(df) > sample:
         df = df.sample(sample, random_state=0)
         notes.append(f"plots use a random sample of {sample:,} rows")
-    scores = _scores(run, notes)
+    scores = _scores(run, notes, None if df.empty else df["id"].tolist())
     if scores is not None and len(scores):
         scores = scores.drop_duplicates("id")
         df = scores if df.empty else df.merge(scores, on="id", how="left", suffixes=("", "_score"))
@@ -106,14 +108,21 @@ def _answer_chars(messages: Any) -> int:
     return sum(len(m["content"]) for m in messages if m["role"] == "assistant")
 
 
-def _scores(run: RunDir, notes: list[str]) -> pd.DataFrame | None:
+def _scores(run: RunDir, notes: list[str], ids: list[str] | None = None) -> pd.DataFrame | None:
+    """Every score column, for ``ids`` only when given: the store is filtered in Arrow before pandas,
+    so a 1.75M-row run materializes the 50k sampled rows, not all of them."""
     try:
-        from curate.store import scores
+        from curate.store import ScoreStore, join_frames, scores
     except ImportError:
         notes.append("no score store module; model-score plots skipped")
         return None
     try:
-        df = scores(run.root)
+        if ids is None:
+            df = scores(run.root)
+        else:
+            store = ScoreStore(run.root)
+            keys = store.keys()
+            df = join_frames({k: store.frame(k, ids) for k in keys}, ids)
     except (UserError, FileNotFoundError, OSError) as e:
         notes.append(f"scores not read: {e}")
         return None
@@ -129,10 +138,21 @@ def _scalar(s: pd.Series) -> bool:
 
 
 def _messages(path: Path, ids: list[str]) -> dict[str, Any]:
+    """Messages of ``ids``, read one row group at a time and only from the row groups that hold them:
+    a filtered ``read_table`` decodes the whole text column first (7 GB for The Tome)."""
     if not ids:
         return {}
-    t = pq.read_table(path, columns=["id", "messages"], filters=[("id", "in", list(set(ids)))])
-    return dict(zip(t.column("id").to_pylist(), t.column("messages").to_pylist()))
+    wanted = pa.array(sorted(set(ids)), pa.string())
+    pf = pq.ParquetFile(path)
+    hit = pc.is_in(pf.read(columns=["id"]).column("id"), value_set=wanted).to_numpy(zero_copy_only=False)
+    bounds = np.cumsum([0] + [pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)])
+    out: dict[str, Any] = {}
+    for g in range(pf.num_row_groups):
+        if hit[bounds[g]:bounds[g + 1]].any():
+            t = pf.read_row_group(g, columns=["id", "messages"])
+            t = t.filter(pc.is_in(t.column("id"), value_set=wanted))
+            out.update(zip(t.column("id").to_pylist(), t.column("messages").to_pylist()))
+    return out
 
 
 def _score_columns(df: pd.DataFrame) -> list[str]:
@@ -153,13 +173,29 @@ def _subsets(run: RunDir) -> dict[str, dict[str, Any]]:
         meta = d / "meta.json"
         info["meta"] = json.loads(meta.read_text()) if meta.exists() else {}
         rej = d / "rejected.parquet"
-        info["rejected"] = pq.read_table(rej, columns=["reason"]).to_pandas() if rej.exists() else None
+        # dictionary-encoded: one string per distinct reason, not one per rejected row
+        info["rejected"] = (pq.read_table(rej, columns=["reason"], read_dictionary=["reason"]).to_pandas()
+                            if rej.exists() else None)
         data = d / "data.parquet"
         if data.exists():
             names = [c for c in pq.read_schema(data).names if c != "messages"]
             info["data"] = pq.read_table(data, columns=names).to_pandas().drop_duplicates("id").set_index("id")
         out[d.name] = info
     return out
+
+
+def _rule_counts(reasons: pd.Series) -> list[tuple[str, int]]:
+    """Rows per rejecting rule (the reason up to ':'), most first, ties in first-seen order; computed
+    over the distinct reasons and integer codes, never a split string per row."""
+    cat = pd.Categorical(reasons)
+    rule_codes, rules = pd.factorize(pd.Index([str(c).split(":", 1)[0] for c in cat.categories]))
+    per_row = rule_codes[cat.codes[cat.codes >= 0]]
+    if not len(per_row):
+        return []
+    counts = np.bincount(per_row, minlength=len(rules))
+    seen, first = np.unique(per_row, return_index=True)
+    order = sorted(seen, key=lambda r: (-counts[r], first[np.searchsorted(seen, r)]))
+    return [(str(rules[r]), int(counts[r])) for r in order]
 
 
 def _dedup(run: RunDir) -> pd.DataFrame | None:
@@ -237,8 +273,7 @@ def _subsets_section(subsets: dict[str, dict], pool: pd.DataFrame, out: Path) ->
         means = [float(pd.to_numeric(in_pool[c], errors="coerce").mean()) if c in in_pool else None for c in cols]
         rejected = ""
         if info["rejected"] is not None and len(info["rejected"]):
-            rules = info["rejected"]["reason"].str.split(":", n=1).str[0].value_counts()
-            rejected = ", ".join(f"{k} {v:,}" for k, v in rules.items())
+            rejected = ", ".join(f"{k} {v:,}" for k, v in _rule_counts(info["rejected"]["reason"]))
         tokens = meta.get("tokens")
         if tokens is None and "tokens" in in_pool.columns:
             tokens = int(pd.to_numeric(in_pool["tokens"], errors="coerce").fillna(0).sum())

@@ -40,11 +40,10 @@ class Selection:
     @property
     def counts(self) -> dict[str, Any]:
         """``input = selected + sum(rejected by rule)``; the rule is the reason up to ':'."""
-        rules = self.rejected["reason"].str.split(":", n=1).str[0].value_counts()
         return {
             "input": len(self.selected) + len(self.rejected),
             "selected": len(self.selected),
-            "rejected": {str(k): int(v) for k, v in sorted(rules.items())},
+            "rejected": rule_counts(self.rejected["reason"]),
         }
 
     def __len__(self) -> int:
@@ -72,21 +71,21 @@ def select(
         raise UserError(f"select: the table lacks the 'id' column; columns: {', '.join(map(str, df.columns))}")
     df = df.reset_index(drop=True)
     n = len(df)
-    reasons = np.full(n, None, dtype=object)
+    reasons = _Reasons(n)
 
     # 1. filter
     if spec.filter:
         fails = parse(spec.filter).first_failure(df)
         hit = fails.notna().to_numpy()
-        reasons[hit] = ("filter: " + fails[hit]).to_numpy()
+        reasons.set_each(hit, fails[hit], "filter: {}")
 
     # 2. order
     score = pd.Series(np.nan, index=df.index)
     label: str
     if spec.rank:
         score, missing = combined_score(df, spec.rank, spec.normalize)
-        miss = missing.notna().to_numpy() & (reasons == None)  # noqa: E711
-        reasons[miss] = ("rank: " + missing[miss].astype(str) + " is null").to_numpy()
+        miss = missing.notna().to_numpy() & reasons.open
+        reasons.set_each(miss, missing[miss].astype(str), "rank: {} is null")
         order = np.argsort(-score.to_numpy(), kind="stable")
         label = describe(spec.rank, spec.normalize)
     elif spec.baseline == "random":
@@ -96,7 +95,7 @@ def select(
         label = "longest: assistant_chars"
     else:
         order, label = np.arange(n), ("full" if spec.baseline == "full" else "passed filter")
-    order = order[reasons[order] == None]  # noqa: E711  (still candidates)
+    order = order[reasons.open[order]]  # still candidates
 
     # 3. quotas, diversity, budget
     need_tokens = spec.budget is not None and spec.budget.tokens is not None
@@ -106,22 +105,60 @@ def select(
     walk = greedy(
         order, tokens, groups, limits, group_label,
         vectors=vectors, threshold=spec.diversity.threshold if spec.diversity else None,
-        ids=df["id"].astype(str).tolist(), progress=progress,
+        ids=df["id"].astype(str).tolist() if spec.diversity else None, progress=progress,
     )
     for p, why in walk.rejected.items():
-        reasons[p] = why
+        reasons.codes[p] = reasons.code(why)
+    if walk.tail is not None:
+        reasons.codes[order[walk.tail:]] = reasons.code("budget")
 
     chosen = np.asarray(walk.selected, dtype=np.int64)
     selected = df.iloc[chosen].copy()
     selected["reason"] = [_why(spec, label, score.iat[p], walk.max_cos.get(p)) for p in chosen]
     selected["rank"] = np.arange(1, len(chosen) + 1)
     selected["score"] = score.to_numpy()[chosen] if len(chosen) else []
-    rej = np.flatnonzero(reasons != None)  # noqa: E711
+    rej = np.flatnonzero(~reasons.open)
     cols = [c for c in ("id", "row", "source") if c in df.columns]
     rejected = df.iloc[rej][cols].copy()
-    rejected["reason"] = reasons[rej]
+    rejected["reason"] = pd.Categorical.from_codes(reasons.codes[rej], categories=reasons.texts)
     assert len(selected) + len(rejected) == n, "every row is either selected or rejected"
     return Selection(spec, selected.reset_index(drop=True), rejected.reset_index(drop=True))
+
+
+class _Reasons:
+    """Per-row rejection reasons as int32 codes into the distinct texts: a 1.75M-row table costs
+    7 MB, not a Python string and a dict slot per row. Code -1: not rejected (yet)."""
+
+    def __init__(self, n: int):
+        self.codes = np.full(n, -1, np.int32)
+        self.texts: list[str] = []
+        self._index: dict[str, int] = {}
+
+    @property
+    def open(self) -> np.ndarray:
+        return self.codes < 0
+
+    def code(self, text: str) -> int:
+        if text not in self._index:
+            self._index[text] = len(self.texts)
+            self.texts.append(text)
+        return self._index[text]
+
+    def set_each(self, mask: np.ndarray, values: pd.Series, template: str) -> None:
+        """Rows in ``mask`` get ``template`` filled with their value (one format per distinct value)."""
+        inverse, uniques = pd.factorize(values.to_numpy(dtype=object))
+        mapping = np.array([self.code(template.format(u)) for u in uniques], np.int32)
+        self.codes[mask] = mapping[inverse]
+
+
+def rule_counts(reasons: pd.Series) -> dict[str, int]:
+    """Rows per rejecting rule (the reason up to ':'), counted over the distinct reasons."""
+    out: dict[str, int] = {}
+    for reason, k in reasons.value_counts().items():
+        if k:
+            rule = str(reason).split(":", 1)[0]
+            out[rule] = out.get(rule, 0) + int(k)
+    return dict(sorted(out.items()))
 
 
 def _why(spec: SubsetSpec, label: str, score: float, max_cos: float | None) -> str:

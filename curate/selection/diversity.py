@@ -43,6 +43,9 @@ class WalkResult:
     selected: list[int] = field(default_factory=list)  # candidate positions, in selection order
     max_cos: dict[int, float] = field(default_factory=dict)  # selected position -> max cos before it
     rejected: dict[int, str] = field(default_factory=dict)  # position -> reason
+    # order[tail:] were never reached: the budget was spent (kept out of ``rejected``, which would
+    # otherwise hold a Python int and a dict slot for nearly every row of a large table)
+    tail: int | None = None
 
 
 def greedy(
@@ -57,7 +60,8 @@ def greedy(
     progress: bool = True,
 ) -> WalkResult:
     """Walk row positions in ``order``; ``vectors`` (unit rows, aligned with positions; NaN rows mean
-    no embedding) enable the diversity check. Returns the chosen positions and per-row reasons."""
+    no embedding) enable the diversity check. Returns the chosen positions and per-row reasons (rows
+    from ``tail`` on in ``order`` are rejected for the budget)."""
     out = WalkResult()
     n_rows = 0
     n_tokens = 0
@@ -70,12 +74,12 @@ def greedy(
     bar = tqdm(total=len(order), desc="select", unit="row", disable=not progress or len(order) < 20000)
     done = False
     for start in range(0, len(order), BLOCK):
+        if done:
+            out.tail = start
+            bar.update(len(order) - start)
+            break
         block = order[start : start + BLOCK]
         bar.update(len(block))
-        if done:
-            for p in block:
-                out.rejected[int(p)] = "budget"
-            continue
         if diverse:
             bv = vectors[block]
             has_vec = ~np.isnan(bv).any(axis=1)

@@ -12,15 +12,18 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from curate.errors import UserError
-from curate.rundir import write_json, write_jsonl, write_parquet
+from curate.rundir import atomic_path, write_json, write_jsonl, write_parquet
 from curate.schema import to_messages, to_sharegpt
 from curate.selection.core import Selection
 
 FORMATS = ("sharegpt", "messages")
+REJECTED_CHUNK = 200_000  # rows of rejected.parquet turned into Arrow (and reasons into strings) at a time
 
 
 def _messages(value: Any) -> list[dict[str, str]]:
@@ -38,6 +41,28 @@ def _jsonl_rows(df: pd.DataFrame, fmt: str):
         yield row
 
 
+def _rejected_table(part: pd.DataFrame) -> pa.Table:
+    part = part.copy()
+    if isinstance(part["reason"].dtype, pd.CategoricalDtype):  # codes -> the same strings as ever
+        part["reason"] = np.asarray(part["reason"], dtype=object)
+    return pa.Table.from_pandas(part, preserve_index=False)
+
+
+def write_rejected(path: str | os.PathLike, rejected: pd.DataFrame, chunk: int = REJECTED_CHUNK) -> None:
+    """``rejected.parquet`` a chunk at a time, so a 1.75M-row table never exists as strings at once."""
+    if len(rejected) <= chunk:
+        write_parquet(path, _rejected_table(rejected))
+        return
+    first = _rejected_table(rejected.iloc[:chunk])
+    if any(pa.types.is_null(f.type) for f in first.schema):  # a type the first chunk cannot tell
+        write_parquet(path, _rejected_table(rejected))
+        return
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, first.schema, compression="zstd") as writer:
+        writer.write_table(first)
+        for lo in range(chunk, len(rejected), chunk):
+            writer.write_table(_rejected_table(rejected.iloc[lo:lo + chunk]).cast(first.schema))
+
+
 def write_subset(selection: Selection, out_dir: str | os.PathLike, format: str | None = None) -> Path:
     """Write the subset files (atomically) and return ``out_dir``."""
     fmt = format or selection.spec.format
@@ -51,7 +76,7 @@ def write_subset(selection: Selection, out_dir: str | os.PathLike, format: str |
     write_jsonl(out / "data.jsonl", _jsonl_rows(data, fmt))
     why = sel[["id", "rank", "score", "reason"]]
     write_parquet(out / "selection.parquet", pa.Table.from_pandas(why, preserve_index=False))
-    write_parquet(out / "rejected.parquet", pa.Table.from_pandas(selection.rejected, preserve_index=False))
+    write_rejected(out / "rejected.parquet", selection.rejected)
     tokens = int(pd.to_numeric(sel["tokens"], errors="coerce").fillna(0).sum()) if "tokens" in sel else None
     mix = sel["source"].astype(str).value_counts().to_dict() if "source" in sel else {}
     write_json(out / "meta.json", {
