@@ -28,6 +28,8 @@ def main() -> None:
     ap.add_argument("--chunk-rows", type=int, default=10_000)
     ap.add_argument("--cpus", type=int, default=2)
     ap.add_argument("--work", default="/tmp/curate-ray-overhead")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="local executor processes (default: one per core from 100k rows)")
     args = ap.parse_args()
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
@@ -39,7 +41,7 @@ def main() -> None:
     n = sum(t.num_rows for t in shards.tables(("id",)))
 
     t0 = time.perf_counter()
-    get_executor("local").fill(HeuristicsScorer(), shards, ScoreStore(work / "local"), progress=False)
+    get_executor("local", workers=args.workers).fill(HeuristicsScorer(), shards, ScoreStore(work / "local"), progress=False)
     t_local = time.perf_counter() - t0
 
     import ray
@@ -54,7 +56,7 @@ def main() -> None:
 
     a = scores(work / "local").sort_values("id").reset_index(drop=True)
     b = scores(work / "ray").sort_values("id").reset_index(drop=True)
-    out = {"rows": n, "cpus": args.cpus, "local_s": round(t_local, 1), "ray_init_s": round(t_init, 1),
+    out = {"rows": n, "cpus": args.cpus, "local_workers": args.workers or "default", "local_s": round(t_local, 1), "ray_init_s": round(t_init, 1),
            "ray_s": round(t_ray, 1), "local_rows_per_s": round(n / t_local), "ray_rows_per_s": round(n / t_ray),
            "ray_over_local": round(t_ray / t_local, 2), "identical_scores": bool(a.equals(b))}
     print(json.dumps(out, indent=1))
