@@ -104,7 +104,8 @@ class RewardScorer(ModelScorer):
         rows = torch.tensor([b for b, (_, pos) in enumerate(batch) for _ in pos], device=self._device)
         cols = torch.tensor([c for _, pos in batch for c in pos], device=self._device)
         with torch.inference_mode():
-            hidden = backbone(input_ids=ids, attention_mask=mask).last_hidden_state
+            padded = any(len(s) < width for s, _ in batch)  # unpadded batches take the fused causal kernel
+            hidden = backbone(input_ids=ids, attention_mask=mask if padded else None).last_hidden_state
             flat = head(hidden[rows, cols]).float()[:, self.label].tolist()
         out, at = [], 0
         for _, pos in batch:
