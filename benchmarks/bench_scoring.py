@@ -53,6 +53,10 @@ def reward_backbone(tmp: str) -> str:
     return tmp
 
 
+CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}
+now = CLOCK["wall"]
+
+
 def in_order_waste(lengths: list[int], batch: int) -> float:
     """Padding waste of batches cut in input order (what ``pipeline(..., batch_size=)`` does)."""
     padded = sum(max(lengths[i:i + batch]) * len(lengths[i:i + batch]) for i in range(0, len(lengths), batch))
@@ -61,9 +65,9 @@ def in_order_waste(lengths: list[int], batch: int) -> float:
 
 def timed(scorer, convs) -> tuple[float, dict]:
     scorer.load()
-    t = time.perf_counter()
+    t = now()
     out = scorer.score(convs)
-    return time.perf_counter() - t, out
+    return now() - t, out
 
 
 def bench_reward(convs, max_length: int, batch: int, ablate: bool) -> dict:
@@ -79,9 +83,9 @@ def bench_reward(convs, max_length: int, batch: int, ablate: bool) -> dict:
                  for c in convs for i, m in enumerate(c) if m["role"] == "assistant"]
         lengths = [min(len(tok(tx)["input_ids"]), max_length) for tx in texts]
         pipe = pipeline("text-classification", model=path, device="cpu", function_to_apply="none")
-        t = time.perf_counter()
+        t = now()
         ref = pipe(texts, batch_size=batch, truncation=True, max_length=max_length)
-        t_pipe = time.perf_counter() - t
+        t_pipe = now() - t
         t_plain = None
         if ablate:
             plain = RewardScorer(model=path, max_length=max_length, batch_size=batch, device="cpu",
@@ -114,9 +118,9 @@ def bench_lm(convs, max_length: int, batch: int, ablate: bool) -> dict:
     ours = LMScorer(model="smollm2", max_length=max_length, batch_size=batch, device="cpu")
     t_ours, out = timed(ours, convs)
     all_pairs = [ours.pairs(c)[0] for c in convs]
-    t = time.perf_counter()
+    t = now()
     ref = [plain_ifd(ours._model, ours._tok, p) for p in all_pairs]
-    t_loop = time.perf_counter() - t
+    t_loop = now() - t
     t_plain = None
     if ablate:
         t_plain, _ = timed(LMScorer(model="smollm2", max_length=max_length, batch_size=batch, device="cpu",
@@ -160,12 +164,16 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skip", choices=["reward", "lm"], default=None)
     ap.add_argument("--ablate", action="store_true", help="also time ours with shared_prefix=False")
+    ap.add_argument("--clock", choices=list(CLOCK), default="wall",
+                    help="cpu: process CPU seconds, robust to other load on a shared machine")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    global now
+    now = CLOCK[args.clock]
     convs = conversations(args.n)
     params = 135e6
     print(f"{len(convs)} ShareGPT conversations, max_length {args.max_length}, batch {args.batch}, "
-          f"{args.threads} thread(s)")
+          f"{args.threads} thread(s), {args.clock} clock")
     if args.skip != "reward":
         report("reward (SmolLM2 seq-cls backbone)", "pipeline",
                bench_reward(convs, args.max_length, args.batch, args.ablate), len(convs), params)
