@@ -208,7 +208,18 @@ def test_reward_template_that_rewrites_history_is_not_shared(tiny_reward_dir, tm
 def test_reward_head_that_fails_the_probe_is_not_shared(tiny_reward_dir, monkeypatch):
     from curate.scorers.reward import RewardScorer
 
-    monkeypatch.setattr(RewardScorer, "_read_positions", lambda self, batch: [[123.0] for _ in batch])
+    monkeypatch.setattr(RewardScorer, "_read_positions", lambda self, batch, head=None: [[123.0] for _ in batch])
     s = build({"name": "reward", "model": str(tiny_reward_dir)})
     s.load()
     assert s._head is None
+
+
+def test_pad_batch_sides_and_no_mask_when_unpadded():
+    from curate.scorers.batching import pad_batch
+
+    ids, mask = pad_batch([[5, 6, 7], [8]], pad_id=0, left=True, device="cpu")
+    assert ids.tolist() == [[5, 6, 7], [0, 0, 8]] and mask.tolist() == [[1, 1, 1], [0, 0, 1]]
+    ids, mask = pad_batch([[5, 6, 7], [8]], pad_id=9, left=False, device="cpu")
+    assert ids.tolist() == [[5, 6, 7], [8, 9, 9]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+    ids, mask = pad_batch([[1, 2], [3, 4]], pad_id=None, left=True, device="cpu")
+    assert ids.tolist() == [[1, 2], [3, 4]] and mask is None

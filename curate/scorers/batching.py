@@ -85,6 +85,25 @@ def prefix_chains(seqs: Sequence[Sequence[int]]) -> list[list[int]]:
     return groups
 
 
+def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int | None, left: bool, device: str) -> tuple[Any, Any]:
+    """(ids, attention mask) tensors for token sequences, padded on the left or right.
+
+    The mask is None when every sequence has the same length: without one, transformers runs the
+    fused causal attention kernel, which is faster than the masked path (and gives the same numbers).
+    """
+    import torch
+
+    lens = [len(s) for s in seqs]
+    width = max(lens)
+    rows = [[pad_id or 0] * (width - n) + list(s) if left else list(s) + [pad_id or 0] * (width - n)
+            for s, n in zip(seqs, lens, strict=True)]
+    ids = torch.tensor(rows, device=device)
+    if min(lens) == width:
+        return ids, None
+    n, pos = torch.tensor(lens, device=device)[:, None], torch.arange(width, device=device)[None, :]
+    return ids, (pos >= width - n if left else pos < n).long()
+
+
 def padding_waste(stats: dict[str, int]) -> float:
     """Padded tokens per real token minus one (0.0 = no padding at all)."""
     real = stats.get("real_tokens", 0)

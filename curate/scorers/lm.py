@@ -22,7 +22,7 @@ import statistics
 from typing import Any
 
 from curate.schema import Message, conversation_text
-from curate.scorers.batching import ModelScorer, prefix_chains, run_sorted
+from curate.scorers.batching import ModelScorer, pad_batch, prefix_chains, run_sorted
 
 
 class LMScorer(ModelScorer):
@@ -87,13 +87,11 @@ class LMScorer(ModelScorer):
         import torch
         import torch.nn.functional as F
 
-        width = max(len(s) for s, _ in batch)
-        pad = self._tok.pad_token_id if self._tok.pad_token_id is not None else 0
-        ids = torch.tensor([[pad] * (width - len(s)) + s for s, _ in batch], device=self._device)
-        mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s, _ in batch], device=self._device)
+        ids, mask = pad_batch([s for s, _ in batch], self._tok.pad_token_id, left=True, device=self._device)
+        width = ids.shape[1]
         kw: dict[str, Any] = {"input_ids": ids}
         params = self._forward_params
-        if any(len(s) < width for s, _ in batch):  # no padding, no mask: the fused causal kernel runs
+        if mask is not None:
             kw["attention_mask"] = mask
             if "position_ids" in params:
                 kw["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0)

@@ -17,7 +17,7 @@ from typing import Any
 
 from curate.errors import UserError
 from curate.schema import Message, conversation_text
-from curate.scorers.batching import ModelScorer, prefix_chains, run_sorted
+from curate.scorers.batching import ModelScorer, pad_batch, prefix_chains, run_sorted
 from curate.scorers.classifier import classify
 
 AGGREGATES = ("last", "mean", "min")
@@ -83,8 +83,7 @@ class RewardScorer(ModelScorer):
         probe, _ = self.encode([{"role": "user", "content": "Is this a probe?"},
                                 {"role": "assistant", "content": "Yes, it is."}])
         pooled = classify(self, [probe], self.label, raw=True)[0]
-        self._head = backbone, head
-        read = self._read_positions([(probe, [self._read_at(probe)])])[0][0]
+        read = self._read_positions([(probe, [self._read_at(probe)])], (backbone, head))[0][0]
         return (backbone, head) if abs(read - pooled) <= 1e-3 * max(1.0, abs(pooled)) else None
 
     def _read_at(self, ids: list[int]) -> int:
@@ -92,21 +91,18 @@ class RewardScorer(ModelScorer):
         pad = self._model.config.pad_token_id
         return next((i for i in range(len(ids) - 1, -1, -1) if ids[i] != pad), len(ids) - 1)
 
-    def _read_positions(self, batch: list[tuple[list[int], list[int]]]) -> list[list[float]]:
+    def _read_positions(self, batch: list[tuple[list[int], list[int]]],
+                        head: tuple[Any, Any] | None = None) -> list[list[float]]:
         """One right-padded forward per batch; the head's value at each requested position."""
         import torch
 
-        backbone, head = self._head
-        width = max(len(ids) for ids, _ in batch)
-        pad = self._tok.pad_token_id if self._tok.pad_token_id is not None else 0
-        ids = torch.tensor([s + [pad] * (width - len(s)) for s, _ in batch], device=self._device)
-        mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s, _ in batch], device=self._device)
+        backbone, score = head or self._head
+        ids, mask = pad_batch([s for s, _ in batch], self._tok.pad_token_id, left=False, device=self._device)
         rows = torch.tensor([b for b, (_, pos) in enumerate(batch) for _ in pos], device=self._device)
         cols = torch.tensor([c for _, pos in batch for c in pos], device=self._device)
         with torch.inference_mode():
-            padded = any(len(s) < width for s, _ in batch)  # unpadded batches take the fused causal kernel
-            hidden = backbone(input_ids=ids, attention_mask=mask if padded else None).last_hidden_state
-            flat = head(hidden[rows, cols]).float()[:, self.label].tolist()
+            hidden = backbone(input_ids=ids, attention_mask=mask).last_hidden_state
+            flat = score(hidden[rows, cols]).float()[:, self.label].tolist()
         out, at = [], 0
         for _, pos in batch:
             out.append(flat[at:at + len(pos)])
