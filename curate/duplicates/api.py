@@ -15,6 +15,7 @@ from curate.duplicates.config import METHOD_ORDER, DedupConfig, NearConfig, Sema
 from curate.duplicates.result import DedupResult, Pairs
 from curate.duplicates.shingles import text_lengths
 from curate.errors import UserError
+from curate.rundir import RunDir
 
 Embeddings = tuple[Any, np.ndarray]
 
@@ -31,11 +32,9 @@ def as_table(data: Any, what: str = "data", messages: bool = True) -> pa.Table:
     elif isinstance(data, pd.DataFrame):
         table = pa.Table.from_pandas(data, preserve_index=False)
     elif isinstance(data, str | Path):
-        run_data = Path(data) / "data" / "conversations.parquet"
-        if run_data.exists():
-            import pyarrow.parquet as pq
-
-            table = pq.read_table(run_data)
+        run = RunDir(data)
+        if run.conversations_path.exists():
+            table = run.conversations_table()
         else:
             import curate
 
