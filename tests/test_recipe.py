@@ -17,7 +17,7 @@ BASE = {"name": "t", "input": {"source": "x.jsonl"}}
 def test_minimal_recipe_gets_defaults(tmp_path):
     r = parse(write(tmp_path, BASE))
     assert r.scorers == ["heuristics"] and r.validity == ["role_order", "template_leak"]
-    assert str(r.run_dir()) == "runs/t"
+    assert str(r.run_path()) == "runs/t" and r.run_dir is None
 
 
 @pytest.mark.parametrize("patch,needle", [
@@ -57,5 +57,5 @@ def test_shipped_recipes_validate(name):
 
     r = parse(recipes_dir() / name)
     assert r.subsets, "a shipped recipe declares subsets"
-    sizes = {make_spec(s).budget.rows for s in r.subsets if s.get("budget")}
+    sizes = {make_spec(s).budget.rows for s in r.subsets if s.budget}
     assert len(sizes) == 1, "baselines and curated subsets are compared at equal size"

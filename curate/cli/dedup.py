@@ -39,7 +39,7 @@ def _read(path: str, n: int | None):
         return table.slice(0, n) if n else table, run
     import curate
 
-    return curate.load(path, n=n).table, None
+    return curate.load(path, limit=n).table, None
 
 
 def _preview(texts: dict[str, str], key: str, width: int = 70) -> str:

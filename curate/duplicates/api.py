@@ -212,14 +212,20 @@ def dedup(
         pairs["near"] = _near(table, survivors, cfg.near, against_table, signatures_path, progress,
                               signatures)
     if "semantic" in methods:
-        if embeddings is None:
-            raise UserError("semantic dedup needs embeddings=(ids, matrix), e.g. curate.store.load_embeddings(run)")
-        emb = _split_embeddings(embeddings, "embeddings")
+        emb = _split_embeddings(embeddings if embeddings is not None else _stored(data, cfg.semantic), "embeddings")
         if cross and against_emb is None:
             raise UserError("semantic dedup against a table needs against_embeddings=(ids, matrix)")
         pairs["semantic"] = _semantic(emb, ids, survivors, cfg.semantic, against_emb, progress)
     return DedupResult(ids, rows, rank, pairs, cfg.keep, against_ids if cross else None,
                        against_rows if cross else None)
+
+
+def _stored(data: Any, cfg: SemanticConfig) -> Embeddings:
+    """The vectors ``cfg.embedding`` / ``cfg.column`` names, from the run directory ``data`` is."""
+    if isinstance(data, str | Path) and RunDir(data).scores_dir.is_dir():
+        return RunDir(data).embeddings(cfg.embedding, cfg.column)
+    raise UserError("semantic dedup needs embeddings=(ids, matrix), e.g. curate.load_embeddings(run), "
+                    "or a run directory as data (its scorer named by semantic.embedding)")
 
 
 def _exact(ids: np.ndarray, rank: np.ndarray, against_ids: np.ndarray | None) -> tuple[Pairs, np.ndarray]:
