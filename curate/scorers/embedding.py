@@ -18,7 +18,7 @@ from curate.errors import UserError
 from curate.rundir import fingerprint
 from curate.schema import Message, conversation_text, instruction_text, response_text
 from curate.scorers.base import Resources
-from curate.scorers.batching import resolve_device, resolve_dtype, resolve_model
+from curate.scorers.model import resolve_device, resolve_dtype, resolve_model
 
 BACKENDS = ("torch", "static", "onnx")
 
