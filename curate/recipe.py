@@ -6,6 +6,7 @@ the allowed values, so a typo costs a second, not an hour of scoring."""
 
 from __future__ import annotations
 
+import copy
 import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -152,7 +153,7 @@ def parse(recipe: str | Path | dict[str, Any] | Recipe, overrides: dict[str, Any
     else:
         data = dict(recipe)
     for key, value in (overrides or {}).items():
-        _set_dotted(data, key, value)
+        _set_dotted(data, key, copy.deepcopy(value))  # later dotted keys must not edit the caller's values
     try:
         return Recipe.model_validate(data)
     except ValidationError as e:

@@ -17,7 +17,9 @@ RECIPE = {
     "input": {"source": "sharegpt-sample", "limit": 600, "chunk_rows": 256},
     "scorers": ["heuristics"],
     "validity": ["role_order", "template_leak", "ends_with_assistant"],
-    "dedup": {"methods": ["exact", "near"], "keep": "longest", "near": {"threshold": 0.7}},
+    # keep: first. The code before steps ignored a recipe's dedup.keep (and methods) and always kept the
+    # first copy; with keep: first both versions do the same thing, so the recorded digests stand.
+    "dedup": {"methods": ["exact", "near"], "keep": "first", "near": {"threshold": 0.7}},
     "subsets": [
         {"name": "quality", "filter": "not truncated and not refusal and turns <= 6",
          "rank": {"assistant_chars": 1.0, "dup_ngram_frac": -0.5}, "budget": 40},

@@ -90,16 +90,17 @@ def _configs(config, near, semantic_, overrides) -> DedupConfig:
     cfg = config if isinstance(config, DedupConfig) else DedupConfig.model_validate(config or {})
     near_d = cfg.near.model_dump() | (near.model_dump() if isinstance(near, NearConfig) else dict(near or {}))
     sem_d = cfg.semantic.model_dump() | (semantic_.model_dump() if isinstance(semantic_, SemanticConfig) else dict(semantic_ or {}))
+    methods = list(overrides["methods"]) if overrides["methods"] is not None else cfg.methods
     for key in ("threshold", "floor", "num_perm", "ngram", "shingle", "seed", "verify"):
         if overrides.get(key) is not None:
-            if key in ("threshold", "floor") and "near" not in overrides["methods"]:
+            if key in ("threshold", "floor") and "near" not in methods:
                 sem_d[key] = overrides[key]
             else:
                 near_d[key] = overrides[key]
     if overrides.get("semantic_threshold") is not None:
         sem_d["threshold"] = overrides["semantic_threshold"]
     try:
-        return DedupConfig(methods=overrides["methods"], keep=overrides["keep"], near=near_d, semantic=sem_d)
+        return DedupConfig(methods=methods, keep=overrides["keep"] or cfg.keep, near=near_d, semantic=sem_d)
     except ValueError as e:
         raise UserError(f"dedup settings: {e}") from None
 
@@ -130,8 +131,8 @@ def _align(emb: Embeddings, ids: np.ndarray, what: str) -> np.ndarray:
 
 def dedup(
     data: Any,
-    methods: tuple[str, ...] | list[str] | str = ("exact", "near"),
-    keep: str = "first",
+    methods: tuple[str, ...] | list[str] | str | None = None,
+    keep: str | None = None,
     scores: pd.DataFrame | None = None,
     embeddings: Embeddings | None = None,
     against: Any = None,
@@ -155,6 +156,7 @@ def dedup(
 ) -> DedupResult:
     """Find duplicates of ``data`` (or of ``data`` in ``against``) and choose the survivors.
 
+    ``methods`` and ``keep`` default to ``config``'s (DedupConfig's defaults: exact + near, keep first).
     Methods run exact -> near -> semantic, each on what the previous kept. ``threshold`` etc. set the
     near method (or semantic if near is not run); ``near=``/``semantic=`` take full settings.
     ``against`` (a table, or ``(ids, matrix)`` for semantic only) removes rows of ``data`` that
@@ -165,10 +167,10 @@ def dedup(
     """
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHOD_ORDER]
+    unknown = [m for m in methods or () if m not in METHOD_ORDER]
     if unknown:
         raise UserError(f"unknown dedup method(s) {unknown}; choose from {list(METHOD_ORDER)}")
-    cfg = _configs(config, near, semantic, dict(methods=list(methods), keep=keep, threshold=threshold, floor=floor,
+    cfg = _configs(config, near, semantic, dict(methods=methods, keep=keep, threshold=threshold, floor=floor,
                                                 num_perm=num_perm, ngram=ngram, shingle=shingle, seed=seed,
                                                 verify=verify, semantic_threshold=semantic_threshold))
     methods = cfg.ordered_methods()

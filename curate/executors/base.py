@@ -80,5 +80,5 @@ def stored_scores(shards: Shards, scorers: Sequence[str | Mapping[str, Any] | Sc
     have = set(store.keys())
     for spec in scorers:
         key = scorer_key(build(spec))
-        frames[key] = store.frame(key, ids) if key in have else pd.DataFrame({"id": []})
+        frames[key] = store.frame(key, ids) if key in have else pd.DataFrame({"id": pd.Series([], dtype=object)})
     return join_frames(frames, ids)
