@@ -12,10 +12,10 @@ Layout::
     RUN/validity.parquet                 rows removed by validity checks (id, row, reason)
     RUN/scores/<scorer-key>/             score store: part-*.parquet, meta.json, cache/ (curate.store)
     RUN/dedup/                           removal tables per method, pairs/, rows.parquet, meta.json
-    RUN/subsets/<name>/                  data.parquet, data.jsonl, selection.parquet, rejected.parquet
+    RUN/subsets/<name>/                  data.parquet, data.jsonl, selection.parquet, rejected.parquet, meta.json
     RUN/report/                          report.html and PNGs
-    RUN/models/<variant>/                LoRA adapter, metrics.json; models/results.{csv,md}
-    RUN/eval/                            heldout_ids.json, answers.jsonl, winrates.json, ...
+    RUN/models/<variant>/                adapter/, metrics.json, log_history.json; models/results.{csv,md}
+    RUN/eval/                            heldout_ids.json, answers.jsonl, winrates.json, results.md
     RUN/votes.sqlite                     blind A/B votes of the app's arena
     RUN/steps/<step>.json                done markers: a step whose marker matches its fingerprint is skipped
 
