@@ -11,7 +11,7 @@ Layout::
     RUN/data/conversations.parquet       all shards in one file (id, messages, source, extras, row)
     RUN/validity.parquet                 rows removed by validity checks (id, row, reason)
     RUN/scores/<scorer-key>/             score store: part-*.parquet, meta.json, cache/ (curate.store)
-    RUN/dedup/                           removal tables per method, pairs/, rows.parquet, meta.json
+    RUN/dedup/                           removal tables per method, pairs/, rows.parquet, meta.json, signatures.npy
     RUN/subsets/<name>/                  data.parquet, data.jsonl, selection.parquet, rejected.parquet, meta.json
     RUN/report/                          report.html and PNGs
     RUN/models/<variant>/                adapter/, metrics.json, log_history.json; models/results.{csv,md}
