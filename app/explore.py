@@ -8,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from curate.rundir import RunDir
+
 
 def _read(path: Path) -> pd.DataFrame | None:
     try:
@@ -24,23 +26,13 @@ def removal_counts(counts: dict[str, Any]) -> pd.Series:
     return pd.Series({"removed": int(removed or 0)}, dtype="int64")
 
 
-def _scalar_scores(run: Path, notes: list[str]) -> pd.DataFrame | None:
-    """``curate.scores(run)`` without vector columns; None (with a note) when unavailable."""
-    if not (run / "scores").is_dir():
-        return None
+def _scalar_scores(run: RunDir, notes: list[str]) -> pd.DataFrame | None:
+    """The run's scores without vector columns; None (with a note) when unavailable."""
     try:
-        from curate.store import scores
-    except ImportError:
-        notes.append("Scores are not shown: the score store module is not available.")
-        return None
-    try:
-        df = scores(run)
+        return run.scores(vectors=False)
     except Exception as e:  # a broken store must not take the explorer down
         notes.append(f"Scores are not shown: {e}")
         return None
-    keep = ["id"] + [c for c in df.columns if c != "id" and not df[c].map(
-        lambda v: isinstance(v, (list, tuple, dict)) or hasattr(v, "shape")).any()]
-    return df[keep]
 
 
 def _first_user(messages: Any) -> str:
@@ -52,9 +44,9 @@ def _first_user(messages: Any) -> str:
 
 def load_rows(run: str | Path) -> tuple[pd.DataFrame | None, list[str]]:
     """All input rows of ``run`` with status, reasons, subsets and scalar scores (plus notes)."""
-    run = Path(run)
+    run = RunDir(run)
     notes: list[str] = []
-    conv = _read(run / "data" / "conversations.parquet")
+    conv = _read(run.conversations_path)
     if conv is None:
         return None, notes
     df = conv[[c for c in ("id", "source", "row", "messages") if c in conv.columns]].copy()
@@ -64,10 +56,9 @@ def load_rows(run: str | Path) -> tuple[pd.DataFrame | None, list[str]]:
     by_row = "row" in df.columns
     key = df["row"] if by_row else df["id"].astype(str)
     why: dict = {}
-    invalid = _read(run / "validity.parquet")
-    for r in (invalid.itertuples(index=False) if invalid is not None else ()):
+    for r in run.invalid().itertuples(index=False):
         why.setdefault(r.row if by_row else str(r.id), f"failed validity check: {r.reason}")
-    for r in dedup_table(run).itertuples(index=False):
+    for r in run.duplicates().itertuples(index=False):
         sim = getattr(r, "similarity", None)
         sim_txt = f", similarity {sim:.2f}" if isinstance(sim, float) and sim == sim else ""
         k = getattr(r, "row", None) if by_row and hasattr(r, "row") else str(r.id)
@@ -75,13 +66,12 @@ def load_rows(run: str | Path) -> tuple[pd.DataFrame | None, list[str]]:
     df["status"] = key.map(lambda k: "removed" if k in why else "kept")
     df["why"] = key.map(lambda k: why.get(k, ""))
     chosen: dict[str, list[tuple[str, str]]] = {}
-    for sel_path in sorted((run / "subsets").glob("*/selection.parquet")):
-        sel = _read(sel_path)
-        if sel is None or "id" not in sel:
+    for name, sel in run.selections().items():
+        if "id" not in sel:
             continue
         reasons = sel["reason"].astype(str) if "reason" in sel else pd.Series([""] * len(sel))
         for i, reason in zip(sel["id"].astype(str), reasons, strict=True):
-            chosen.setdefault(i, []).append((sel_path.parent.name, reason))
+            chosen.setdefault(i, []).append((name, reason))
     df["subsets"] = df["id"].map(lambda i: [s for s, _ in chosen.get(i, [])])
     df["why_chosen"] = df["id"].map(lambda i: [f"{s}: {r}" if r else s for s, r in chosen.get(i, [])])
     scores = _scalar_scores(run, notes)
@@ -91,12 +81,8 @@ def load_rows(run: str | Path) -> tuple[pd.DataFrame | None, list[str]]:
 
 
 def dedup_table(run: str | Path) -> pd.DataFrame:
-    """Every dedup removal of the run (``RUN/dedup/*.parquet``) in one table."""
-    frames = [f for f in (_read(p) for p in sorted((Path(run) / "dedup").glob("*.parquet")))
-              if f is not None and {"id", "duplicate_of"} <= set(f.columns)]
-    if not frames:
-        return pd.DataFrame(columns=["id", "method", "duplicate_of", "similarity"])
-    return pd.concat(frames, ignore_index=True)
+    """Every dedup removal of the run in one table."""
+    return RunDir(run).duplicates()
 
 
 def dedup_clusters(dd: pd.DataFrame) -> pd.DataFrame:

@@ -16,6 +16,7 @@ import streamlit as st
 
 from app.votes import VoteStore
 from curate.errors import UserError
+from curate.rundir import RunDir
 from train.generate import Generator, Variant, list_variants
 
 PROMPTS_FILE = Path(__file__).resolve().parent.parent / "train" / "prompts" / "default.jsonl"
@@ -95,7 +96,7 @@ def _vote_store(path: str) -> VoteStore:
 def vote_store(run: Path) -> VoteStore | None:
     """The run's vote store, or None after showing why it cannot be opened."""
     try:
-        return _vote_store(str(run / "votes.sqlite"))
+        return _vote_store(str(RunDir(run).votes_path))
     except UserError as e:
         st.error(str(e))
         return None

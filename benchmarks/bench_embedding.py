@@ -42,7 +42,7 @@ def main() -> None:
     import curate
     from curate.models import minilm_dir
 
-    convs = [list(m) for m in curate.load("sharegpt-sample", n=args.n).table["messages"].to_pylist()]
+    convs = [list(m) for m in curate.load("sharegpt-sample", limit=args.n).table["messages"].to_pylist()]
     n = len(convs)
     texts = [conversation_text(c) for c in convs]
     instr, resp = [instruction_text(c) for c in convs], [response_text(c) for c in convs]

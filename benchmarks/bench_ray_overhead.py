@@ -34,7 +34,7 @@ def main() -> None:
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
     paths = []
-    for k, chunk in enumerate(iter_load(args.source, chunk_rows=args.chunk_rows, n=args.rows)):
+    for k, chunk in enumerate(iter_load(args.source, chunk_rows=args.chunk_rows, limit=args.rows)):
         paths.append(work / "shards" / f"part-{k:05d}.parquet")
         write_parquet(paths[-1], chunk.table)
     shards = Shards(paths)

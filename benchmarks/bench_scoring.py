@@ -37,7 +37,7 @@ ROWS = {"FineTome-100k": 100_000, "The Tome": 1_750_000}
 def conversations(n: int) -> list[list[dict]]:
     import curate
 
-    return [list(m) for m in curate.load("sharegpt-sample", n=n).table["messages"].to_pylist()]
+    return [list(m) for m in curate.load("sharegpt-sample", limit=n).table["messages"].to_pylist()]
 
 
 def reward_backbone(tmp: str) -> str:

@@ -33,7 +33,7 @@ from curate.duplicates.config import NearConfig
 from curate.executors import Shards, get_executor, score_shards
 from curate.executors.local import default_workers
 from curate.loaders import iter_load
-from curate.pipeline import VALIDITY_COLUMNS
+from curate.pipeline.steps import VALIDITY_COLUMNS
 from curate.rundir import write_jsonl, write_parquet
 
 

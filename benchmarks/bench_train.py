@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 def conversations(n: int) -> list[list[dict]]:
     from curate.loaders import load
 
-    table = load("sharegpt-sample", n=n * 3).table
+    table = load("sharegpt-sample", limit=n * 3).table
     convs = [[{"role": m["role"], "content": m["content"]} for m in msgs] for msgs in table.column("messages").to_pylist()]
     return [c for c in convs if c[0]["role"] in ("user", "system")][:n]
 

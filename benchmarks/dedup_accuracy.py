@@ -92,7 +92,7 @@ def main() -> None:
     ap.add_argument("--num-perm", type=int, default=128)
     ap.add_argument("--ngram", type=int, default=5)
     args = ap.parse_args()
-    table = with_near_copies(curate.load("sharegpt-sample", n=args.n).table, args.copies)
+    table = with_near_copies(curate.load("sharegpt-sample", limit=args.n).table, args.copies)
     t = time.perf_counter()
     truth = true_pairs(table, args.threshold, args.ngram)
     print(f"rows {table.num_rows}, true pairs (exact Jaccard >= {args.threshold}): {len(truth)} "

@@ -1,7 +1,11 @@
 """curate: data-centric curation of chat fine-tuning data.
 
-The public API is five verbs plus helpers; the CLI and the Streamlit app call the same functions.
-Imports are lazy so `import curate` stays fast and torch loads only when a model is used.
+The public API: the verbs ``load``/``iter_load``, ``score``, ``dedup``, ``select``, ``run`` and
+``report``; the reads ``scores`` and ``load_embeddings``; the result types (``Loaded``, ``DedupResult``,
+``Selection``, ``RunSummary``), the settings models (``Recipe``, ``DedupConfig``, ``SubsetSpec``), the
+run directory (``RunDir``) and the modules the docs name (``curate.store``, ``curate.scorers``, ...).
+The CLI and the Streamlit app call the same functions. Imports are lazy, so ``import curate`` stays
+fast and torch loads only when a model is used.
 """
 
 from __future__ import annotations
@@ -17,15 +21,28 @@ _API = {
     "Loaded": "curate.loaders",
     "score": "curate.scoring",
     "scores": "curate.store",
+    "load_embeddings": "curate.store",
     "dedup": "curate.duplicates",
+    "DedupConfig": "curate.duplicates",
+    "DedupResult": "curate.duplicates",
     "select": "curate.selection",
+    "Selection": "curate.selection",
+    "SubsetSpec": "curate.selection",
     "run": "curate.pipeline",
+    "RunSummary": "curate.pipeline",
+    "Recipe": "curate.recipe",
+    "RunDir": "curate.rundir",
     "report": "curate.reporting",
+    "UserError": "curate.errors",
 }
-__all__ = sorted(_API)
+_MODULES = ("duplicates", "errors", "executors", "loaders", "models", "pipeline", "recipe", "reporting", "rundir",
+            "schema", "scorers", "scoring", "selection", "store")
+__all__ = sorted(_API) + sorted(_MODULES)
 
 
 def __getattr__(name: str) -> Any:
     if name in _API:
         return getattr(importlib.import_module(_API[name]), name)
+    if name in _MODULES:
+        return importlib.import_module(f"curate.{name}")
     raise AttributeError(f"module 'curate' has no attribute {name!r}")

@@ -13,14 +13,14 @@ def format_validation_error(error, where: str, model=None, sep: str = "; ") -> s
     """
     lines = []
     for err in error.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             allowed = _allowed_keys(model, err["loc"]) if model is not None else []
             msg = f"unknown key; allowed: {', '.join(allowed)}" if allowed else "unknown key"
         elif err["type"] == "literal_error":
             msg = f"got {err.get('input')!r}; {msg.lower()}"
-        lines.append(f"{where}{loc}: {msg}")
+        lines.append(f"{where}{loc}: {msg}" if loc else f"{where}{msg}")
     return sep.join(lines)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from curate._deprecated import renamed
 from curate.errors import UserError
 from curate.schema import InvalidRecord, conversation_id, normalize
 
@@ -232,15 +233,18 @@ def normalize_records(
 def iter_load(
     source: str | Path,
     chunk_rows: int = 50_000,
-    n: int | None = None,
+    limit: int | None = None,
     fmt: str | None = None,
     split: str = "train",
     start: int = 0,
+    n: int | None = None,
 ) -> Iterator[Loaded]:
     """Yield ``Loaded`` chunks of at most ``chunk_rows`` input records: memory stays flat.
 
-    ``start`` skips the first records (resume at a chunk boundary); ``n`` caps records read.
+    ``start`` skips the first records (resume at a chunk boundary); ``limit`` caps records read
+    (``n`` is its deprecated name).
     """
+    n = renamed("curate.iter_load", "n", "limit", n, limit)
     if chunk_rows < 1:
         raise UserError("chunk_rows must be at least 1")
     name, records = iter_raw(source, split=split)
@@ -255,14 +259,17 @@ def iter_load(
         yield Loaded(to_table(rows), bad, len(chunk))
 
 
-def load(source: str | Path, n: int | None = None, fmt: str | None = None, split: str = "train") -> Loaded:
-    """Read and normalize ``source`` (see module doc); ``n`` caps how many records are read.
+def load(source: str | Path, limit: int | None = None, fmt: str | None = None, split: str = "train",
+         n: int | None = None) -> Loaded:
+    """Read and normalize ``source`` (see module doc); ``limit`` caps how many records are read
+    (``n`` is its deprecated name).
 
-    >>> data = curate.load("sharegpt-sample", n=1000)
+    >>> data = curate.load("sharegpt-sample", limit=1000)
     >>> data.table.column_names[:4]
     ['id', 'messages', 'source', 'row']
     """
-    parts = list(iter_load(source, chunk_rows=50_000, n=n, fmt=fmt, split=split))
+    limit = renamed("curate.load", "n", "limit", n, limit)
+    parts = list(iter_load(source, chunk_rows=50_000, limit=limit, fmt=fmt, split=split))
     if not parts:
         return Loaded(to_table([]), [], 0)
     tables = [p.table for p in parts if p.table.num_rows]

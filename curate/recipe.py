@@ -1,23 +1,30 @@
-"""A recipe: one YAML file that declares the input, the scorers, validity checks, dedup and the named
-subsets. It is validated completely before any work starts, and every error names the key and the
-allowed values, so a typo costs a second, not an hour of scoring."""
+"""A recipe: one YAML file that declares the input, the scorers, validity checks, dedup, the named
+subsets and training. It is one pydantic model composed of the owning modules' models (``DedupConfig``,
+``SubsetSpec``, ``ExecutorSettings``, ``TrainConfig`` with ``EvaluateConfig``), validated completely
+before any work starts (and again on every assignment or override), and every error names the key and
+the allowed values, so a typo costs a second, not an hour of scoring."""
 
 from __future__ import annotations
 
+import copy
+import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from curate.duplicates.config import DedupConfig
 from curate.errors import UserError, format_validation_error
+from curate.executors import ExecutorSettings
+from curate.selection.config import SubsetSpec
+from train.config import EvaluateConfig, TrainConfig
 
-TRAIN_RUN_KEYS = ("subsets", "evaluate")  # the rest of `train:` is train.config.TrainConfig
 VALIDITY_CHECKS = ("role_order", "template_leak", "truncated", "refusal", "ends_with_assistant")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class InputSpec(_Strict):
@@ -28,92 +35,129 @@ class InputSpec(_Strict):
     chunk_rows: int = Field(default=50_000, ge=1, description="records per shard: memory bound and resume unit")
 
 
-class ExecutorSettings(_Strict):
-    workers: int | None = Field(default=None, ge=1, description="local executor: processes scoring CPU scorers "
-                                "shard by shard (default one per core from 100k rows; 1 = in this process)")
+def _check_scorer(spec: str | dict[str, Any]) -> str | dict[str, Any]:
+    from curate.scorers import build
+
+    try:
+        build(spec)
+    except UserError as e:
+        raise ValueError(str(e)) from None
+    return spec
+
+
+ScorerSpec = Annotated[str | dict[str, Any], AfterValidator(_check_scorer)]
+
+
+class TrainSection(TrainConfig):
+    """The recipe's ``train:`` block: the training settings plus which subsets to train and how to evaluate."""
+
+    subsets: list[str] | None = Field(None, description="subsets to train (default: every subset)")
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+
+    def settings(self) -> dict[str, Any]:
+        """The :class:`TrainConfig` part (what ``train_run`` takes as keyword arguments)."""
+        return self.model_dump(include=set(TrainConfig.model_fields))
 
 
 class Recipe(_Strict):
     name: str
     input: InputSpec
-    output: str | None = Field(default=None, description="run directory; default runs/<name>")
+    run_dir: str | None = Field(default=None, description="run directory; default runs/<name>")
     executor: Literal["local", "ray"] = "local"
     executor_settings: ExecutorSettings = Field(default_factory=ExecutorSettings)
-    scorers: list[str | dict[str, Any]] = Field(default_factory=lambda: ["heuristics"])
+    scorers: list[ScorerSpec] = Field(default_factory=lambda: ["heuristics"])
     validity: list[Literal[VALIDITY_CHECKS]] = Field(default_factory=lambda: ["role_order", "template_leak"])
-    dedup: dict[str, Any] | None = None
-    subsets: list[dict[str, Any]] = Field(default_factory=list)
-    train: dict[str, Any] | None = None
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    subsets: list[SubsetSpec] = Field(default_factory=list)
+    train: TrainSection | None = None
 
-    def train_settings(self) -> dict[str, Any]:
-        return {k: v for k, v in (self.train or {}).items() if k not in TRAIN_RUN_KEYS}
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "output" in data:
+            warnings.warn("recipe key 'output' is deprecated; use 'run_dir'", DeprecationWarning, stacklevel=2)
+            data = dict(data)
+            out = data.pop("output")
+            data.setdefault("run_dir", out)
+        if isinstance(data, dict) and data.get("dedup") is None and "dedup" in data:
+            data = {k: v for k, v in data.items() if k != "dedup"}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Recipe:
+        names = [s.name for s in self.subsets]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"subsets: names must be unique; repeated: {repeated}")
+        unknown = sorted(set(self.train.subsets or []) - set(names)) if self.train else []
+        if unknown:
+            raise ValueError(f"train.subsets: no subset named {unknown} in `subsets`")
+        try:
+            self.executor_settings.options(self.executor)
+        except UserError as e:
+            raise ValueError(str(e)) from None
+        return self
 
     def executor_options(self) -> dict[str, Any]:
         """The settings that apply to the chosen executor (``get_executor(name, **options)``)."""
-        return {k: v for k, v in self.executor_settings.model_dump().items() if v is not None}
+        return self.executor_settings.options(self.executor)
 
-    def run_dir(self) -> Path:
-        return Path(self.output or f"runs/{self.name}")
+    def run_path(self) -> Path:
+        """The run directory: ``run_dir``, else ``runs/<name>``."""
+        return Path(self.run_dir or f"runs/{self.name}")
 
 
-def parse(recipe: str | Path | dict[str, Any], overrides: dict[str, Any] | None = None) -> Recipe:
-    """A validated Recipe from a YAML path or a dict; UserError on any problem."""
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    """``data["input"]["limit"] = value`` for ``key="input.limit"``; list items by index (``subsets.0.budget``)."""
+    *parents, last = key.split(".")
+    node: Any = data
+    for part in parents:
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            if not isinstance(node.get(part), dict | list):
+                node[part] = {}
+            node = node[part]
+        else:
+            raise UserError(f"override {key!r}: {part!r} is not a mapping")
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            raise UserError(f"override {key!r}: no item {last!r}")
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def _load(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise UserError(f"recipe not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise UserError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a recipe is a YAML mapping with keys {sorted(Recipe.model_fields)}")
+    return data
+
+
+def parse(recipe: str | Path | dict[str, Any] | Recipe, overrides: dict[str, Any] | None = None) -> Recipe:
+    """A validated Recipe from a YAML path, a dict or a Recipe; ``overrides`` (dotted keys such as
+    ``"input.limit"`` or ``"dedup.near.threshold"``) are applied first and validated by the same model.
+    UserError on any problem."""
     origin = "recipe"
-    if isinstance(recipe, (str, Path)):
-        path = Path(recipe)
-        if not path.exists():
-            raise UserError(f"recipe not found: {path}")
-        origin = str(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise UserError(f"{path}: not valid YAML: {e}") from None
-        if not isinstance(data, dict):
-            raise UserError(f"{path}: a recipe is a YAML mapping with keys {sorted(Recipe.model_fields)}")
+    if isinstance(recipe, Recipe):
+        data = recipe.model_dump(exclude_unset=True)
+    elif isinstance(recipe, str | Path):
+        origin = str(recipe)
+        data = _load(Path(recipe))
     else:
         data = dict(recipe)
     for key, value in (overrides or {}).items():
-        data[key] = value
+        _set_dotted(data, key, copy.deepcopy(value))  # later dotted keys must not edit the caller's values
     try:
-        parsed = Recipe.model_validate(data)
+        return Recipe.model_validate(data)
     except ValidationError as e:
         raise UserError(format_validation_error(e, f"{origin}: ", Recipe, sep="\n")) from None
-    _validate_parts(parsed, origin)
-    return parsed
-
-
-def _validate_parts(recipe: Recipe, origin: str) -> None:
-    """Each part is checked by the module that owns it, with the recipe path in the message."""
-    from curate.duplicates.config import DedupConfig
-    from curate.scorers import build
-    from curate.selection.config import SubsetSpec
-
-    for i, spec in enumerate(recipe.scorers):
-        try:
-            build(spec)
-        except UserError as e:
-            raise UserError(f"{origin}: scorers.{i}: {e}") from None
-    checks = [(DedupConfig, recipe.dedup, "dedup.")] if recipe.dedup is not None else []
-    checks += [(SubsetSpec, s, f"subsets.{i}.") for i, s in enumerate(recipe.subsets)]
-    if recipe.train is not None:
-        from train.config import TrainConfig
-
-        settings = {k: v for k, v in recipe.train.items() if k not in TRAIN_RUN_KEYS}
-        checks.append((TrainConfig, settings, "train."))
-        unknown = sorted(set(recipe.train.get("subsets") or []) - {s.get("name") for s in recipe.subsets})
-        if unknown:
-            raise UserError(f"{origin}: train.subsets: no subset named {unknown} in `subsets`")
-    for model, value, prefix in checks:
-        try:
-            model.model_validate(value)
-        except ValidationError as e:
-            raise UserError(format_validation_error(e, f"{origin}: {prefix}", model, sep="\n")) from None
-    if recipe.executor != "local" and recipe.executor_settings.workers is not None:
-        raise UserError(f"{origin}: executor_settings.workers applies to executor 'local' only, not {recipe.executor!r}")
-    names = [s.get("name") for s in recipe.subsets]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise UserError(f"{origin}: subsets: names must be unique; repeated: {repeated}")
 
 
 def recipes_dir() -> Path:

@@ -1,16 +1,26 @@
-"""A run directory: every output of one run, written atomically, with a manifest and per-step
-completion markers so an interrupted run resumes without redoing finished work.
+"""The run directory: the one module that knows where a run's outputs live, and the reads every
+consumer shares (the pool of kept rows, scores, embeddings by scorer name, removals, subsets, models,
+evaluation). Writes are atomic; per-step markers let an interrupted run resume without redoing work.
 
-Layout (see docs/ARCHITECTURE.md)::
+Layout::
 
-    RUN/manifest.json            recipe, versions, counts, timings
-    RUN/quarantine.jsonl         records that could not be read, with line/row and reason
-    RUN/data/conversations.parquet   normalized input (id, messages, source, extras, row)
-    RUN/scores/<scorer-key>/     score store shards (curate.store)
-    RUN/dedup/                   removal tables per method
-    RUN/subsets/<name>/          data.parquet, data.jsonl, selection.parquet
-    RUN/report/                  report.html and PNGs
-    RUN/steps/<step>.json        done markers: a step whose marker matches its fingerprint is skipped
+    RUN/manifest.json                    recipe, versions, counts, timings, status
+    RUN/quarantine.jsonl                 records that could not be read, with line/row and reason
+    RUN/data/shards/part-NNNNN.parquet   normalized input, one shard per ``input.chunk_rows`` records
+    RUN/data/quarantine/part-NNNNN.jsonl the quarantine lines of each shard (resume unit)
+    RUN/data/conversations.parquet       all shards in one file (id, messages, source, extras, row)
+    RUN/validity.parquet                 rows removed by validity checks (id, row, reason)
+    RUN/scores/<scorer-key>/             score store: part-*.parquet, meta.json, cache/ (curate.store)
+    RUN/dedup/                           removal tables per method, pairs/, rows.parquet, meta.json, signatures.npy
+    RUN/subsets/<name>/                  data.parquet, data.jsonl, selection.parquet, rejected.parquet, meta.json
+    RUN/report/                          report.html and PNGs
+    RUN/models/<variant>/                adapter/, metrics.json, log_history.json; models/results.{csv,md}
+    RUN/eval/                            heldout_ids.json, answers.jsonl, winrates.json, results.md
+    RUN/votes.sqlite                     blind A/B votes of the app's arena
+    RUN/steps/<step>.json                done markers: a step whose marker matches its fingerprint is skipped
+
+Removals are keyed by input ``row`` when the data has it: exact copies share an ``id`` with the copy
+that is kept.
 """
 
 from __future__ import annotations
@@ -24,8 +34,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from curate.errors import UserError
 
 
 @contextlib.contextmanager
@@ -72,8 +86,21 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _scalar_columns(df: pd.DataFrame) -> list[str]:
+    """Score columns that hold one value per row (vector columns and ``*_error`` left out)."""
+    out = []
+    for c in df.columns:
+        if c == "id" or c.endswith("_error"):
+            continue
+        cell = df[c].dropna().iloc[0] if df[c].dtype == object and df[c].notna().any() else None
+        if cell is not None and hasattr(cell, "__len__") and not isinstance(cell, str):
+            continue
+        out.append(c)
+    return out
+
+
 class RunDir:
-    """Paths and bookkeeping of one run; cheap to construct, creates folders on demand."""
+    """Paths, reads and bookkeeping of one run; cheap to construct, creates folders on demand."""
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
@@ -83,31 +110,173 @@ class RunDir:
         p.parent.mkdir(parents=True, exist_ok=True)
         return p
 
+    def exists(self) -> bool:
+        return self.manifest_path.exists() or self.conversations_path.exists()
+
+    # --- paths (the layout above; nothing is created by reading a path) --------------------------
+    @property
+    def conversations_path(self) -> Path:
+        return self.root / "data" / "conversations.parquet"
+
     @property
     def conversations(self) -> Path:
+        """The conversations file, its folder created (for writers)."""
         return self.path("data", "conversations.parquet")
+
+    def shard(self, k: int) -> Path:
+        return self.root / "data" / "shards" / f"part-{k:05d}.parquet"
+
+    def quarantine_shard(self, k: int) -> Path:
+        return self.root / "data" / "quarantine" / f"part-{k:05d}.jsonl"
 
     @property
     def quarantine(self) -> Path:
         return self.path("quarantine.jsonl")
 
     @property
-    def manifest_path(self) -> Path:
-        return self.path("manifest.json")
+    def validity_path(self) -> Path:
+        return self.root / "validity.parquet"
 
     @property
     def scores_dir(self) -> Path:
         return self.root / "scores"
 
+    @property
+    def dedup_dir(self) -> Path:
+        return self.root / "dedup"
+
+    @property
+    def subsets_dir(self) -> Path:
+        return self.root / "subsets"
+
     def subset_dir(self, name: str) -> Path:
-        d = self.root / "subsets" / name
+        d = self.subsets_dir / name
         d.mkdir(parents=True, exist_ok=True)
         return d
+
+    @property
+    def report_dir(self) -> Path:
+        return self.root / "report"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    def model_dir(self, name: str) -> Path:
+        return self.models_dir / name
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.root / "eval"
+
+    @property
+    def votes_path(self) -> Path:
+        return self.root / "votes.sqlite"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path("manifest.json")
+
+    def marker_path(self, step: str) -> Path:
+        return self.root / "steps" / f"{step}.json"
+
+    # --- reads ------------------------------------------------------------------------------
+    def conversation_columns(self) -> list[str]:
+        return pq.read_schema(self.conversations_path).names if self.conversations_path.exists() else []
+
+    def conversations_table(self, columns: list[str] | None = None) -> pa.Table:
+        """The normalized input (given ``columns`` that exist), every row including removed ones."""
+        if not self.conversations_path.exists():
+            raise UserError(f"{self.conversations_path} does not exist; run a recipe (curate run) first")
+        names = self.conversation_columns()
+        return pq.read_table(self.conversations_path, columns=[c for c in columns if c in names] if columns else None)
+
+    def scores(self, keys: list[str] | None = None, vectors: bool = True, ids: list[str] | None = None) -> pd.DataFrame:
+        """Every score column (or those of the given keys / scorer names) joined on ``id``; ``vectors=False``
+        leaves out vector and ``*_error`` columns, one row per id. With ``ids``, only those rows (filtered
+        in Arrow before pandas, so a sample of a large run stays small)."""
+        from curate.store import ScoreStore, join_frames
+
+        if not self.scores_dir.is_dir():
+            return pd.DataFrame({"id": pd.Series([], dtype=object)})
+        store = ScoreStore(self.root)
+        chosen = [store.resolve_key(k) for k in keys] if keys else store.keys()
+        df = join_frames({k: store.frame(k, ids) for k in chosen}, ids)
+        return df if vectors else df[["id", *_scalar_columns(df)]].drop_duplicates("id")
+
+    def embeddings(self, name: str = "embedding", column: str = "embedding") -> tuple[list[str], np.ndarray]:
+        """``(ids, float16 matrix)`` of scorer ``name``'s vector ``column`` (curate.store.load_embeddings)."""
+        from curate.store import load_embeddings
+
+        return load_embeddings(self.root, name, column)
+
+    def invalid(self) -> pd.DataFrame:
+        """Rows validity checks removed (id, row, reason ``invalid:<check>``)."""
+        if not self.validity_path.exists():
+            return pd.DataFrame(columns=["id", "row", "reason"])
+        return pq.read_table(self.validity_path).to_pandas()
+
+    def duplicates(self) -> pd.DataFrame:
+        """Every dedup removal (id, row, method, duplicate_of, similarity) in one table."""
+        frames = [pq.read_table(p).to_pandas() for p in sorted(self.dedup_dir.glob("*.parquet"))
+                  if {"id", "duplicate_of"} <= set(pq.read_schema(p).names)]
+        if not frames:
+            return pd.DataFrame(columns=["id", "method", "duplicate_of", "similarity"])
+        return pd.concat(frames, ignore_index=True)
+
+    def removals(self, duplicates: bool = True) -> pd.DataFrame:
+        """Rows validity (and, unless ``duplicates`` is False, dedup) removed, validity first."""
+        frames = [f for f in (self.invalid(), self.duplicates() if duplicates else None) if f is not None and len(f)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["id", "row", "reason"])
+
+    def rows(self, columns: list[str] | None = None, scores: bool = True, kept: bool = False,
+             duplicates: bool = True) -> pd.DataFrame:
+        """Input rows as pandas (``messages`` as Python lists) joined with their scalar scores. ``kept=True``
+        leaves out what validity and (with ``duplicates``) dedup removed: the pool selection chooses from."""
+        table = self.conversations_table(columns)
+        df = table.drop_columns([c for c in ("messages",) if c in table.column_names]).to_pandas()
+        if "messages" in table.column_names:
+            df.insert(1, "messages", table.column("messages").to_pylist())
+        if scores and self.scores_dir.is_dir():
+            df = df.merge(self.scores(vectors=False), on="id", how="left", suffixes=("", "_score"))
+        if kept:
+            key = "row" if "row" in df.columns else "id"
+            removed = self.removals(duplicates)
+            by_key = removed[key].notna() if key in removed else pd.Series(False, index=removed.index)
+            gone = set(removed.loc[by_key, key].tolist()) | set(removed.loc[~by_key, "id"].tolist())
+            df = df[~df[key].isin(gone)].reset_index(drop=True)
+        return df
+
+    def pool(self, drop_duplicates: bool = True) -> pd.DataFrame:
+        """The rows a run selects from: conversations + scalar scores, validity failures and (unless
+        ``drop_duplicates`` is False) dedup removals dropped."""
+        return self.rows(kept=True, duplicates=drop_duplicates)
+
+    def subsets(self) -> list[str]:
+        """Names of the written subsets (folders holding data.parquet or data.jsonl)."""
+        if not self.subsets_dir.is_dir():
+            return []
+        return sorted(d.name for d in self.subsets_dir.iterdir()
+                      if d.is_dir() and ((d / "data.parquet").exists() or (d / "data.jsonl").exists()))
+
+    def selections(self) -> dict[str, pd.DataFrame]:
+        """Each subset's ``selection.parquet`` (id, reason, ...) by subset name."""
+        return {p.parent.name: pq.read_table(p).to_pandas()
+                for p in sorted(self.subsets_dir.glob("*/selection.parquet"))}
+
+    def models(self) -> dict[str, dict]:
+        """Each trained variant's ``metrics.json`` by variant name."""
+        return {p.parent.name: json.loads(p.read_text()) for p in sorted(self.models_dir.glob("*/metrics.json"))}
+
+    def evaluation(self, name: str = "winrates.json") -> Any:
+        """An evaluation output (``RUN/eval/<name>``, JSON) or None when it is not there."""
+        p = self.eval_dir / name
+        return json.loads(p.read_text()) if p.exists() else None
 
     # --- resume markers -------------------------------------------------------------------
     def done(self, step: str, fp: str) -> dict | None:
         """The marker of ``step`` if it finished with fingerprint ``fp``, else None."""
-        marker = self.root / "steps" / f"{step}.json"
+        marker = self.marker_path(step)
         if not marker.exists():
             return None
         info = json.loads(marker.read_text())

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 from tqdm.auto import tqdm
 
+from curate._deprecated import renamed
 from curate.errors import UserError
 from curate.schema import Message, conversation_id
 from curate.scorers import build
@@ -176,15 +177,17 @@ def run_scorer(
 def score(
     data: Any,
     scorers: Sequence[str | Mapping[str, Any] | Scorer],
-    run: str | os.PathLike | None = None,
+    run_dir: str | os.PathLike | None = None,
     device: str = "auto",
     progress: bool = True,
     retry_failed: bool = False,
     flush_rows: int | None = None,
+    run: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """Score ``data`` with every scorer; one row per unique id with all requested columns.
 
-    ``run`` is a run directory whose ``scores/`` store is read and extended (None: in memory).
+    ``run_dir`` is a run directory whose score store is read and extended (None: in memory; ``run`` is
+    its deprecated name).
     ``device`` ("auto", "cpu", "cuda", "cuda:1") applies to model scorers left on auto.
     ``retry_failed`` re-scores rows whose earlier try recorded an error.
     """
@@ -192,9 +195,10 @@ def score(
         scorers = [scorers]  # type: ignore[list-item]
     if not scorers:
         raise UserError("no scorers given; available: see curate.scorers.available()")
+    run_dir = renamed("curate.score", "run", "run_dir", run, run_dir)
     built = [build(s) for s in scorers]
     convs = Conversations(data)
-    store = ScoreStore(run)
+    store = ScoreStore(run_dir)
     frames: dict[str, pd.DataFrame] = {}
     for s in built:
         _place(s, device)

@@ -1,6 +1,6 @@
 """The score store: every scorer's columns keyed by row ``id``, once per scorer key.
 
-Layout: ``RUN/scores/<scorer-key>/part-*.parquet`` (``id`` + the scorer's columns + ``<name>_error``)
+Layout (see :class:`curate.rundir.RunDir`): ``<scorer-key>/part-*.parquet`` (``id`` + the scorer's columns + ``<name>_error``)
 and ``meta.json`` (name, settings, model revision). Parts are written atomically and only appended,
 so a killed run loses at most the part in flight; when one id appears in several parts the newest
 part wins (a retried failure replaces its error row). Vector columns are float16 lists;
@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.errors import UserError
-from curate.rundir import atomic_path, write_json, write_parquet
+from curate.rundir import RunDir, atomic_path, write_json, write_parquet
 
 
 def concat(tables: list[pa.Table]) -> pa.Table:
@@ -43,7 +43,7 @@ class ScoreStore:
     """Score parts of one run directory, or in memory when ``run_dir`` is None."""
 
     def __init__(self, run_dir: str | os.PathLike | None):
-        self.root = Path(run_dir) / "scores" if run_dir is not None else None
+        self.root = RunDir(run_dir).scores_dir if run_dir is not None else None
         self._mem: dict[str, list[pa.Table]] = {}
         self._mem_meta: dict[str, dict] = {}
 

@@ -91,7 +91,7 @@ def test_unsupported_file_type(tmp_path):
 
 
 def test_sample_is_bundled_and_tolerant():
-    data = curate.load("sharegpt-sample", n=300)
+    data = curate.load("sharegpt-sample", limit=300)
     assert data.read == 300
     assert len(data) + len(data.quarantine) == 300
     assert set(data.table.column("source").to_pylist()) == {"sharegpt-sample"}

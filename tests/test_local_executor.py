@@ -9,7 +9,8 @@ from conftest import make_conversation
 
 from curate.errors import UserError
 from curate.executors import Shards, get_executor, score_shards
-from curate.pipeline import ingest
+from curate.pipeline import Context
+from curate.pipeline.ingest import Ingest
 from curate.recipe import parse
 from curate.rundir import RunDir
 
@@ -30,9 +31,10 @@ def _input(path, n):
 def shards(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("shards")
     recipe = parse({"name": "p", "input": {"source": str(_input(tmp / "in.jsonl", 600)), "chunk_rows": 100}})
-    table, _, paths = ingest(recipe, RunDir(tmp / "ingest"))
-    assert len(paths) == 6
-    return paths, table
+    ctx = Context(recipe, RunDir(tmp / "ingest"), executor=None, progress=False)
+    Ingest().run(ctx)
+    assert len(ctx.shards) == 6
+    return ctx.shards, ctx.table
 
 
 def _scores(paths, run, workers, keep=None):
@@ -64,14 +66,14 @@ def test_pool_resumes_and_respects_keep(shards, tmp_path):
 
 
 def test_bad_workers_and_settings_are_user_errors(tmp_path):
-    with pytest.raises(UserError, match="workers must be"):
+    with pytest.raises(UserError, match="workers: Input should be greater than or equal to 1"):
         get_executor("local", workers=0)
-    with pytest.raises(UserError, match="no setting 'threads'"):
+    with pytest.raises(UserError, match="threads: unknown key; allowed: workers"):
         get_executor("local", threads=2)
     base = {"name": "r", "input": {"source": "x.jsonl"}}
     with pytest.raises(UserError, match="executor_settings"):
         parse({**base, "executor_settings": {"worker": 2}})
-    with pytest.raises(UserError, match="local' only"):
+    with pytest.raises(UserError, match="does not apply to executor 'ray'"):
         parse({**base, "executor": "ray", "executor_settings": {"workers": 2}})
     assert parse({**base, "executor_settings": {"workers": 2}}).executor_options() == {"workers": 2}
 
@@ -92,7 +94,7 @@ def test_run_with_two_workers_gives_the_same_outputs(tmp_path):
 
     def outputs(workers):
         out = tmp_path / f"w{workers}"
-        run({"name": "w", "input": {"source": str(src), "chunk_rows": 100}, "output": str(out),
+        run({"name": "w", "input": {"source": str(src), "chunk_rows": 100}, "run_dir": str(out),
              "executor_settings": {"workers": workers}, "dedup": {"methods": ["exact", "near"]},
              "subsets": [{"name": "top", "rank": {"assistant_chars": 1.0}, "budget": 20}]}, progress=False)
         files = sorted(p for p in out.rglob("*.parquet") if {"subsets", "dedup"} & set(p.parts))

@@ -36,7 +36,7 @@ def dirty_jsonl(tmp_path):
 
 
 def recipe(src, out, **over):
-    r = {"name": "t", "input": {"source": str(src), "chunk_rows": 16}, "output": str(out),
+    r = {"name": "t", "input": {"source": str(src), "chunk_rows": 16}, "run_dir": str(out),
          "scorers": ["heuristics"], "validity": ["role_order", "template_leak"],
          "dedup": {"methods": ["exact", "near"], "keep": "longest", "near": {"threshold": 0.7}},
          "subsets": [{"name": "long", "rank": {"assistant_chars": 1.0}, "budget": 10, "filter": "turns <= 4"},
@@ -80,7 +80,7 @@ def _outputs(root):
 def test_interrupted_run_resumes_to_identical_outputs(dirty_jsonl, tmp_path, monkeypatch):
     clean = run(recipe(dirty_jsonl, tmp_path / "clean"), progress=False)
 
-    import curate.pipeline as pipeline
+    import curate.pipeline.ingest as pipeline
 
     real, calls = pipeline.write_parquet, {"n": 0}
 
@@ -130,7 +130,7 @@ def test_python_and_cli_give_the_same_run(dirty_jsonl, tmp_path):
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(recipe(dirty_jsonl, tmp_path / "cli")))
     assert main(["run", str(path), "--quiet"]) == 0
-    py = curate.run(str(path), output=tmp_path / "py", progress=False)
+    py = curate.run(str(path), run_dir=tmp_path / "py", progress=False)
     assert json.loads((tmp_path / "cli" / "manifest.json").read_text())["counts"] == py.counts
     assert _outputs(tmp_path / "cli") == _outputs(tmp_path / "py")
 

@@ -32,7 +32,7 @@ def _input(tmp_path):
 
 
 def _recipe(src, out, executor):
-    return {"name": "r", "input": {"source": str(src), "chunk_rows": 16}, "output": str(out), "executor": executor,
+    return {"name": "r", "input": {"source": str(src), "chunk_rows": 16}, "run_dir": str(out), "executor": executor,
             "scorers": ["heuristics"], "validity": ["role_order", "template_leak"],
             "dedup": {"methods": ["exact", "near"], "keep": "longest", "near": {"threshold": 0.7}},
             "subsets": [{"name": "long", "rank": {"assistant_chars": 1.0}, "budget": 12},

@@ -17,7 +17,7 @@ BASE = {"name": "t", "input": {"source": "x.jsonl"}}
 def test_minimal_recipe_gets_defaults(tmp_path):
     r = parse(write(tmp_path, BASE))
     assert r.scorers == ["heuristics"] and r.validity == ["role_order", "template_leak"]
-    assert str(r.run_dir()) == "runs/t"
+    assert str(r.run_path()) == "runs/t" and r.run_dir is None
 
 
 @pytest.mark.parametrize("patch,needle", [
@@ -57,5 +57,37 @@ def test_shipped_recipes_validate(name):
 
     r = parse(recipes_dir() / name)
     assert r.subsets, "a shipped recipe declares subsets"
-    sizes = {make_spec(s).budget.rows for s in r.subsets if s.get("budget")}
+    sizes = {make_spec(s).budget.rows for s in r.subsets if s.budget}
     assert len(sizes) == 1, "baselines and curated subsets are compared at equal size"
+
+
+def test_dedup_has_one_default():
+    from curate.duplicates import DedupConfig
+
+    absent, empty, keep = (parse(BASE | extra).dedup for extra in ({}, {"dedup": {}}, {"dedup": {"keep": "first"}}))
+    assert absent == empty == keep == DedupConfig() and DedupConfig().methods == ["exact", "near"]
+
+
+def test_overrides_are_validated_by_the_same_model(tmp_path):
+    r = parse(write(tmp_path, BASE), overrides={"input.limit": 5, "dedup.near.threshold": 0.6})
+    assert r.input.limit == 5 and r.dedup.near.threshold == 0.6
+    with pytest.raises(UserError, match="input.limit"):
+        parse(write(tmp_path, BASE), overrides={"input.limit": -5})
+    with pytest.raises(UserError, match="dedup.near.treshold: unknown key"):
+        parse(BASE, overrides={"dedup.near.treshold": 0.6})
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        r.input.limit = -5  # assignment is validated too
+
+
+def test_output_key_is_a_deprecated_run_dir(tmp_path):
+    with pytest.warns(DeprecationWarning, match="run_dir"):
+        r = parse(BASE | {"output": "runs/x"})
+    assert r.run_dir == "runs/x" and str(r.run_path()) == "runs/x"
+
+
+def test_train_evaluate_is_validated_before_training():
+    with pytest.raises(UserError, match="train.evaluate.max_new_tokenz: unknown key"):
+        parse(BASE | {"train": {"evaluate": {"max_new_tokenz": 8}}})
+    assert parse(BASE | {"train": {"evaluate": {"max_new_tokens": 8}}}).train.evaluate.max_new_tokens == 8

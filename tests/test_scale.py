@@ -45,15 +45,18 @@ def test_chunked_reading_keeps_memory_flat(tmp_path):
 
 
 def test_corrupted_lines_mid_file_are_quarantined_and_the_rest_goes_on(tmp_path):
-    from curate.pipeline import ingest
+    from curate.pipeline import Context
+    from curate.pipeline.ingest import Ingest
     from curate.recipe import parse
     from curate.rundir import RunDir
 
     bad = {2_500: b"\xff\xfe not utf-8 \x80", 3_700: b'{"conversations": [{"from": "human", "value": "cut'}
     src = _write(tmp_path / "big.jsonl", 5_000, bad)
     recipe = parse({"name": "q", "input": {"source": str(src), "chunk_rows": 1_000}})
-    table, counts, shards = ingest(recipe, RunDir(tmp_path / "run"))
-    assert counts == {"read": 5_000, "rows": 4_998, "quarantined": 2} and len(shards) == 5
+    ctx = Context(recipe, RunDir(tmp_path / "run"), executor=None, progress=False)
+    counts = Ingest().run(ctx)
+    table, shards = ctx.table, ctx.shards
+    assert (counts.rows_in, counts.rows_out, counts.removed) == (5_000, 4_998, {"quarantined": 2}) and len(shards) == 5
     q = [json.loads(x) for x in (tmp_path / "run" / "quarantine.jsonl").read_text().splitlines()]
     assert [(x["row"], x["reason"]) for x in q] == [(2_500, "invalid_utf8"), (3_700, "malformed_json")]
     assert "messages" not in table.column_names, "ingest keeps only compact per-row columns in memory"
@@ -63,7 +66,7 @@ def test_corrupted_lines_mid_file_are_quarantined_and_the_rest_goes_on(tmp_path)
 
 
 def _recipe(src, out):
-    return {"name": "s", "input": {"source": str(src), "chunk_rows": 4}, "output": str(out),
+    return {"name": "s", "input": {"source": str(src), "chunk_rows": 4}, "run_dir": str(out),
             "scorers": ["heuristics"], "validity": ["role_order"],
             "dedup": {"methods": ["exact", "near"], "near": {"threshold": 0.7}},
             "subsets": [{"name": "top", "rank": {"assistant_chars": 1.0}, "budget": 6}]}

@@ -82,7 +82,7 @@ def test_embedding_torch_and_store(tiny_sentence_dir, tmp_path):
     from curate.store import load_embeddings
 
     spec = {"name": "embedding", "model": str(tiny_sentence_dir)}
-    df = curate.score(CONVS, [spec], run=tmp_path, progress=False)
+    df = curate.score(CONVS, [spec], run_dir=tmp_path, progress=False)
     assert df["embedding"].iloc[0].dtype == np.float16 and len(df["embedding"].iloc[0]) == 32
     assert np.linalg.norm(df["embedding"].iloc[1].astype(np.float32)) == pytest.approx(1, abs=1e-2)
     assert df["embed_sim"].between(-1.01, 1.01).all()

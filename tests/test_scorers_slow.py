@@ -18,7 +18,7 @@ MULTI = [{"role": "user", "content": "Count from one to three."}, {"role": "assi
 
 
 def test_smollm2_ifd_and_minilm(tmp_path):
-    df = curate.score([GOOD, MISMATCH, MULTI], ["lm", "embedding"], run=tmp_path, device="cpu",
+    df = curate.score([GOOD, MISMATCH, MULTI], ["lm", "embedding"], run_dir=tmp_path, device="cpu",
                       progress=False).set_index("id")
     good, bad, multi = df.iloc[0], df.iloc[1], df.iloc[2]
     # the question helps predict the right answer far more than an unrelated one
@@ -27,5 +27,5 @@ def test_smollm2_ifd_and_minilm(tmp_path):
     assert len(multi["ifd_turns"]) == 2 and pd.isna(multi["lm_error"])
     assert good["embed_sim"] > bad["embed_sim"] + 0.2
     assert len(good["embedding"]) == 384
-    again = curate.score([GOOD, MISMATCH, MULTI], ["lm", "embedding"], run=tmp_path, progress=False)
+    again = curate.score([GOOD, MISMATCH, MULTI], ["lm", "embedding"], run_dir=tmp_path, progress=False)
     assert again["ifd"].tolist() == df["ifd"].tolist()  # from the store

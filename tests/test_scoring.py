@@ -43,18 +43,18 @@ class Counting:
 def test_resume_skips_scored_rows_and_new_setting_new_key(tmp_path):
     data = [conv(i) for i in range(10)] + [conv(3)]  # a duplicate id
     s = Counting()
-    df = curate.score(data, [s], run=tmp_path, progress=False)
+    df = curate.score(data, [s], run_dir=tmp_path, progress=False)
     assert len(df) == 10 and df["n_words"].tolist() == [3 + i for i in range(10)]
     assert sum(s.calls) == 10 and max(s.calls) == 4
     again = Counting()
-    df2 = curate.score(data, [again], run=tmp_path, progress=False)
+    df2 = curate.score(data, [again], run_dir=tmp_path, progress=False)
     assert again.calls == []  # nothing re-scored
     pd.testing.assert_frame_equal(df, df2)
     more = Counting()
-    curate.score(data + [conv(20)], [more], run=tmp_path, progress=False)
+    curate.score(data + [conv(20)], [more], run_dir=tmp_path, progress=False)
     assert more.calls == [1]  # only the new row
     biased = Counting(bias=100)
-    out = curate.score(data, [biased], run=tmp_path, progress=False)
+    out = curate.score(data, [biased], run_dir=tmp_path, progress=False)
     assert sum(biased.calls) == 10 and out["n_words"].iloc[0] == 103
     keys = {json.loads((p / "meta.json").read_text())["key"] for p in (tmp_path / "scores").iterdir()}
     assert keys == {scorer_key(s), scorer_key(biased)} and scorer_key(s) != scorer_key(biased)
@@ -64,17 +64,17 @@ def test_failing_batch_becomes_nulls_and_run_goes_on(tmp_path):
     data = [conv(i) for i in range(8)]
     data[5] = [{"role": "user", "content": "poison"}, {"role": "assistant", "content": "x"}]
     s = Counting(batch_size=4)
-    df = curate.score(data, [s], run=tmp_path, progress=False).set_index(
+    df = curate.score(data, [s], run_dir=tmp_path, progress=False).set_index(
         pd.Index(range(8)))
     assert df["n_words"].isna().tolist() == [False] * 5 + [True] + [False] * 2
     assert "poisoned batch" in df.loc[5, "count_error"]
     assert df["count_error"].isna().sum() == 7
     # the bad row is recorded: a plain re-run does not retry it, retry_failed does
     s2 = Counting()
-    curate.score(data, [s2], run=tmp_path, progress=False)
+    curate.score(data, [s2], run_dir=tmp_path, progress=False)
     assert s2.calls == []
     s3 = Counting()
-    curate.score(data, [s3], run=tmp_path, progress=False, retry_failed=True)
+    curate.score(data, [s3], run_dir=tmp_path, progress=False, retry_failed=True)
     assert s3.calls == [1]
 
 
@@ -90,7 +90,7 @@ def test_in_memory_and_table_input(sharegpt_rows):
 
 
 def test_flush_writes_parts_as_it_goes(tmp_path):
-    curate.score([conv(i) for i in range(9)], [Counting(batch_size=2)], run=tmp_path, progress=False,
+    curate.score([conv(i) for i in range(9)], [Counting(batch_size=2)], run_dir=tmp_path, progress=False,
                  flush_rows=2)
     (key_dir,) = (tmp_path / "scores").iterdir()
     assert len(list(key_dir.glob("part-*.parquet"))) == 5
@@ -114,7 +114,7 @@ def test_registry_and_bad_specs():
 
 def test_bad_model_path_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="model path not found: /no/such/model"):
-        curate.score([conv(1)], [{"name": "lm", "model": "/no/such/model"}], run=tmp_path, progress=False)
+        curate.score([conv(1)], [{"name": "lm", "model": "/no/such/model"}], run_dir=tmp_path, progress=False)
     with pytest.raises(UserError, match="cannot load lm tokenizer"):
         curate.score([conv(1)], [{"name": "lm", "model": str(tmp_path)}], progress=False)
 

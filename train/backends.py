@@ -100,7 +100,9 @@ def load_model(backend: Backend, model_path: str, cfg: TrainConfig) -> tuple[Any
 
 
 def _load_unsloth(model_path: str, cfg: TrainConfig) -> tuple[Any, Any, list[str]]:
-    from unsloth import FastLanguageModel
+    from curate._optional import require
+
+    FastLanguageModel = require("unsloth").FastLanguageModel
 
     model, tok = FastLanguageModel.from_pretrained(model_name=model_path, max_seq_length=cfg.max_length,
                                                    dtype=None, load_in_4bit=cfg.load_in_4bit)

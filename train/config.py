@@ -17,7 +17,7 @@ TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj"
 class TrainConfig(BaseModel):
     """Everything that changes a trained adapter (and so its fingerprint)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     model: str = "smollm2"
     r: int = Field(16, gt=0)
@@ -57,3 +57,24 @@ class TrainConfig(BaseModel):
     @property
     def effective_eval_steps(self) -> int:
         return self.eval_steps or max(1, self.max_steps // 5)
+
+
+class EvaluateConfig(BaseModel):
+    """The recipe's ``train.evaluate:`` block: the arguments of ``train.evaluate.evaluate_run`` (its
+    defaults), validated with the recipe so a typo fails before training, not after it."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    judge: str = Field("lm:smollm2", description="'lm:<model>' or 'reward:<model>'")
+    prompts: str | None = Field(None, description="prompt file (JSONL/JSON); default: the bundled prompt set")
+    n_prompts: int | None = Field(None, gt=0, description="use the first N prompts")
+    max_new_tokens: int = Field(128, gt=0)
+    variants: list[str] | None = Field(None, description="variants to compare (default: every trained one)")
+    base_model: str | None = None
+    temperature: float = Field(0.7, ge=0.0)
+    min_p: float = Field(0.1, ge=0.0, le=1.0)
+    seed: int = 0
+    heldout_rows: int = Field(64, ge=0)
+    heldout_max_length: int = Field(1024, gt=8)
+    device: str = "auto"
+    tie_margin: float = Field(0.01, ge=0.0)

@@ -17,7 +17,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from curate.errors import UserError
-from curate.rundir import fingerprint, write_json, write_jsonl, write_text
+from curate.rundir import RunDir, fingerprint, write_json, write_jsonl, write_text
 from train.judge import Judge, make_judge
 from train.plots import plot_winrates
 from train.stats import bootstrap_ci, length_controlled_win_rate
@@ -82,7 +82,8 @@ def _answers(run: Path, variants: list[Any], prompts: list[dict], settings: dict
     """Generate (or reuse, when prompts and settings are unchanged) every variant's answer to every prompt."""
     from train.generate import Generator
 
-    path, meta = run / "eval" / "answers.jsonl", run / "eval" / "answers_meta.json"
+    eval_dir = RunDir(run).eval_dir
+    path, meta = eval_dir / "answers.jsonl", eval_dir / "answers_meta.json"
     fp = fingerprint(settings)
     done: dict[tuple[str, str], dict] = {}
     if path.exists() and meta.exists() and json.loads(meta.read_text()).get("fingerprint") == fp:
@@ -155,10 +156,10 @@ def evaluate_run(run_dir: str | Path, judge: str | Judge = "lm:smollm2", prompts
             raise UserError(f"unknown variant(s) {unknown}; this run has {[v.name for v in found]}")
         found = [v for v in found if v.name == "base" or v.name in variants]
     if len(found) < 2:
-        raise UserError(f"no trained variants in {run / 'models'}: run `curate train --run {run}` first")
+        raise UserError(f"no trained variants in {RunDir(run).models_dir}: run `curate train --run {run}` first")
     plist = load_prompts(prompts, n_prompts)
     judge_obj = make_judge(judge, device=device)
-    out = run / "eval"
+    out = RunDir(run).eval_dir
     out.mkdir(parents=True, exist_ok=True)
 
     ids, convs, info = heldout_split(run, heldout_rows, seed)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import UserError
+from curate.rundir import RunDir
 
 BASE = "base"
 DEFAULT_BASE_MODEL = "smollm2"
@@ -76,7 +77,7 @@ def list_variants(run_dir: str | Path, base_model: str | None = None) -> list[Va
     if not run.is_dir():
         raise UserError(f"run directory not found: {run}")
     found: list[tuple[str, Path, dict]] = []
-    models = run / "models"
+    models = RunDir(run).models_dir
     if models.is_dir():
         for d in sorted(p for p in models.iterdir() if p.is_dir()):
             if (d / "adapter").is_dir() and d.name != BASE:

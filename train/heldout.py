@@ -13,7 +13,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from curate.rundir import write_json
+from curate.rundir import RunDir, write_json
 from train.data import IGNORE, encode
 
 
@@ -23,11 +23,11 @@ def _prompt_key(messages: list[dict]) -> str:
     return " ".join(instruction_text(messages).lower().split())
 
 
-def _subset_rows(run: Path) -> tuple[set[str], set[str]]:
+def _subset_rows(run: RunDir) -> tuple[set[str], set[str]]:
     import pyarrow.parquet as pq
 
     ids, prompts = set(), set()
-    for f in (run / "subsets").glob("*/data.parquet"):
+    for f in run.subsets_dir.glob("*/data.parquet"):
         t = pq.read_table(f, columns=["id", "messages"])
         ids.update(t.column("id").to_pylist())
         prompts.update(_prompt_key(m) for m in t.column("messages").to_pylist())
@@ -37,22 +37,20 @@ def _subset_rows(run: Path) -> tuple[set[str], set[str]]:
 def heldout_split(run_dir: str | Path, n: int = 64, seed: int = 0) -> tuple[list[str], list[list[dict]], dict]:
     """(ids, conversations, info) of the frozen held-out split; empty with ``info["skipped"]`` when the run
     has no conversation left that no subset trained on."""
-    import pyarrow.parquet as pq
-
-    run = Path(run_dir)
-    src = run / "data" / "conversations.parquet"
+    run = RunDir(run_dir)
+    src = run.conversations_path
     if not src.exists():
-        return [], [], {"skipped": f"no {src.relative_to(run)} to draw a held-out split from"}
-    table = pq.read_table(src, columns=["id", "messages"])
+        return [], [], {"skipped": f"no {src.relative_to(run.root)} to draw a held-out split from"}
+    table = run.conversations_table(["id", "messages"])
     train_ids, train_prompts = _subset_rows(run)
-    frozen = run / "eval" / "heldout_ids.json"
+    frozen = run.eval_dir / "heldout_ids.json"
     by_id = {}
     for rid, msgs in zip(table.column("id").to_pylist(), table.column("messages").to_pylist(), strict=True):
         msgs = [{"role": m["role"], "content": m["content"]} for m in msgs]
         if any(m["role"] == "assistant" for m in msgs):
             by_id.setdefault(rid, msgs)
     clean = {rid for rid, m in by_id.items() if rid not in train_ids and _prompt_key(m) not in train_prompts}
-    info: dict[str, Any] = {"source": str(src.relative_to(run)), "pool": len(by_id), "eligible": len(clean),
+    info: dict[str, Any] = {"source": str(src.relative_to(run.root)), "pool": len(by_id), "eligible": len(clean),
                             "excluded_as_training": len(by_id) - len(clean)}
     if frozen.exists():
         ids = [i for i in json.loads(frozen.read_text())["ids"] if i in by_id]

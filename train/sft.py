@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import UserError
-from curate.rundir import fingerprint, write_json
+from curate.rundir import RunDir, fingerprint, write_json
 from train.backends import (
     Backend,
     choose_backend,
@@ -140,7 +140,7 @@ def train_variant(subset: str | Path, out_dir: str | Path | None = None, config:
         raise UserError(f"bad training settings: {e}") from e
     rows = load_subset(subset)
     name = variant or rows.name
-    out = Path(out_dir) if out_dir else rows.path.parent.parent / "models" / name
+    out = Path(out_dir) if out_dir else RunDir(rows.path.parent.parent).model_dir(name)
     model_path = resolve_model(cfg.model)
     fp = fingerprint(cfg.model_dump(), model_path, rows.ids)
     stamp = out / ".fingerprint"

@@ -12,12 +12,14 @@ import streamlit as st  # noqa: E402
 
 from app import state  # noqa: E402
 from app.explore import dedup_clusters, dedup_table, load_rows, removal_counts, source_mix  # noqa: E402
+from curate.rundir import RunDir  # noqa: E402
 
 st.title("Data explorer")
 run = state.require_run()
+run_dir = RunDir(run)
 
 # --- counts -------------------------------------------------------------------------------------
-manifest = state.read_json(run / "manifest.json") or {}
+manifest = state.read_json(run_dir.manifest_path) or {}
 counts = manifest.get("counts") if isinstance(manifest, dict) else None
 if counts:
     removed = removal_counts(counts)
@@ -30,9 +32,9 @@ if counts:
         st.markdown("**Removed, by reason**")
         st.bar_chart(removed, horizontal=True)
 else:
-    st.info(f"No counts: `{run / 'manifest.json'}` is missing (run `curate run RECIPE` first).")
+    st.info(f"No counts: `{run_dir.manifest_path}` is missing (run `curate run RECIPE` first).")
 
-report_dir = run / "report"
+report_dir = run_dir.report_dir
 if (report_dir / "report.html").exists() or list(report_dir.glob("*.png")):
     with st.expander("Run report", expanded=False):
         pngs = sorted(report_dir.glob("*.png"))
@@ -49,17 +51,17 @@ def _rows(run_str: str, stamp: tuple) -> tuple[pd.DataFrame | None, list[str]]:
     return load_rows(run_str)
 
 
-def _stamp(run) -> tuple:
-    paths = [run / "data" / "conversations.parquet", *sorted(run.glob("dedup/*.parquet")),
-             *sorted(run.glob("subsets/*/selection.parquet")), *sorted(run.glob("scores/*/*"))]
+def _stamp(run: RunDir) -> tuple:
+    paths = [run.conversations_path, *sorted(run.dedup_dir.glob("*.parquet")),
+             *sorted(run.subsets_dir.glob("*/selection.parquet")), *sorted(run.scores_dir.glob("*/*"))]
     return tuple((str(p), p.stat().st_mtime) for p in paths if p.exists())
 
 
-rows, notes = _rows(str(run), _stamp(run))
+rows, notes = _rows(str(run), _stamp(run_dir))
 for note in notes:
     st.caption(note)
 if rows is None:
-    st.warning(f"No rows to browse: `{run / 'data' / 'conversations.parquet'}` is missing.")
+    st.warning(f"No rows to browse: `{run_dir.conversations_path}` is missing.")
     st.stop()
 
 st.subheader("Rows")

@@ -13,6 +13,7 @@ import streamlit as st  # noqa: E402
 from app import state  # noqa: E402
 from app.ratings import bradley_terry, win_rates  # noqa: E402
 from curate.errors import UserError  # noqa: E402
+from curate.rundir import RunDir  # noqa: E402
 
 
 def _errorbar(df: pd.DataFrame, value: str, title: str, label: str = "variant", ref: float | None = 0.5):
@@ -56,7 +57,7 @@ with human:
 
 with auto:
     st.subheader("Automatic evaluation")
-    data = state.read_json(run / "eval" / "winrates.json")
+    data = state.read_json(RunDir(run).eval_dir / "winrates.json")
     if isinstance(data, dict):  # tolerate {"winrates": [...]} as well as a bare list
         data = data.get("winrates") or data.get("rows")
     if not data:

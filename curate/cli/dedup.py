@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import pandas as pd
 
 from curate.errors import UserError
+from curate.rundir import RunDir
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,13 +33,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _read(path: str, n: int | None):
     from curate.duplicates.api import as_table
 
-    run = Path(path)
-    if (run / "data" / "conversations.parquet").exists():
+    run = RunDir(path)
+    if run.conversations_path.exists():
         table = as_table(path)
         return table.slice(0, n) if n else table, run
     import curate
 
-    return curate.load(path, n=n).table, None
+    return curate.load(path, limit=n).table, None
 
 
 def _preview(texts: dict[str, str], key: str, width: int = 70) -> str:
@@ -57,22 +57,16 @@ def main(args: argparse.Namespace) -> int:
     if "semantic" in methods:
         if run is None:
             raise UserError("--methods semantic needs a run directory with stored embeddings (curate score ... embedding)")
-        from curate.store import load_embeddings
-
-        embeddings = load_embeddings(run)
+        embeddings = run.embeddings()
     keep = args.keep
     if keep not in ("first", "longest") and run is not None:
-        import curate
-
-        scores = curate.scores(run)
+        scores = run.scores()
     if args.against:
         against, against_run = _read(args.against, None)
         if "semantic" in methods:
             if against_run is None:
                 raise UserError("--against with semantic needs a run directory with embeddings for the reference set")
-            from curate.store import load_embeddings
-
-            against_emb = load_embeddings(against_run)
+            against_emb = against_run.embeddings()
     result = dedup(table, methods=methods, keep=keep, scores=scores, embeddings=embeddings, against=against,
                    against_embeddings=against_emb, threshold=args.threshold, num_perm=args.num_perm, ngram=args.ngram,
                    shingle=args.shingle, semantic_threshold=args.semantic_threshold)

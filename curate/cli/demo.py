@@ -30,7 +30,7 @@ def main(args: argparse.Namespace) -> int:
     recipe = parse(recipes_dir() / "demo.yaml")
     if args.limit:
         recipe.input.limit = args.limit
-    summary = run(recipe, output=args.out)
+    summary = run(recipe, run_dir=args.out)
     print(summary.table())
     run_dir = summary.run_dir
     if not args.no_train and recipe.train:
@@ -40,15 +40,15 @@ def main(args: argparse.Namespace) -> int:
         from train.matrix import train_run
 
         torch.set_num_threads(1)  # faster than 2 threads for a 135M model on 2 cores
-        settings = recipe.train_settings()
+        settings = recipe.train.settings()
         if args.steps:
             settings["max_steps"] = args.steps
         print("\n[curate] training (smoke-scale: a few LoRA steps of SmolLM2-135M on CPU)", flush=True)
-        results = train_run(run_dir, subsets=recipe.train.get("subsets"), **settings)
+        results = train_run(run_dir, subsets=recipe.train.subsets, **settings)
         cols = [c for c in ("variant", "rows", "steps", "train_loss", "eval_loss", "train_seconds") if c in results]
         print(results[cols].to_string(index=False))
         print("\n[curate] evaluating (smoke-scale: SmolLM2 judges SmolLM2; near a coin flip)", flush=True)
-        evaluation = evaluate_run(run_dir, n_prompts=args.prompts, **recipe.train.get("evaluate", {}))
+        evaluation = evaluate_run(run_dir, **{**recipe.train.evaluate.model_dump(), "n_prompts": args.prompts})
         print((Path(evaluation["dir"]) / "results.md").read_text())
     minutes = (time.perf_counter() - t0) / 60
     print(f"\ndone in {minutes:.1f} min. Results in {run_dir}/:")

@@ -39,7 +39,7 @@ def main(args: argparse.Namespace) -> int:
         if recipe.executor != "local":
             raise UserError("--workers applies to the local executor only (not --executor ray)")
         recipe.executor_settings.workers = args.workers
-    summary = run(recipe, output=args.out, progress=not args.quiet, address=args.address)
+    summary = run(recipe, run_dir=args.out, progress=not args.quiet, address=args.address)
     print(summary.table())
     print(f"report: {summary.run_dir / 'report' / 'report.html'}")
     return 0

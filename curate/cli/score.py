@@ -69,8 +69,8 @@ def main(args: argparse.Namespace) -> int:
 
     specs = parse_specs(args.scorers, args.model, args.set)
     t0 = time.perf_counter()
-    loaded = curate.load(args.input, n=args.limit)
-    df = curate.score(loaded, specs, run=args.run, device=args.device, progress=not args.no_progress,
+    loaded = curate.load(args.input, limit=args.limit)
+    df = curate.score(loaded, specs, run_dir=args.run, device=args.device, progress=not args.no_progress,
                       retry_failed=args.retry_failed)
     took = time.perf_counter() - t0
     quarantined = len(getattr(loaded, "quarantine", []) or [])

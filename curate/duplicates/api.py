@@ -15,6 +15,7 @@ from curate.duplicates.config import METHOD_ORDER, DedupConfig, NearConfig, Sema
 from curate.duplicates.result import DedupResult, Pairs
 from curate.duplicates.shingles import text_lengths
 from curate.errors import UserError
+from curate.rundir import RunDir
 
 Embeddings = tuple[Any, np.ndarray]
 
@@ -31,11 +32,9 @@ def as_table(data: Any, what: str = "data", messages: bool = True) -> pa.Table:
     elif isinstance(data, pd.DataFrame):
         table = pa.Table.from_pandas(data, preserve_index=False)
     elif isinstance(data, str | Path):
-        run_data = Path(data) / "data" / "conversations.parquet"
-        if run_data.exists():
-            import pyarrow.parquet as pq
-
-            table = pq.read_table(run_data)
+        run = RunDir(data)
+        if run.conversations_path.exists():
+            table = run.conversations_table()
         else:
             import curate
 
@@ -91,16 +90,17 @@ def _configs(config, near, semantic_, overrides) -> DedupConfig:
     cfg = config if isinstance(config, DedupConfig) else DedupConfig.model_validate(config or {})
     near_d = cfg.near.model_dump() | (near.model_dump() if isinstance(near, NearConfig) else dict(near or {}))
     sem_d = cfg.semantic.model_dump() | (semantic_.model_dump() if isinstance(semantic_, SemanticConfig) else dict(semantic_ or {}))
+    methods = list(overrides["methods"]) if overrides["methods"] is not None else cfg.methods
     for key in ("threshold", "floor", "num_perm", "ngram", "shingle", "seed", "verify"):
         if overrides.get(key) is not None:
-            if key in ("threshold", "floor") and "near" not in overrides["methods"]:
+            if key in ("threshold", "floor") and "near" not in methods:
                 sem_d[key] = overrides[key]
             else:
                 near_d[key] = overrides[key]
     if overrides.get("semantic_threshold") is not None:
         sem_d["threshold"] = overrides["semantic_threshold"]
     try:
-        return DedupConfig(methods=overrides["methods"], keep=overrides["keep"], near=near_d, semantic=sem_d)
+        return DedupConfig(methods=methods, keep=overrides["keep"] or cfg.keep, near=near_d, semantic=sem_d)
     except ValueError as e:
         raise UserError(f"dedup settings: {e}") from None
 
@@ -131,8 +131,8 @@ def _align(emb: Embeddings, ids: np.ndarray, what: str) -> np.ndarray:
 
 def dedup(
     data: Any,
-    methods: tuple[str, ...] | list[str] | str = ("exact", "near"),
-    keep: str = "first",
+    methods: tuple[str, ...] | list[str] | str | None = None,
+    keep: str | None = None,
     scores: pd.DataFrame | None = None,
     embeddings: Embeddings | None = None,
     against: Any = None,
@@ -156,6 +156,7 @@ def dedup(
 ) -> DedupResult:
     """Find duplicates of ``data`` (or of ``data`` in ``against``) and choose the survivors.
 
+    ``methods`` and ``keep`` default to ``config``'s (DedupConfig's defaults: exact + near, keep first).
     Methods run exact -> near -> semantic, each on what the previous kept. ``threshold`` etc. set the
     near method (or semantic if near is not run); ``near=``/``semantic=`` take full settings.
     ``against`` (a table, or ``(ids, matrix)`` for semantic only) removes rows of ``data`` that
@@ -166,10 +167,10 @@ def dedup(
     """
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHOD_ORDER]
+    unknown = [m for m in methods or () if m not in METHOD_ORDER]
     if unknown:
         raise UserError(f"unknown dedup method(s) {unknown}; choose from {list(METHOD_ORDER)}")
-    cfg = _configs(config, near, semantic, dict(methods=list(methods), keep=keep, threshold=threshold, floor=floor,
+    cfg = _configs(config, near, semantic, dict(methods=methods, keep=keep, threshold=threshold, floor=floor,
                                                 num_perm=num_perm, ngram=ngram, shingle=shingle, seed=seed,
                                                 verify=verify, semantic_threshold=semantic_threshold))
     methods = cfg.ordered_methods()
@@ -213,14 +214,20 @@ def dedup(
         pairs["near"] = _near(table, survivors, cfg.near, against_table, signatures_path, progress,
                               signatures)
     if "semantic" in methods:
-        if embeddings is None:
-            raise UserError("semantic dedup needs embeddings=(ids, matrix), e.g. curate.store.load_embeddings(run)")
-        emb = _split_embeddings(embeddings, "embeddings")
+        emb = _split_embeddings(embeddings if embeddings is not None else _stored(data, cfg.semantic), "embeddings")
         if cross and against_emb is None:
             raise UserError("semantic dedup against a table needs against_embeddings=(ids, matrix)")
         pairs["semantic"] = _semantic(emb, ids, survivors, cfg.semantic, against_emb, progress)
     return DedupResult(ids, rows, rank, pairs, cfg.keep, against_ids if cross else None,
                        against_rows if cross else None)
+
+
+def _stored(data: Any, cfg: SemanticConfig) -> Embeddings:
+    """The vectors ``cfg.embedding`` / ``cfg.column`` names, from the run directory ``data`` is."""
+    if isinstance(data, str | Path) and RunDir(data).scores_dir.is_dir():
+        return RunDir(data).embeddings(cfg.embedding, cfg.column)
+    raise UserError("semantic dedup needs embeddings=(ids, matrix), e.g. curate.load_embeddings(run), "
+                    "or a run directory as data (its scorer named by semantic.embedding)")
 
 
 def _exact(ids: np.ndarray, rank: np.ndarray, against_ids: np.ndarray | None) -> tuple[Pairs, np.ndarray]:

@@ -14,7 +14,7 @@ class _Thresholded(BaseModel):
     """A similarity ``threshold`` plus the ``floor`` down to which candidate pairs are kept, so a
     result can be re-thresholded without recomputing; the default floor is ``threshold - _gap``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
     _key: ClassVar[str]
     _gap: ClassVar[float]
     _lowest: ClassVar[float]
@@ -71,7 +71,7 @@ class SemanticConfig(_Thresholded):
 class DedupConfig(BaseModel):
     """The ``dedup:`` block of a recipe."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     methods: list[Method] = Field(default_factory=lambda: ["exact", "near"])
     keep: str = Field("first", description="'first', 'longest', or a score column ('-col' keeps the lowest)")

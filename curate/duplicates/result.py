@@ -20,7 +20,7 @@ import pyarrow as pa
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from curate.rundir import write_json, write_parquet
+from curate.rundir import RunDir, write_json, write_parquet
 
 REMOVED_COLUMNS = ["id", "row", "method", "duplicate_of", "duplicate_of_row", "similarity"]
 SimFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -252,8 +252,10 @@ class DedupResult:
     # --- persistence ----------------------------------------------------------------------
     @staticmethod
     def _dir(path: str | Path) -> Path:
+        """``path`` itself when it is a dedup folder, else the dedup folder of the run directory ``path``."""
         path = Path(path)
-        return path if path.name == "dedup" or (path / "meta.json").exists() else path / "dedup"
+        dedup_dir = RunDir(path).dedup_dir
+        return path if path.name == dedup_dir.name or (path / "meta.json").exists() else dedup_dir
 
     def save(self, path: str | Path) -> Path:
         """Write ``RUN/dedup/``: ``<method>.parquet`` removals, ``pairs/<method>.parquet``, rows, meta."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
+from curate._optional import require
+
 
 def _normed(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
@@ -45,8 +47,7 @@ def exact_pairs(x: np.ndarray, floor: float, y: np.ndarray | None = None, block:
 def ann_pairs(x: np.ndarray, floor: float, k: int = 16, y: np.ndarray | None = None, threads: int = 0,
               block: int = 100_000, progress: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs among each row's ``k`` approximate nearest neighbours (usearch HNSW, cosine, f16)."""
-    from usearch.index import Index
-
+    Index = require("usearch.index").Index
     base = x if y is None else y
     index = Index(ndim=base.shape[1], metric="cos", dtype="f16")
     for lo in tqdm(range(0, len(base), block), desc="index", unit="block", disable=not progress):

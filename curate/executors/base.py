@@ -13,12 +13,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from curate.errors import UserError
 from curate.scorers import build
 from curate.scorers.base import Scorer, scorer_key
 from curate.store import ScoreStore, join_frames
-
-EXECUTORS = ("local", "ray")
 
 
 @dataclass
@@ -59,27 +56,6 @@ class Executor(Protocol):
         """Score every row of ``shards`` missing from ``store`` under the scorer's key."""
 
 
-def get_executor(name: str = "local", address: str | None = None, **options: Any) -> Executor:
-    """``local`` or ``ray`` (``address``: a Ray cluster, e.g. ``ray://head:10001``; None starts or
-    joins a local instance). ``local`` takes ``workers`` (processes for CPU scorers; default one per
-    core, 1 = in this process)."""
-    if name == "local":
-        from curate.executors.local import LocalExecutor
-
-        unknown = sorted(set(options) - {"workers"})
-        if unknown:
-            raise UserError(f"executor 'local' has no setting {unknown[0]!r}; settings: workers")
-        return LocalExecutor(**options)
-    if name == "ray":
-        from curate.executors.ray_executor import RayExecutor
-
-        unknown = sorted(set(options) - {"actors", "flush_rows", "init_kwargs"})
-        if unknown:
-            raise UserError(f"executor 'ray' has no setting {unknown[0]!r}; settings: actors, flush_rows, init_kwargs")
-        return RayExecutor(address=address, **options)
-    raise UserError(f"unknown executor {name!r}; choose from {', '.join(EXECUTORS)}")
-
-
 def score_shards(
     executor: Executor,
     shards: Shards,
@@ -88,12 +64,21 @@ def score_shards(
     progress: bool = True,
 ) -> pd.DataFrame:
     """Like ``curate.score`` over shards: one row per unique id, every scorer's columns."""
+    built = [build(spec) for spec in scorers]
+    store = ScoreStore(run)
+    for scorer in built:
+        executor.fill(scorer, shards, store, progress=progress)
+    return stored_scores(shards, built, run)
+
+
+def stored_scores(shards: Shards, scorers: Sequence[str | Mapping[str, Any] | Scorer],
+                  run: str | os.PathLike) -> pd.DataFrame:
+    """The scores ``score_shards`` returns, read from the store without scoring anything."""
     store = ScoreStore(run)
     ids = shards.ids()
     frames = {}
+    have = set(store.keys())
     for spec in scorers:
-        scorer = build(spec)
-        executor.fill(scorer, shards, store, progress=progress)
-        key = scorer_key(scorer)
-        frames[key] = store.frame(key, ids) if key in set(store.keys()) else pd.DataFrame({"id": []})
+        key = scorer_key(build(spec))
+        frames[key] = store.frame(key, ids) if key in have else pd.DataFrame({"id": pd.Series([], dtype=object)})
     return join_frames(frames, ids)

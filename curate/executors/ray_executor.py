@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curate._optional import require
 from curate.errors import UserError
 from curate.executors.base import Shards
 from curate.scorers.base import Scorer, scorer_key
@@ -21,11 +22,7 @@ from curate.store import ScoreStore
 
 
 def _ray():
-    try:
-        import ray
-    except ImportError:
-        raise UserError("executor 'ray' needs the ray extra: pip install 'curate-chat[ray]'") from None
-    return ray
+    return require("ray")
 
 
 class _ScoreActor:

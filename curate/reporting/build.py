@@ -35,7 +35,7 @@ def report(run_dir: str | os.PathLike, sample: int = SAMPLE) -> Path:
     run = RunDir(run_dir)
     if not run.root.is_dir():
         raise UserError(f"report: run directory {str(run.root)!r} does not exist")
-    out = run.root / "report"
+    out = run.report_dir
     out.mkdir(parents=True, exist_ok=True)
     manifest = run.manifest()
     pool, notes = _pool(run, sample)
@@ -76,10 +76,9 @@ def report(run_dir: str | os.PathLike, sample: int = SAMPLE) -> Path:
 def _pool(run: RunDir, sample: int) -> tuple[pd.DataFrame, list[str]]:
     """Conversations (a seeded sample of at most ``sample`` rows) joined with their scores."""
     notes: list[str] = []
-    conv_path = run.root / "data" / "conversations.parquet"
+    conv_path = run.conversations_path
     if conv_path.exists():
-        names = pq.read_schema(conv_path).names
-        df = pq.read_table(conv_path, columns=[c for c in ("id", "source", "row") if c in names]).to_pandas()
+        df = run.conversations_table(["id", "source", "row"]).to_pandas()
     else:
         df = pd.DataFrame({"id": pd.Series([], dtype=object)})
         notes.append("no data/conversations.parquet")
@@ -92,7 +91,7 @@ def _pool(run: RunDir, sample: int) -> tuple[pd.DataFrame, list[str]]:
         scores = scores.drop_duplicates("id")
         df = scores if df.empty else df.merge(scores, on="id", how="left", suffixes=("", "_score"))
     missing = [c for c in ("assistant_chars", "turns") if c not in df.columns]
-    if missing and conv_path.exists() and "messages" in pq.read_schema(conv_path).names and len(df):
+    if missing and "messages" in run.conversation_columns() and len(df):
         msgs = _messages(conv_path, df["id"].tolist())
         conv = df["id"].map(msgs)
         if "assistant_chars" in missing:
@@ -112,29 +111,10 @@ def _scores(run: RunDir, notes: list[str], ids: list[str] | None = None) -> pd.D
     """Every score column, for ``ids`` only when given: the store is filtered in Arrow before pandas,
     so a 1.75M-row run materializes the 50k sampled rows, not all of them."""
     try:
-        from curate.store import ScoreStore, join_frames, scores
-    except ImportError:
-        notes.append("no score store module; model-score plots skipped")
-        return None
-    try:
-        if ids is None:
-            df = scores(run.root)
-        else:
-            store = ScoreStore(run.root)
-            keys = store.keys()
-            df = join_frames({k: store.frame(k, ids) for k in keys}, ids)
+        return run.scores(vectors=False, ids=ids)
     except (UserError, FileNotFoundError, OSError) as e:
         notes.append(f"scores not read: {e}")
         return None
-    keep = ["id"] + [c for c in df.columns if c != "id" and not c.endswith("_error") and _scalar(df[c])]
-    return df[keep]
-
-
-def _scalar(s: pd.Series) -> bool:
-    if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
-        return True
-    first = s.dropna().head(1)
-    return not (len(first) and isinstance(first.iloc[0], np.ndarray | list))
 
 
 def _messages(path: Path, ids: list[str]) -> dict[str, Any]:
@@ -165,7 +145,7 @@ def _score_columns(df: pd.DataFrame) -> list[str]:
 
 def _subsets(run: RunDir) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for d in sorted((run.root / "subsets").glob("*/")):
+    for d in sorted(run.subsets_dir.glob("*/")):
         sel = d / "selection.parquet"
         if not sel.exists():
             continue
@@ -199,11 +179,8 @@ def _rule_counts(reasons: pd.Series) -> list[tuple[str, int]]:
 
 
 def _dedup(run: RunDir) -> pd.DataFrame | None:
-    frames = []
-    for p in sorted((run.root / "dedup").glob("*.parquet")):
-        if {"id", "method", "duplicate_of"} <= set(pq.read_schema(p).names):
-            frames.append(pq.read_table(p).to_pandas())
-    return pd.concat(frames, ignore_index=True) if frames else None
+    dedup = run.duplicates()
+    return dedup if len(dedup) and "method" in dedup.columns else None
 
 
 # --- sections --------------------------------------------------------------------------------
@@ -301,7 +278,7 @@ def _dedup_section(run: RunDir, dedup: pd.DataFrame, clusters: int = 3, members:
     for method, g in dedup.groupby("method"):
         for keeper in g["duplicate_of"].value_counts().index[:clusters]:
             picks.append((method, keeper, g[g["duplicate_of"] == keeper].head(members)))
-    conv_path = run.root / "data" / "conversations.parquet"
+    conv_path = run.conversations_path
     ids = [k for _, k, _ in picks] + [i for _, _, m in picks for i in m["id"]]
     texts = _messages(conv_path, [str(i) for i in ids]) if conv_path.exists() else {}
 

@@ -1,4 +1,4 @@
-"""Length-aware batching and device placement shared by the model scorers.
+"""Length-aware batching shared by the model scorers: sorted batches, prefix chains, padded tensors.
 
 Padding is the waste in transformer batches: a batch costs ``rows x longest row``. Sorting the rows
 of a window by token length before cutting batches keeps every batch's rows about equally long
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
-
-from curate.errors import UserError
 
 T = TypeVar("T")
 
@@ -108,105 +106,3 @@ def padding_waste(stats: dict[str, int]) -> float:
     """Padded tokens per real token minus one (0.0 = no padding at all)."""
     real = stats.get("real_tokens", 0)
     return stats.get("padded_tokens", 0) / real - 1.0 if real else 0.0
-
-
-# --- device and model loading -------------------------------------------------------------
-
-
-def resolve_device(device: str = "auto") -> str:
-    """``auto`` -> ``cuda`` when a CUDA GPU is visible, else ``cpu``."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def resolve_dtype(dtype: str, device: str) -> str:
-    """``auto`` -> bf16 on CUDA (fast, same range as fp32), fp32 on CPU (bf16 matmuls are slow there)."""
-    allowed = ("auto", "float32", "bfloat16", "float16")
-    if dtype not in allowed:
-        raise UserError(f"dtype {dtype!r} is not one of {', '.join(allowed)}")
-    if dtype != "auto":
-        return dtype
-    return "bfloat16" if resolve_device(device).startswith("cuda") else "float32"
-
-
-def resolve_model(model: str) -> str:
-    """Alias/path/hub id -> what ``from_pretrained`` takes; a missing local path is a UserError."""
-    from curate.models import resolve
-
-    try:
-        return resolve(model)
-    except FileNotFoundError as e:
-        raise UserError(str(e)) from None
-
-
-def load_pretrained(loader: Callable[..., T], model: str, what: str, **kw: Any) -> T:
-    """``loader.from_pretrained`` with a one-line UserError instead of a hub traceback."""
-    path = resolve_model(model)
-    try:
-        return loader.from_pretrained(path, **kw)  # type: ignore[attr-defined]
-    except (OSError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"cannot load {what} {model!r}: {first}") from e
-
-
-class ModelScorer:
-    """Plumbing every model scorer shares: lazy load, device/dtype choice, revision metadata.
-
-    Subclasses set ``name``, ``columns``, ``auto_class`` (a transformers Auto class) and implement
-    ``score``; ``settings()`` adds their number-changing fields to the model, revision and dtype.
-    """
-
-    name = "model"
-    columns: tuple[str, ...] = ()
-    auto_class = "AutoModel"
-    default_max_batch_tokens = {"cpu": 8192, "cuda": 65536}
-
-    def __init__(self, model: str, revision: str | None, batch_size: int, window: int, device: str,
-                 dtype: str, trust_remote_code: bool, max_batch_tokens: int | None):
-        from curate.scorers.base import Resources
-
-        if batch_size < 1 or window < 1:
-            raise UserError(f"{self.name}: batch_size and window must be >= 1")
-        self.model, self.revision, self.batch_size = model, revision, batch_size
-        self.device, self.dtype, self.trust_remote_code = device, dtype, trust_remote_code
-        self.max_batch_tokens = max_batch_tokens
-        self.resources = Resources(device="auto", batch_size=window)
-        resolve_dtype(dtype, "cpu")  # validate early
-        self._tok: Any = None
-        self._model: Any = None
-
-    def base_settings(self) -> dict[str, Any]:
-        return {"model": self.model, "revision": self.revision, "dtype": resolve_dtype(self.dtype, self.device)}
-
-    @property
-    def batch_tokens(self) -> int:
-        dev = resolve_device(self.device)
-        return self.max_batch_tokens or self.default_max_batch_tokens["cuda" if dev.startswith("cuda") else "cpu"]
-
-    def load(self) -> None:
-        """Load tokenizer and model once (first ``score`` call or an explicit call)."""
-        if self._model is not None:
-            return
-        import torch
-        import transformers
-
-        kw = {"revision": self.revision, "trust_remote_code": self.trust_remote_code}
-        tok = load_pretrained(transformers.AutoTokenizer, self.model, f"{self.name} tokenizer", **kw)
-        if tok.pad_token is None:
-            tok.pad_token = tok.eos_token or tok.unk_token
-        auto = getattr(transformers, self.auto_class)
-        dtype = getattr(torch, resolve_dtype(self.dtype, self.device))
-        model = load_pretrained(auto, self.model, f"{self.name} model", dtype=dtype, **kw)
-        if getattr(model.config, "pad_token_id", None) is None:
-            model.config.pad_token_id = tok.pad_token_id
-        self._device = resolve_device(self.device)
-        self._tok, self._model = tok, model.to(self._device).eval()
-
-    def meta(self) -> dict[str, Any]:
-        self.load()
-        return {"model_path": resolve_model(self.model),
-                "model_revision": self.revision or getattr(self._model.config, "_commit_hash", None),
-                "device": self._device}

@@ -11,7 +11,8 @@ from typing import Any
 
 from curate.errors import UserError
 from curate.schema import Message, conversation_text, instruction_text, response_text
-from curate.scorers.batching import ModelScorer, run_sorted
+from curate.scorers.batching import run_sorted
+from curate.scorers.model import ModelScorer
 
 TEXT_VIEWS = {
     "assistant": response_text,

@@ -18,7 +18,7 @@ from curate.errors import UserError
 from curate.rundir import fingerprint
 from curate.schema import Message, conversation_text, instruction_text, response_text
 from curate.scorers.base import Resources
-from curate.scorers.batching import resolve_device, resolve_dtype, resolve_model
+from curate.scorers.model import resolve_device, resolve_dtype, resolve_model
 
 BACKENDS = ("torch", "static", "onnx")
 
@@ -34,11 +34,9 @@ def distilled_dir(model: str, pca_dims: int | None) -> Path:
     target = cache_dir() / "models" / "model2vec" / f"{Path(path).name}-{fingerprint(path, pca_dims)[:8]}"
     if (target / "config.json").exists():
         return target
-    try:
-        from model2vec.distill import distill
-    except ImportError as e:
-        raise UserError(f"backend 'static' needs model2vec with skeletoken: pip install model2vec skeletoken ({e})") from e
-    static = distill(model_name=path, pca_dims=pca_dims)
+    from curate._optional import require
+
+    static = require("model2vec.distill").distill(model_name=path, pca_dims=pca_dims)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
     static.save_pretrained(str(tmp))

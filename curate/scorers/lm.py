@@ -22,7 +22,8 @@ import statistics
 from typing import Any
 
 from curate.schema import Message, conversation_text
-from curate.scorers.batching import ModelScorer, pad_batch, prefix_chains, run_sorted
+from curate.scorers.batching import pad_batch, prefix_chains, run_sorted
+from curate.scorers.model import ModelScorer
 
 
 class LMScorer(ModelScorer):

@@ -17,8 +17,9 @@ from typing import Any
 
 from curate.errors import UserError
 from curate.schema import Message, conversation_text
-from curate.scorers.batching import ModelScorer, pad_batch, prefix_chains, run_sorted
+from curate.scorers.batching import pad_batch, prefix_chains, run_sorted
 from curate.scorers.classifier import classify
+from curate.scorers.model import ModelScorer
 
 AGGREGATES = ("last", "mean", "min")
 

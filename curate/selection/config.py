@@ -20,7 +20,7 @@ Format = Literal["sharegpt", "messages"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class Budget(_Strict):

@@ -1,0 +1,90 @@
+"""The ingest step: the input normalized into Parquet shards with their quarantine lines, one marker per
+shard, so a killed ingest restarts at the first missing shard and ends with the same files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate.loaders import iter_load, to_table
+from curate.pipeline.context import Context, Step, StepCounts
+from curate.rundir import atomic_path, write_jsonl, write_parquet
+
+QUARANTINED = "quarantined"  # the removal reason of records that could not be read
+
+
+def consolidate(files: list[Path], out: Path) -> None:
+    """Shards -> one Parquet file, a shard at a time; columns missing from a shard become nulls."""
+    if not files:
+        write_parquet(out, to_table([]))
+        return
+    schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
+    with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for f in files:
+            t = pq.read_table(f)
+            for name in schema.names:
+                if name not in t.column_names:
+                    t = t.append_column(name, pa.nulls(t.num_rows, schema.field(name).type))
+            writer.write_table(t.select(schema.names).cast(schema))
+
+
+class Ingest(Step):
+    name = "ingest"
+
+    def settings(self, ctx: Context) -> Any:
+        spec = ctx.recipe.input.model_dump()
+        src = Path(spec["source"]).expanduser()
+        stat = [src.stat().st_size, int(src.stat().st_mtime)] if src.is_file() else None
+        return [spec, stat]
+
+    def outputs(self, ctx: Context) -> list[Path]:
+        return [ctx.run.conversations_path]
+
+    def run(self, ctx: Context) -> StepCounts:
+        run, spec, fp = ctx.run, ctx.recipe.input, ctx.fingerprint
+        n_shards = 0
+        while run.done(f"ingest-{n_shards:05d}", fp):
+            n_shards += 1
+        read = n_shards * spec.chunk_rows
+        limit = None if spec.limit is None else spec.limit - read
+        fmt = None if spec.format == "auto" else spec.format
+        chunks = iter_load(spec.source, chunk_rows=spec.chunk_rows, limit=limit, fmt=fmt, split=spec.split, start=read)
+        for chunk in chunks if limit is None or limit > 0 else ():
+            write_parquet(run.shard(n_shards), chunk.table)
+            write_jsonl(run.quarantine_shard(n_shards), chunk.quarantine)
+            run.mark_done(f"ingest-{n_shards:05d}", fp, read=chunk.read, rows=chunk.table.num_rows)
+            n_shards += 1
+        per = [run.done(f"ingest-{k:05d}", fp) for k in range(n_shards)]
+        quarantine = [json.loads(line) for k in range(n_shards)
+                      for line in run.quarantine_shard(k).read_text(encoding="utf-8").splitlines()]
+        write_jsonl(run.quarantine, quarantine)
+        consolidate([run.shard(k) for k in range(n_shards)], run.conversations)
+        self.restore(ctx, {"shards": n_shards})
+        return StepCounts(sum(p["read"] for p in per), sum(p["rows"] for p in per), {QUARANTINED: len(quarantine)},
+                          info={"shards": n_shards})
+
+    def restore(self, ctx: Context, info: dict[str, Any]) -> None:
+        ctx.shards = [ctx.run.shard(k) for k in range(info["shards"])]
+        columns = [c for c in ctx.run.conversation_columns() if c != "messages"]
+        ctx.table = ctx.run.conversations_table(columns)
+        ctx.alive = np.ones(ctx.table.num_rows, bool)
+
+
+def messages_by_row(shards: list[Path], rows: np.ndarray) -> pa.ChunkedArray:
+    """Messages of the given input rows, in that order, read a shard at a time (never the whole text)."""
+    import pandas as pd
+    import pyarrow.dataset as ds
+
+    found = ds.dataset([str(p) for p in shards], format="parquet").to_table(
+        columns=["row", "messages"], filter=ds.field("row").isin(pa.array(rows, pa.int64())))
+    at = pd.Index(found.column("row").to_numpy()).get_indexer(rows)
+    if (at < 0).any():
+        raise RuntimeError(f"{int((at < 0).sum())} chosen rows are missing from the shards")
+    return found.column("messages").take(pa.array(at, pa.int64()))
+
+

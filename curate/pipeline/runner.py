@@ -1,0 +1,136 @@
+"""``curate.run``: a loop over the steps of :data:`STEPS` with one resume rule, one place for timing,
+logging and manifest updates, and one place where the counts reconcile."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from curate.pipeline.context import Context, Step, StepCounts
+from curate.pipeline.ingest import QUARANTINED, Ingest
+from curate.pipeline.steps import Dedup, Report, Score, Subsets, Validity, spec_name
+from curate.recipe import Recipe, parse
+from curate.rundir import RunDir, fingerprint
+
+log = logging.getLogger("curate.pipeline")
+PACKAGES = ("curate-chat", "torch", "transformers", "trl", "peft", "datasets", "sentence-transformers", "pyarrow")
+
+
+@dataclass
+class RunSummary:
+    """What ``curate.run`` did: counts (read, quarantined, removed by reason, kept), subset sizes, timings."""
+
+    run_dir: Path
+    counts: dict[str, Any]
+    subsets: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def table(self) -> str:
+        """A plain-text summary for terminals."""
+        c = self.counts
+        lines = [f"run: {self.run_dir}", f"  read        {c['read']:>8}", f"  quarantined {c['quarantined']:>8}"]
+        lines += [f"  removed     {n:>8}  {reason}" for reason, n in sorted(c["removed"].items())]
+        lines += [f"  kept        {c['kept']:>8}", "subsets:"]
+        lines += [f"  {name:<20} {rows:>6} rows" for name, rows in self.subsets.items()]
+        return "\n".join(lines)
+
+
+def steps(recipe: Recipe) -> list[Step]:
+    """The steps of a run, in order: cheap heuristics on every row first, so model scorers never pay
+    for rows that validity removes. A new stage is one :class:`Step` subclass listed here."""
+    cheap = [s for s in recipe.scorers if spec_name(s) == "heuristics"] or ["heuristics"]
+    models = [s for s in recipe.scorers if spec_name(s) != "heuristics"]
+    out: list[Step] = [Ingest(), Score("heuristics", cheap, alive_only=False), Validity()]
+    if models:
+        out.append(Score("score", models, alive_only=True))
+    return out + [Dedup(), Subsets(), Report()]
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[name] = metadata.version(name)
+    return out
+
+
+def _counts(done: dict[str, StepCounts], ctx: Context) -> dict[str, Any]:
+    """Run counts from the steps' counts; raises when any step, or the run, does not reconcile."""
+    removed: dict[str, int] = {}
+    for name, c in done.items():
+        if not c.reconciles():
+            raise RuntimeError(f"step {name}: counts do not reconcile: {c}")
+        removed.update(c.removed)
+    quarantined = removed.pop(QUARANTINED, 0)
+    counts = {"read": done["ingest"].rows_in, "quarantined": quarantined, "removed": removed,
+              "kept": int(ctx.alive.sum())}
+    if counts["read"] != counts["kept"] + sum(removed.values()) + quarantined:
+        raise RuntimeError(f"counts do not reconcile: {counts}")
+    return counts
+
+
+def _scorer_settings(specs: list) -> list[dict[str, Any]]:
+    from curate.scorers import build
+    from curate.scorers.base import scorer_key
+
+    return [{"name": s.name, "key": scorer_key(s), "settings": s.settings()} for s in map(build, specs)]
+
+
+def _one(step: Step, ctx: Context, upstream: str) -> tuple[StepCounts, str]:
+    """The resume rule: a step whose marker matches its fingerprint (and whose outputs exist) is restored,
+    not run. Returns its counts and fingerprint, which the next step's fingerprint includes."""
+    ctx.fingerprint = fingerprint(upstream, step.name, step.settings(ctx))
+    marker = ctx.run.done(step.name, ctx.fingerprint)
+    if marker is not None and all(p.exists() for p in step.outputs(ctx)):
+        step.restore(ctx, marker["info"])
+        return StepCounts(marker["rows_in"], marker["rows_out"], marker["removed"], marker["info"]), ctx.fingerprint
+    counts = step.run(ctx)
+    ctx.run.mark_done(step.name, ctx.fingerprint, rows_in=counts.rows_in, rows_out=counts.rows_out,
+                      removed=counts.removed, info=counts.info)
+    return counts, ctx.fingerprint
+
+
+def run(recipe: str | Path | dict[str, Any] | Recipe, run_dir: str | Path | None = None, progress: bool = True,
+        address: str | None = None, output: str | Path | None = None) -> RunSummary:
+    """Run a recipe end to end into its run directory (``run_dir`` overrides the recipe's).
+
+    Row-wise scoring runs shard by shard on the recipe's ``executor`` (``local``, or ``ray`` on the
+    cluster at ``address``); both fill the same score store, so either can resume the other.
+    ``output=`` is the deprecated name of ``run_dir=``."""
+    from curate.executors import get_executor
+
+    if output is not None:
+        warnings.warn("curate.run(output=...) is deprecated; use run_dir=", DeprecationWarning, stacklevel=2)
+        run_dir = run_dir or output
+    recipe = recipe if isinstance(recipe, Recipe) else parse(recipe)
+    rd = RunDir(run_dir or recipe.run_path())
+    executor = get_executor(recipe.executor, address=address, **recipe.executor_options())
+    ctx = Context(recipe, rd, executor, progress)
+    rd.update_manifest(recipe=recipe.model_dump(), versions=_versions(), status="running")
+    done: dict[str, StepCounts] = {}
+    timings: dict[str, float] = {}
+    upstream = ""
+    for step in steps(recipe):
+        t0 = time.perf_counter()
+        done[step.name], upstream = _one(step, ctx, upstream)
+        timings[step.name] = round(time.perf_counter() - t0, 3)
+        line = f"[curate] {step.name:<10} {timings[step.name]:8.1f}s"
+        if progress:
+            tqdm.write(line, file=sys.stderr)
+        else:
+            log.info(line)
+        if step.name == "subsets":  # the report reads the counts from the manifest
+            rd.update_manifest(counts=_counts(done, ctx), subsets=ctx.subsets, timings=timings, status="scored",
+                               scorers=_scorer_settings(ctx.scorers))
+    counts = _counts(done, ctx)
+    rd.update_manifest(counts=counts, subsets=ctx.subsets, timings=timings, status="done")
+    return RunSummary(rd.root, counts, ctx.subsets, timings)

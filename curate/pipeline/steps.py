@@ -1,0 +1,182 @@
+"""The steps after ingest: scoring (cheap heuristics first, model scorers on the valid rows only),
+validity, dedup, subsets and the report. Each reads what the steps before it left in the context."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from curate.pipeline.context import Context, Step, StepCounts
+from curate.rundir import write_parquet
+
+VALIDITY_COLUMNS = {  # check -> (heuristics column, value that fails)
+    "role_order": ("role_order_ok", False),
+    "template_leak": ("template_leak", True),
+    "truncated": ("truncated", True),
+    "refusal": ("refusal", True),
+    "ends_with_assistant": ("ends_with_assistant", False),
+}
+
+
+def spec_name(spec: Any) -> str:
+    return spec if isinstance(spec, str) else spec.get("name", "") if isinstance(spec, dict) else spec.name
+
+
+class Score(Step):
+    """Adds score columns to the context. ``alive_only``: score only the rows no step removed yet (model
+    scorers never pay for rows validity removes). The score store resumes row by row on its own."""
+
+    def __init__(self, name: str, specs: list[Any], alive_only: bool):
+        self.name, self.specs, self.alive_only = name, specs, alive_only
+
+    def settings(self, ctx: Context) -> Any:
+        return self.specs
+
+    def outputs(self, ctx: Context) -> list[Path]:
+        return [ctx.run.scores_dir]
+
+    def _shards(self, ctx: Context):
+        from curate.executors import Shards
+
+        keep = ctx.kept().column("id").combine_chunks() if self.alive_only else None
+        return Shards(ctx.shards, keep=keep)
+
+    def run(self, ctx: Context) -> StepCounts:
+        from curate.executors import score_shards
+
+        frame = score_shards(ctx.executor, self._shards(ctx), self.specs, ctx.run.root, ctx.progress)
+        ctx.add_scores(frame, self.specs)
+        n = int(ctx.alive.sum())
+        return StepCounts(n, n)
+
+    def restore(self, ctx: Context, info: dict[str, Any]) -> None:
+        from curate.executors import stored_scores
+
+        ctx.add_scores(stored_scores(self._shards(ctx), self.specs, ctx.run.root), self.specs)
+
+
+def validity(table: pa.Table, scores: pd.DataFrame, checks: list[str]) -> pd.Series:
+    """Per row: '' if valid, else 'invalid:<first failing check>'."""
+    frame = pd.DataFrame({"id": table.column("id").to_pylist()}).merge(scores, on="id", how="left")
+    reason = pd.Series([""] * len(frame), dtype=object)
+    for check in reversed(checks):  # reversed so the first listed check wins
+        col, bad = VALIDITY_COLUMNS[check]
+        reason[frame[col].eq(bad).fillna(False).to_numpy()] = f"invalid:{check}"
+    return reason
+
+
+class Validity(Step):
+    name = "validity"
+
+    def settings(self, ctx: Context) -> Any:
+        return list(ctx.recipe.validity)
+
+    def outputs(self, ctx: Context) -> list[Path]:
+        return [ctx.run.validity_path]
+
+    def run(self, ctx: Context) -> StepCounts:
+        rows = ctx.kept()
+        reasons = validity(rows, ctx.scores, list(ctx.recipe.validity))
+        invalid = (reasons != "").to_numpy()
+        write_parquet(ctx.run.validity_path, pa.table({
+            "id": rows.column("id").filter(pa.array(invalid)), "row": rows.column("row").filter(pa.array(invalid)),
+            "reason": pa.array(reasons[invalid].tolist(), pa.string())}))
+        ctx.remove(invalid)
+        removed = {str(r): int(n) for r, n in reasons[invalid].value_counts().items()}
+        return StepCounts(rows.num_rows, rows.num_rows - int(invalid.sum()), removed)
+
+    def restore(self, ctx: Context, info: dict[str, Any]) -> None:
+        gone = set(ctx.run.invalid()["row"].tolist())
+        ctx.remove(np.isin(ctx.kept().column("row").to_numpy(), list(gone)))
+
+
+class Dedup(Step):
+    """Exact, near and semantic duplicates among the alive rows; the text is read a shard at a time
+    (signatures and lengths), except for near dedup with ``verify: exact``, which needs every text."""
+
+    name = "dedup"
+
+    def settings(self, ctx: Context) -> Any:
+        return ctx.recipe.dedup.model_dump()
+
+    def outputs(self, ctx: Context) -> list[Path]:
+        return [ctx.run.dedup_dir]
+
+    def run(self, ctx: Context) -> StepCounts:
+        import pyarrow.parquet as pq
+
+        from curate.duplicates import dedup
+        from curate.duplicates.signatures import shard_signatures
+
+        cfg, rows, positions = ctx.recipe.dedup, ctx.kept(), ctx.positions()
+        if "near" in cfg.methods and cfg.near.verify == "exact":
+            text = pa.concat_tables([pq.read_table(p, columns=["messages"]) for p in ctx.shards]).column("messages")
+            rows = rows.append_column("messages", text.take(pa.array(positions)))
+        embeddings = ctx.embeddings(cfg.semantic.embedding, cfg.semantic.column) if "semantic" in cfg.methods else None
+        sig, lengths = shard_signatures(ctx.shards, positions, cfg, ctx.run.dedup_dir, ctx.progress)
+        result = dedup(rows, scores=ctx.scores, embeddings=embeddings, config=cfg, signatures=sig, lengths=lengths,
+                       progress=ctx.progress)
+        result.save(ctx.run.dedup_dir)
+        ctx.remove(~result.keep_mask)
+        removed = {f"duplicate:{m}": int(n) for m, n in result.counts.items() if n}
+        return StepCounts(rows.num_rows, int(result.keep_mask.sum()), removed)
+
+    def restore(self, ctx: Context, info: dict[str, Any]) -> None:
+        from curate.duplicates import DedupResult
+
+        ctx.remove(~DedupResult.load(ctx.run.dedup_dir).keep_mask)
+
+
+class Subsets(Step):
+    """Each recipe subset chosen from the kept rows and their scores; messages are read from the shards
+    for the chosen rows only."""
+
+    name = "subsets"
+
+    def settings(self, ctx: Context) -> Any:
+        return [s.model_dump() for s in ctx.recipe.subsets]
+
+    def outputs(self, ctx: Context) -> list[Path]:
+        return [ctx.run.subsets_dir / s.name / "selection.parquet" for s in ctx.recipe.subsets]
+
+    def run(self, ctx: Context) -> StepCounts:
+        from curate.pipeline.ingest import messages_by_row
+        from curate.selection import select, write_subset
+
+        frame = ctx.kept().to_pandas().merge(ctx.scores, on="id", how="left", suffixes=("", "_score"))
+        pa.default_memory_pool().release_unused()  # hand freed Arrow buffers back before the subsets
+        for spec in ctx.recipe.subsets:
+            d = spec.diversity
+            embeddings = ctx.embeddings(d.embedding, d.column) if d is not None else None
+            selection = select(frame, spec, embeddings=embeddings, progress=ctx.progress)
+            chosen = selection.selected
+            chosen.insert(1, "messages", messages_by_row(ctx.shards, chosen["row"].to_numpy()).to_pylist())
+            write_subset(selection, ctx.run.subset_dir(spec.name), format=spec.format)
+            ctx.subsets[spec.name] = len(selection.selected)
+        return StepCounts(len(frame), len(frame), info={"subsets": ctx.subsets})
+
+    def restore(self, ctx: Context, info: dict[str, Any]) -> None:
+        ctx.subsets.update(info["subsets"])
+
+
+class Report(Step):
+    """``report.html`` from what the run directory holds (the manifest already has the counts)."""
+
+    name = "report"
+
+    def outputs(self, ctx: Context) -> list[Path]:
+        return [ctx.run.report_dir / "report.html"]
+
+    def run(self, ctx: Context) -> StepCounts:
+        from curate.reporting import report
+
+        report(ctx.run.root)
+        n = int(ctx.alive.sum())
+        return StepCounts(n, n)
+
+    def restore(self, ctx: Context, info: dict[str, Any]) -> None:
+        return None
