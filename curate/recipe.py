@@ -57,7 +57,8 @@ class Recipe(_Strict):
 
 
 def parse(recipe: str | Path | dict[str, Any], overrides: dict[str, Any] | None = None) -> Recipe:
-    """A validated Recipe from a YAML path or a dict; UserError on any problem."""
+    """A validated Recipe from a YAML path or a dict, with ``overrides`` (e.g. ``{"input.limit": 5}``
+    or ``{"input": {"limit": 5}}``) merged in before validation; UserError on any problem."""
     origin = "recipe"
     if isinstance(recipe, (str, Path)):
         path = Path(recipe)
@@ -72,14 +73,25 @@ def parse(recipe: str | Path | dict[str, Any], overrides: dict[str, Any] | None 
             raise UserError(f"{path}: a recipe is a YAML mapping with keys {sorted(Recipe.model_fields)}")
     else:
         data = dict(recipe)
-    for key, value in (overrides or {}).items():
-        data[key] = value
+    data = _merge(data, overrides or {})
     try:
         parsed = Recipe.model_validate(data)
     except ValidationError as e:
         raise UserError(format_validation_error(e, f"{origin}: ", Recipe, sep="\n")) from None
     _validate_parts(parsed, origin)
     return parsed
+
+
+def _merge(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``overrides`` on top of ``data``: mappings merge key by key; a dotted key is a path."""
+    out = dict(data)
+    for key, value in overrides.items():
+        head, _, rest = key.partition(".")
+        if rest:
+            value = {rest: value}
+        base = out.get(head)
+        out[head] = _merge(base if isinstance(base, dict) else {}, value) if isinstance(value, dict) else value
+    return out
 
 
 def _validate_parts(recipe: Recipe, origin: str) -> None:

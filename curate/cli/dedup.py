@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from curate.cli._args import add_limit, add_run_dir, deprecated
 from curate.errors import UserError
 
 
@@ -14,9 +15,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dedup", help="find exact, near (MinHash) and semantic duplicates; show clusters and borderline pairs",
                        description="Dedup a dataset (or a run directory) and print what would be removed and why.")
     p.add_argument("input", help="a run directory, a JSONL/JSON/Parquet file or folder, a hub id, or 'sharegpt-sample'")
-    p.add_argument("--n", type=int, default=None, help="read only the first N records")
+    add_limit(p, "read only the first N records")
     p.add_argument("--methods", default="exact,near", help="comma list of exact, near, semantic (default exact,near)")
-    p.add_argument("--threshold", type=float, default=None, help="near-dup Jaccard threshold (default 0.8)")
+    p.add_argument("--near-threshold", type=float, default=None, help="near-dup Jaccard threshold (default 0.8)")
+    deprecated(p, "--threshold", new="--near-threshold", dest="near_threshold", type=float)
     p.add_argument("--semantic-threshold", type=float, default=None, help="semantic cosine threshold (default 0.95)")
     p.add_argument("--num-perm", type=int, default=None, help="MinHash permutations (default 128)")
     p.add_argument("--ngram", type=int, default=None, help="shingle size (default 5)")
@@ -25,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--against", default=None, help="remove rows that duplicate any row of this dataset (decontamination)")
     p.add_argument("--show", default="clusters,borderline", help="comma list of clusters, borderline, histogram, none")
     p.add_argument("--top", type=int, default=5, help="clusters / borderline pairs to show per method")
-    p.add_argument("--save", default=None, help="write the result to DIR/dedup/ (a run directory)")
+    add_run_dir(p, "write the result to DIR/dedup/ (a run directory)", old=("--save",))
     p.add_argument("--plot", default=None, help="write a PNG histogram of pair similarities here")
     p.set_defaults(func=main)
 
@@ -51,8 +53,12 @@ def main(args: argparse.Namespace) -> int:
     from curate.duplicates import dedup
     from curate.schema import conversation_text
 
-    table, run = _read(args.input, args.n)
+    table, run = _read(args.input, args.limit)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    for flag, value, method in (("--near-threshold", args.near_threshold, "near"),
+                                ("--semantic-threshold", args.semantic_threshold, "semantic")):
+        if value is not None and method not in methods:
+            raise UserError(f"{flag} applies to the {method} method; add it to --methods ({args.methods})")
     embeddings = scores = against = against_emb = None
     if "semantic" in methods:
         if run is None:
@@ -74,7 +80,7 @@ def main(args: argparse.Namespace) -> int:
 
             against_emb = load_embeddings(against_run)
     result = dedup(table, methods=methods, keep=keep, scores=scores, embeddings=embeddings, against=against,
-                   against_embeddings=against_emb, threshold=args.threshold, num_perm=args.num_perm, ngram=args.ngram,
+                   against_embeddings=against_emb, threshold=args.near_threshold, num_perm=args.num_perm, ngram=args.ngram,
                    shingle=args.shingle, semantic_threshold=args.semantic_threshold)
     s = result.summary()
     print(f"rows {s['rows']}  kept {s['kept']}  removed " + ", ".join(f"{m}={c}" for m, c in s["removed"].items()))
@@ -106,6 +112,6 @@ def main(args: argparse.Namespace) -> int:
                     print(f"  {lo:.2f}  {c_}")
     if args.plot:
         print(f"\nhistogram: {result.plot_histogram(args.plot)}")
-    if args.save:
-        print(f"saved: {result.save(args.save)}")
+    if args.run_dir:
+        print(f"saved: {result.save(args.run_dir)}")
     return 0
