@@ -96,12 +96,12 @@ class _PromptFile(argparse.Action):
             namespace.prompts = values
 
 
-def add_prompts(p: argparse.ArgumentParser, n_default: int | None) -> None:
-    """``--prompts FILE`` and ``--n-prompts N`` (Python ``prompts=`` / ``n_prompts=``)."""
+def add_prompts(p: argparse.ArgumentParser, default: str) -> None:
+    """``--prompts FILE`` and ``--n-prompts N`` (Python ``prompts=`` / ``n_prompts=``); ``default``
+    says where the values come from when not given."""
     p.add_argument("--prompts", action=_PromptFile, metavar="FILE",
-                   help="prompt file (JSONL: prompt / instruction / turns / messages); default: the shipped set")
-    p.add_argument("--n-prompts", type=positive_int, default=n_default, metavar="N",
-                   help=f"use only the first N prompts (default {n_default or 'all'})")
+                   help=f"prompt file (JSONL: prompt / instruction / turns / messages); default: {default}")
+    p.add_argument("--n-prompts", type=positive_int, metavar="N", help=f"use only the first N prompts; default: {default}")
 
 
 def resolve(args: argparse.Namespace) -> None:

@@ -98,8 +98,8 @@ def main(args: argparse.Namespace) -> int:
     import curate
     from curate.duplicates import dedup
 
-    table, run = _read(args.input, args.limit)
     methods = _methods(args)
+    table, run = _read(args.input, args.limit)
     semantic = "semantic" in methods
     embeddings = _embeddings(run, "--methods semantic") if semantic else None
     scores = curate.scores(run) if args.keep not in ("first", "longest") and run is not None else None

@@ -21,15 +21,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, metavar="N", help="input records to read (default from the recipe)")
     deprecated(p, "-n", "--n", new="--limit", dest="limit", type=int)
     p.add_argument("--no-train", action="store_true", help="stop after curation")
-    p.add_argument("--max-steps", type=int, default=None, help="training steps per subset (default from the recipe)")
+    p.add_argument("--max-steps", type=int, metavar="N", help="training steps per subset (default from the recipe)")
     deprecated(p, "--steps", new="--max-steps", dest="max_steps", type=int)
-    add_prompts(p, n_default=4)
+    add_prompts(p, default="the recipe's train.evaluate (the shipped 22 prompts, first 4)")
     p.set_defaults(func=main)
 
 
 def recipe_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The demo recipe's keys the options set, validated with the recipe (`curate.recipe.parse`)."""
-    keys = {"input.limit": args.limit, "output": args.run_dir, "train.max_steps": args.max_steps}
+    keys = {"input.limit": args.limit, "output": args.run_dir, "train.max_steps": args.max_steps,
+            "train.evaluate.prompts": args.prompts, "train.evaluate.n_prompts": args.n_prompts}
     return {k: v for k, v in keys.items() if v is not None}
 
 
@@ -55,8 +56,7 @@ def main(args: argparse.Namespace) -> int:
         cols = [c for c in ("variant", "rows", "steps", "train_loss", "eval_loss", "train_seconds") if c in results]
         print(results[cols].to_string(index=False))
         print("\n[curate] evaluating (smoke-scale: SmolLM2 judges SmolLM2; near a coin flip)", flush=True)
-        evaluation = evaluate_run(run_dir, prompts=args.prompts, n_prompts=args.n_prompts,
-                                  **recipe.train.get("evaluate", {}))
+        evaluation = evaluate_run(run_dir, **recipe.train.get("evaluate", {}))
         print((Path(evaluation["dir"]) / "results.md").read_text())
     minutes = (time.perf_counter() - t0) / 60
     print(f"\ndone in {minutes:.1f} min. Results in {run_dir}/:")

@@ -14,7 +14,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_existing_run_dir(p, "a run directory with trained RUN_DIR/models/*/adapter", old=("--run",))
     p.add_argument("--judge", default="lm:smollm2",
                    help="reward:MODEL (reward model) or lm:MODEL (judge LM); model = alias, folder or hub id")
-    add_prompts(p, n_default=None)
+    add_prompts(p, default="the shipped 22 prompts, all of them")
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--variants", nargs="+", help="only these variants (base is always included)")
     p.add_argument("--base-model", help="override the base model recorded in metrics.json")
