@@ -108,7 +108,7 @@ def _configs(config, near, semantic_, overrides) -> DedupConfig:
 def _split_embeddings(emb: Any, what: str) -> Embeddings:
     if isinstance(emb, tuple) and len(emb) == 2:
         return emb
-    raise UserError(f"{what}: expected (ids, matrix), e.g. curate.store.load_embeddings(run)")
+    raise UserError(f"{what}: expected (ids, matrix), e.g. curate.load_embeddings(run)")
 
 
 def _align(emb: Embeddings, ids: np.ndarray, what: str) -> np.ndarray:
@@ -214,7 +214,7 @@ def dedup(
                               signatures)
     if "semantic" in methods:
         if embeddings is None:
-            raise UserError("semantic dedup needs embeddings=(ids, matrix), e.g. curate.store.load_embeddings(run)")
+            raise UserError("semantic dedup needs embeddings=(ids, matrix), e.g. curate.load_embeddings(run)")
         emb = _split_embeddings(embeddings, "embeddings")
         if cross and against_emb is None:
             raise UserError("semantic dedup against a table needs against_embeddings=(ids, matrix)")
