@@ -52,7 +52,8 @@ def positive_int(text: str) -> int:
 
 
 def add_limit(p: argparse.ArgumentParser, help: str, type: Any = positive_int) -> None:
-    """``--limit N``: the input cap (Python ``limit=``, recipe ``input.limit``); was ``-n`` / ``--n``."""
+    """``--limit N``: the input cap (Python ``limit=``, recipe ``input.limit``); was ``-n`` / ``--n``.
+    Commands that pass it to a recipe use ``type=int``, so the recipe's own check rejects bad values."""
     p.add_argument("--limit", type=type, default=None, metavar="N", help=help)
     deprecated(p, "-n", "--n", new="--limit", dest="limit", type=type)
 

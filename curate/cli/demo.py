@@ -11,15 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from curate.cli._args import add_prompts, add_run_dir, deprecated
+from curate.cli._args import add_limit, add_prompts, add_run_dir, deprecated
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="offline demo: curate the ShareGPT sample, train, evaluate",
                        description="Run recipes/demo.yaml, LoRA-train its `train.subsets`, evaluate them.")
     add_run_dir(p, "run directory (default runs/demo)", old=("--out",))
-    p.add_argument("--limit", type=int, metavar="N", help="input records to read (default from the recipe)")
-    deprecated(p, "-n", "--n", new="--limit", dest="limit", type=int)
+    add_limit(p, "input records to read (default from the recipe)", type=int)  # the recipe checks it
     p.add_argument("--no-train", action="store_true", help="stop after curation")
     p.add_argument("--max-steps", type=int, metavar="N", help="training steps per subset (default from the recipe)")
     deprecated(p, "--steps", new="--max-steps", dest="max_steps", type=int)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from curate.cli._args import add_progress, add_run_dir, deprecated
+from curate.cli._args import add_limit, add_progress, add_run_dir
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -14,8 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "Options override recipe keys and are validated with the recipe.")
     p.add_argument("recipe", help="path to a recipe YAML (see recipes/)")
     add_run_dir(p, "run directory (overrides the recipe's `output`; default runs/<name>)", old=("--out",))
-    p.add_argument("--limit", type=int, metavar="N", help="read at most N input records (overrides input.limit)")
-    deprecated(p, "-n", "--n", new="--limit", dest="limit", type=int)
+    add_limit(p, "read at most N input records (overrides input.limit)", type=int)  # the recipe checks it
     add_progress(p)
     p.add_argument("--executor", choices=["local", "ray"],
                    help="where row-wise scoring runs (overrides the recipe's `executor`; default local)")
