@@ -58,7 +58,7 @@ def test_run_writes_everything_and_counts_reconcile(dirty_jsonl, tmp_path):
     assert (tmp_path / "run" / "report" / "report.html").exists()
 
 
-def test_interrupted_run_resumes_to_identicalrun_outputs(dirty_jsonl, tmp_path, monkeypatch):
+def test_interrupted_run_resumes_to_identical_outputs(dirty_jsonl, tmp_path, monkeypatch):
     clean = run(recipe(dirty_jsonl, tmp_path / "clean"), progress=False)
 
     import curate.pipeline as pipeline

@@ -62,7 +62,7 @@ def _recipe(src, out):
                   subsets=[{"name": "top", "rank": {"assistant_chars": 1.0}, "budget": 6}])
 
 
-def test_kill_mid_heuristics_then_resume_gives_identicalrun_outputs(tmp_path, monkeypatch):
+def test_kill_mid_heuristics_then_resume_gives_identical_outputs(tmp_path, monkeypatch):
     from curate.pipeline import run
     from curate.scorers.heuristics import HeuristicsScorer
 
