@@ -126,3 +126,46 @@ def test_parse_overrides_merge_nested_and_dotted_keys():
         parse(base, overrides={"input.limit": 0})
     with pytest.raises(UserError, match="limt"):
         parse(base, overrides={"input.limt": 5})
+
+
+@pytest.fixture
+def captured(monkeypatch, tmp_path):
+    """The library calls of train / grid / evaluate, recorded instead of run."""
+    import pandas as pd
+
+    import train.evaluate
+    import train.grid
+    import train.matrix
+
+    calls = {}
+    (tmp_path / "results.md").write_text("table")
+    monkeypatch.setattr(train.matrix, "train_run", lambda run_dir, **kw: calls.update(train=(run_dir, kw)) or pd.DataFrame())
+    monkeypatch.setattr(train.grid, "rank_grid", lambda subset, **kw: calls.update(grid=(subset, kw)) or pd.DataFrame())
+    monkeypatch.setattr(train.evaluate, "evaluate_run",
+                        lambda run_dir, **kw: calls.update(evaluate=(run_dir, kw)) or {"dir": str(tmp_path)})
+    return calls
+
+
+def test_training_and_prompt_flags_reach_the_library(captured):
+    assert main(["train", "d", "--r", "4", "--lora-alpha", "8", "--learning-rate", "1e-3", "--max-steps", "3"]) == 0
+    run_dir, kw = captured["train"]
+    cfg = kw["config"]
+    assert run_dir == "d" and (cfg.r, cfg.lora_alpha, cfg.learning_rate, cfg.max_steps) == (4, 8, 1e-3, 3)
+    assert main(["grid", "--subset", "s", "--learning-rates", "1e-4", "2e-4", "--out-dir", "o",
+                 "--val-fraction", "0.3"]) == 0
+    subset, kw = captured["grid"]
+    assert (subset, kw["learning_rates"], kw["out_dir"], kw["val_fraction"]) == ("s", [1e-4, 2e-4], "o", 0.3)
+    assert main(["evaluate", "runs/demo", "--prompts", "p.jsonl", "--n-prompts", "5"]) == 0
+    run_dir, kw = captured["evaluate"]
+    assert (run_dir, kw["prompts"], kw["n_prompts"]) == ("runs/demo", "p.jsonl", 5)
+
+
+@pytest.mark.parametrize("argv,says", [
+    (["train", "d", "--lora-alpha", "0"], "--lora-alpha: Input should be greater than 0"),
+    (["train", "d", "--learning-rate", "-1"], "--learning-rate: Input should be greater than 0"),
+    (["grid", "--subset", "s", "--val-fraction", "1.5"], "--val-fraction: Input should be less than 1"),
+])
+def test_bad_training_value_names_its_flag(argv, says, captured, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0] and not captured, err

@@ -28,8 +28,7 @@ def main(args: argparse.Namespace) -> int:
     from train.grid import rank_grid
     from train.tables import markdown_table
 
-    over = training_overrides(args)
-    df = rank_grid(args.subset, ranks=args.ranks, learning_rates=args.learning_rates, out_dir=args.out_dir,
-                   val_fraction=args.val_fraction, **over)
+    over = training_overrides(args, "val_fraction")
+    df = rank_grid(args.subset, ranks=args.ranks, learning_rates=args.learning_rates, out_dir=args.out_dir, **over)
     print(markdown_table(df))
     return 0

@@ -27,11 +27,22 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--load-in-4bit", action="store_true", help="QLoRA (Unsloth backend only)")
 
 
-def training_overrides(args: argparse.Namespace) -> dict:
-    return {"model": args.model, "max_steps": args.max_steps, "max_length": args.max_length,
-            "learning_rate": args.learning_rate, "batch_size": args.batch_size, "grad_accum": args.grad_accum,
-            "seed": args.seed, "eval_steps": args.eval_steps, "backend": args.backend,
-            "load_in_4bit": args.load_in_4bit}
+def training_overrides(args: argparse.Namespace, *extra: str) -> dict:
+    """The TrainConfig fields the options set (the shared ones plus ``extra`` field names), checked
+    here so a bad value is one line naming its flag, before any model loads."""
+    from pydantic import ValidationError
+
+    from train.config import TrainConfig
+
+    fields = ("model", "max_steps", "max_length", "learning_rate", "batch_size", "grad_accum", "seed",
+              "eval_steps", "backend", "load_in_4bit", *extra)
+    over = {f: getattr(args, f) for f in fields}
+    try:
+        TrainConfig(**over)
+    except ValidationError as e:
+        raise UserError("; ".join(f"--{'.'.join(map(str, err['loc'])).replace('_', '-')}: {err['msg']}"
+                                  for err in e.errors())) from None
+    return over
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -58,11 +69,7 @@ def main(args: argparse.Namespace) -> int:
 
     if (args.run_dir is None) == (args.subset is None):
         raise UserError("train: give a RUN_DIR (every subset) or --subset FOLDER (one), not both")
-    over = {**training_overrides(args), "r": args.r, "lora_alpha": args.lora_alpha, "merge": args.merge}
-    try:
-        cfg = TrainConfig(**over)
-    except ValueError as e:
-        raise UserError(f"bad training settings: {e}") from e
+    cfg = TrainConfig(**training_overrides(args, "r", "lora_alpha", "merge"))
     if args.subset:
         from train.sft import train_variant
 
