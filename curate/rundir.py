@@ -95,6 +95,10 @@ class RunDir:
     def manifest_path(self) -> Path:
         return self.path("manifest.json")
 
+    @property
+    def scores_dir(self) -> Path:
+        return self.root / "scores"
+
     def subset_dir(self, name: str) -> Path:
         d = self.root / "subsets" / name
         d.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from helpers import conv
+from helpers import conv as exchange
 
 import curate
 from curate.errors import UserError
@@ -16,8 +16,8 @@ from curate.scorers.base import Resources, scorer_key
 from curate.scorers.batching import length_batches, padding_waste, run_sorted
 
 
-def qa(i: int) -> list[dict]:
-    return conv(f"question {i}", "answer " * (i + 1))
+def conv(i: int) -> list[dict]:
+    return exchange(f"question {i}", "answer " * (i + 1))
 
 
 class Counting:
@@ -42,7 +42,7 @@ class Counting:
 
 
 def test_resume_skips_scored_rows_and_new_setting_new_key(tmp_path):
-    data = [qa(i) for i in range(10)] + [qa(3)]  # a duplicate id
+    data = [conv(i) for i in range(10)] + [conv(3)]  # a duplicate id
     s = Counting()
     df = curate.score(data, [s], run=tmp_path, progress=False)
     assert len(df) == 10 and df["n_words"].tolist() == [3 + i for i in range(10)]
@@ -52,7 +52,7 @@ def test_resume_skips_scored_rows_and_new_setting_new_key(tmp_path):
     assert again.calls == []  # nothing re-scored
     pd.testing.assert_frame_equal(df, df2)
     more = Counting()
-    curate.score(data + [qa(20)], [more], run=tmp_path, progress=False)
+    curate.score(data + [conv(20)], [more], run=tmp_path, progress=False)
     assert more.calls == [1]  # only the new row
     biased = Counting(bias=100)
     out = curate.score(data, [biased], run=tmp_path, progress=False)
@@ -62,7 +62,7 @@ def test_resume_skips_scored_rows_and_new_setting_new_key(tmp_path):
 
 
 def test_failing_batch_becomes_nulls_and_run_goes_on(tmp_path):
-    data = [qa(i) for i in range(8)]
+    data = [conv(i) for i in range(8)]
     data[5] = [{"role": "user", "content": "poison"}, {"role": "assistant", "content": "x"}]
     s = Counting(batch_size=4)
     df = curate.score(data, [s], run=tmp_path, progress=False).set_index(
@@ -91,7 +91,7 @@ def test_in_memory_and_table_input(sharegpt_rows):
 
 
 def test_flush_writes_parts_as_it_goes(tmp_path):
-    curate.score([qa(i) for i in range(9)], [Counting(batch_size=2)], run=tmp_path, progress=False,
+    curate.score([conv(i) for i in range(9)], [Counting(batch_size=2)], run=tmp_path, progress=False,
                  flush_rows=2)
     (key_dir,) = (tmp_path / "scores").iterdir()
     assert len(list(key_dir.glob("part-*.parquet"))) == 5
@@ -115,9 +115,9 @@ def test_registry_and_bad_specs():
 
 def test_bad_model_path_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="model path not found: /no/such/model"):
-        curate.score([qa(1)], [{"name": "lm", "model": "/no/such/model"}], run=tmp_path, progress=False)
+        curate.score([conv(1)], [{"name": "lm", "model": "/no/such/model"}], run=tmp_path, progress=False)
     with pytest.raises(UserError, match="cannot load lm tokenizer"):
-        curate.score([qa(1)], [{"name": "lm", "model": str(tmp_path)}], progress=False)
+        curate.score([conv(1)], [{"name": "lm", "model": str(tmp_path)}], progress=False)
 
 
 def test_length_sorted_batching_keeps_order():

@@ -155,7 +155,7 @@ def evaluate_run(run_dir: str | Path, judge: str | Judge = "lm:smollm2", prompts
             raise UserError(f"unknown variant(s) {unknown}; this run has {[v.name for v in found]}")
         found = [v for v in found if v.name == "base" or v.name in variants]
     if len(found) < 2:
-        raise UserError(f"no trained variants in {run / 'models'}: run `curate train {run}` first")
+        raise UserError(f"no trained variants in {run / 'models'}: run `curate train --run {run}` first")
     plist = load_prompts(prompts, n_prompts)
     judge_obj = make_judge(judge, device=device)
     out = run / "eval"

@@ -214,7 +214,7 @@ def dedup(
                               signatures)
     if "semantic" in methods:
         if embeddings is None:
-            raise UserError("semantic dedup needs embeddings=(ids, matrix), e.g. curate.load_embeddings(run)")
+            raise UserError("semantic dedup needs embeddings=(ids, matrix), e.g. curate.store.load_embeddings(run)")
         emb = _split_embeddings(embeddings, "embeddings")
         if cross and against_emb is None:
             raise UserError("semantic dedup against a table needs against_embeddings=(ids, matrix)")
