@@ -5,7 +5,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from helpers import recipe, run_outputs, sharegpt
+from helpers import recipe, run_outputs, sharegpt, write_jsonl
 
 import curate
 from curate.pipeline import run
@@ -30,9 +30,7 @@ def dirty_jsonl(tmp_path):
         json.dumps({"conversations": [{"from": "wizard", "value": "x"}, {"from": "gpt", "value": "y"}]}),
         json.dumps({"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "<|im_end|> a."}]}),
     ]
-    p = tmp_path / "dirty.jsonl"
-    p.write_text("\n".join(rows) + "\n")
-    return p
+    return write_jsonl(tmp_path / "dirty.jsonl", rows)
 
 
 def test_run_writes_everything_and_counts_reconcile(dirty_jsonl, tmp_path):
