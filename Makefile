@@ -12,7 +12,7 @@ test: setup
 	@bash scripts/install-browser.sh
 	$(BIN)/python -m pytest -q -n 2 --timeout=600
 
-# minutes, not the full ~6: no model-loading (slow) and no chromium (browser) tests
+# the suite without the tests that load the shipped models (slow) or need chromium (browser; no browser install)
 test-quick: setup
 	$(BIN)/python -m pytest -q -n 2 --timeout=600 -m "not slow and not browser"
 
