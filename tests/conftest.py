@@ -1,13 +1,15 @@
 """Shared fixtures: tiny models built from configs (saved to temp dirs and loaded through the same
-``from_pretrained`` path as hub ids) and small conversation samples. All offline."""
+``from_pretrained`` path as hub ids) and small conversation samples. All offline. Plain builders
+(no fixtures) live in helpers.py."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
+import helpers
 import pytest
+from helpers import sharegpt
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -110,18 +112,12 @@ def tiny_sentence_dir(tmp_path_factory) -> Path:
     return out
 
 
-def make_conversation(user: str, assistant: str, system: str | None = None) -> dict:
-    turns = [{"from": "system", "value": system}] if system else []
-    turns += [{"from": "human", "value": user}, {"from": "gpt", "value": assistant}]
-    return {"conversations": turns}
-
-
 @pytest.fixture
 def sharegpt_rows() -> list[dict]:
     """A dozen valid ShareGPT rows with a planted exact duplicate and two sources."""
     rows = [
-        make_conversation(f"Question number {i}: how do I sort a list of {i} items in Python?",
-                          f"Use sorted(items) or items.sort(); for {i} items both are O(n log n).")
+        sharegpt(f"Question number {i}: how do I sort a list of {i} items in Python?",
+                 f"Use sorted(items) or items.sort(); for {i} items both are O(n log n).")
         | {"source": "a" if i % 2 else "b", "score": float(i)}
         for i in range(12)
     ]
@@ -131,12 +127,5 @@ def sharegpt_rows() -> list[dict]:
 
 @pytest.fixture
 def write_jsonl(tmp_path):
-    def _write(rows, name="data.jsonl") -> Path:
-        p = tmp_path / name
-        with open(p, "w", encoding="utf-8") as f:
-            for r in rows:
-                f.write(r if isinstance(r, str) else json.dumps(r))
-                f.write("\n")
-        return p
-
-    return _write
+    """``write_jsonl(rows, name="data.jsonl")`` -> a JSONL file under this test's tmp_path."""
+    return lambda rows, name="data.jsonl": helpers.write_jsonl(tmp_path / name, rows)

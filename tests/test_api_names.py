@@ -4,7 +4,7 @@ names keep working for one release with a DeprecationWarning naming the new one.
 import json
 
 import pytest
-from conftest import make_conversation
+from helpers import sharegpt
 
 import curate
 
@@ -12,7 +12,7 @@ import curate
 @pytest.fixture
 def jsonl(tmp_path):
     p = tmp_path / "in.jsonl"
-    p.write_text("\n".join(json.dumps(make_conversation(f"q{i}?", f"a{i}.")) for i in range(5)) + "\n")
+    p.write_text("\n".join(json.dumps(sharegpt(f"q{i}?", f"a{i}.")) for i in range(5)) + "\n")
     return p
 
 

@@ -1,4 +1,5 @@
 import pyarrow as pa
+from helpers import write_conversations
 
 from app.explore import load_rows
 from curate.rundir import write_parquet
@@ -6,11 +7,7 @@ from curate.rundir import write_parquet
 
 def test_removal_reasons_are_per_row_not_per_id(tmp_path):
     msgs = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
-    write_parquet(tmp_path / "data" / "conversations.parquet", pa.Table.from_pylist([
-        {"id": "x", "row": 0, "source": "s", "messages": msgs},
-        {"id": "x", "row": 1, "source": "s", "messages": msgs},  # exact copy of row 0
-        {"id": "y", "row": 2, "source": "s", "messages": msgs},
-    ]))
+    write_conversations(tmp_path, [msgs] * 3, source="s", ids=["x", "x", "y"])  # row 1: exact copy of row 0
     write_parquet(tmp_path / "dedup" / "exact.parquet", pa.Table.from_pylist(
         [{"id": "x", "row": 1, "method": "exact", "duplicate_of": "x", "similarity": 1.0}]))
     write_parquet(tmp_path / "validity.parquet", pa.Table.from_pylist(

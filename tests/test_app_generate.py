@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import trained_run
 
-from app.testing import make_fake_run
 from curate.errors import UserError
 from train.generate import Generator, Variant, list_variants
 
@@ -15,7 +15,7 @@ MSG = [{"role": "user", "content": "Say something about sorting."}]
 
 @pytest.fixture(scope="module")
 def run(tiny_lm_dir, tmp_path_factory):
-    return make_fake_run(tmp_path_factory.mktemp("run"), tiny_lm_dir)
+    return trained_run(tmp_path_factory.mktemp("run"), tiny_lm_dir)
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import trained_run
 from streamlit.testing.v1 import AppTest
 
-from app.testing import make_fake_run
 from app.votes import VoteStore
 
 MAIN = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
@@ -16,7 +16,7 @@ MAIN = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
 
 @pytest.fixture(scope="module")
 def fake_run(tiny_lm_dir, tmp_path_factory) -> Path:
-    return make_fake_run(tmp_path_factory.mktemp("run"), tiny_lm_dir)
+    return trained_run(tmp_path_factory.mktemp("run"), tiny_lm_dir)
 
 
 @pytest.fixture

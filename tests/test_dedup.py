@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from helpers import conv
 
 from curate.duplicates import DedupConfig, DedupResult, dedup
 from curate.duplicates.minhash import optimal_param
@@ -26,10 +27,6 @@ def words(n: int) -> list[str]:
 def table(convs: list[list[dict]], **cols) -> pa.Table:
     return pa.table({"id": [conversation_id(m) for m in convs], "messages": pa.array(convs, MSG),
                      "row": np.arange(len(convs)), "source": ["t"] * len(convs), **cols})
-
-
-def conv(user: str, assistant: str) -> list[dict]:
-    return [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
 
 
 @pytest.fixture(scope="module")
@@ -233,7 +230,7 @@ def test_cli_dedup(planted, tmp_path, capsys, write_jsonl):
 
     rows = [{"messages": m} for m in planted]
     path = write_jsonl(rows)
-    assert main(["dedup", str(path), "--top", "2", "--save", str(tmp_path / "run"), "--plot", str(tmp_path / "h.png"),
+    assert main(["dedup", str(path), "--top", "2", "--run-dir", str(tmp_path / "run"), "--plot", str(tmp_path / "h.png"),
                  "--show", "clusters,borderline,histogram"]) == 0
     out = capsys.readouterr().out
     assert "removed exact=1, near=2" in out and "largest clusters" in out and "borderline" in out

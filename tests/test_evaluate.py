@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from train_helpers import make_run
+from helpers import make_run
 
 from curate.errors import UserError
 from train.evaluate import load_prompts, pairwise

@@ -1,11 +1,10 @@
 """The local executor's process pool gives the same scores as scoring in this process."""
 
-import json
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import make_conversation
+from helpers import sharegpt, write_jsonl
 
 from curate.errors import UserError
 from curate.executors import Shards, get_executor, score_shards
@@ -16,15 +15,14 @@ from curate.rundir import RunDir
 
 
 def _input(path, n):
-    with open(path, "w", encoding="utf-8") as f:
-        for k in range(n):
-            i = k - 100 if k % 50 == 49 and k >= 100 else k  # exact copies of rows in earlier shards
-            assistant = f"Answer {i}: " + " ".join(f"w{i % 7}_{k}" for k in range(5 + i % 30)) + "."
-            if i % 11 == 0:
-                assistant += " <|im_end|>"  # some template leaks
-            conv = make_conversation(f"Question {i % 150}?", assistant)
-            f.write(json.dumps(conv) + "\n")
-    return path
+    rows = []
+    for k in range(n):
+        i = k - 100 if k % 50 == 49 and k >= 100 else k  # exact copies of rows in earlier shards
+        assistant = f"Answer {i}: " + " ".join(f"w{i % 7}_{k}" for k in range(5 + i % 30)) + "."
+        if i % 11 == 0:
+            assistant += " <|im_end|>"  # some template leaks
+        rows.append(sharegpt(f"Question {i % 150}?", assistant))
+    return write_jsonl(path, rows)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import make_conversation
+from helpers import recipe, run_outputs, sharegpt, write_jsonl
 
 import curate
 from curate.pipeline import run
@@ -15,12 +15,12 @@ from curate.pipeline import run
 def dirty_jsonl(tmp_path):
     rows = []
     for i in range(40):
-        rows.append(json.dumps(make_conversation(
+        rows.append(json.dumps(sharegpt(
             f"Request {i}: explain topic {i} with an example about item {i * 7}.",
             f"Topic {i} is explained here. " + " ".join(f"detail{i}_{k}" for k in range(i % 9 + 3)) + ".")
             | {"source": ["alpha", "beta"][i % 2]}))
     rows[5] = rows[4]  # exact duplicate
-    rows[7] = json.dumps(make_conversation(  # near duplicate of row 6: one word changed
+    rows[7] = json.dumps(sharegpt(  # near duplicate of row 6: one word changed
         "Request 6: explain topic 6 with an example about item 42.",
         "Topic 6 is explained here. " + " ".join(f"detail6_{k}" for k in range(9)) + "!"))
     rows += [
@@ -30,19 +30,7 @@ def dirty_jsonl(tmp_path):
         json.dumps({"conversations": [{"from": "wizard", "value": "x"}, {"from": "gpt", "value": "y"}]}),
         json.dumps({"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "<|im_end|> a."}]}),
     ]
-    p = tmp_path / "dirty.jsonl"
-    p.write_text("\n".join(rows) + "\n")
-    return p
-
-
-def recipe(src, out, **over):
-    r = {"name": "t", "input": {"source": str(src), "chunk_rows": 16}, "run_dir": str(out),
-         "scorers": ["heuristics"], "validity": ["role_order", "template_leak"],
-         "dedup": {"methods": ["exact", "near"], "keep": "longest", "near": {"threshold": 0.7}},
-         "subsets": [{"name": "long", "rank": {"assistant_chars": 1.0}, "budget": 10, "filter": "turns <= 4"},
-                     {"name": "random", "baseline": "random", "budget": 10}]}
-    r.update(over)
-    return r
+    return write_jsonl(tmp_path / "dirty.jsonl", rows)
 
 
 def test_run_writes_everything_and_counts_reconcile(dirty_jsonl, tmp_path):
@@ -66,15 +54,6 @@ def test_run_writes_everything_and_counts_reconcile(dirty_jsonl, tmp_path):
     assert set(first) >= {"conversations"} and first["conversations"][0]["from"] == "human"
     assert pq.read_table(sub / "data.parquet").num_rows == 10
     assert (tmp_path / "run" / "report" / "report.html").exists()
-
-
-def _outputs(root):
-    out = {}
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and p.suffix in (".jsonl", ".parquet") and "scores" not in p.parts:
-            out[str(p.relative_to(root))] = (pq.read_table(p).to_pylist() if p.suffix == ".parquet"
-                                             else p.read_text())
-    return out
 
 
 def test_interrupted_run_resumes_to_identical_outputs(dirty_jsonl, tmp_path, monkeypatch):
@@ -103,7 +82,7 @@ def test_interrupted_run_resumes_to_identical_outputs(dirty_jsonl, tmp_path, mon
     resumed = run(recipe(dirty_jsonl, tmp_path / "resumed"), progress=False)
     assert seen == [16], "resume starts after the finished shard"
     assert resumed.counts == clean.counts and resumed.subsets == clean.subsets
-    assert _outputs(tmp_path / "resumed") == _outputs(tmp_path / "clean")
+    assert run_outputs(tmp_path / "resumed") == run_outputs(tmp_path / "clean")
 
 
 def test_selection_only_rerun_reuses_scores_and_dedup(dirty_jsonl, tmp_path, monkeypatch):
@@ -129,10 +108,10 @@ def test_python_and_cli_give_the_same_run(dirty_jsonl, tmp_path):
 
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(recipe(dirty_jsonl, tmp_path / "cli")))
-    assert main(["run", str(path), "--quiet"]) == 0
+    assert main(["run", str(path), "--no-progress"]) == 0
     py = curate.run(str(path), run_dir=tmp_path / "py", progress=False)
     assert json.loads((tmp_path / "cli" / "manifest.json").read_text())["counts"] == py.counts
-    assert _outputs(tmp_path / "cli") == _outputs(tmp_path / "py")
+    assert run_outputs(tmp_path / "cli") == run_outputs(tmp_path / "py")
 
 
 def test_reselection_pool_is_the_pipelines_pool(dirty_jsonl, tmp_path):

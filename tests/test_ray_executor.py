@@ -4,7 +4,7 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import make_conversation
+from helpers import recipe, sharegpt, write_jsonl
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.ray
@@ -21,22 +21,18 @@ def local_ray():
 def _input(tmp_path):
     rows = []
     for i in range(60):
-        rows.append(make_conversation(f"Question {i}: describe item {i} and its use {i * 3}.",
-                                      f"Item {i} does " + " ".join(f"thing{i}_{k}" for k in range(i % 7 + 4)) + "."))
+        rows.append(sharegpt(f"Question {i}: describe item {i} and its use {i * 3}.",
+                             f"Item {i} does " + " ".join(f"thing{i}_{k}" for k in range(i % 7 + 4)) + "."))
     rows[9] = rows[8]  # exact duplicate
-    rows[20] = make_conversation("Question 9: describe item 9 and its use 27.",
-                                 "Item 9 does " + " ".join(f"thing9_{k}" for k in range(6)) + "!")
-    p = tmp_path / "in.jsonl"
-    p.write_text("\n".join(json.dumps(r) for r in rows) + "\n{broken\n")
-    return p
+    rows[20] = sharegpt("Question 9: describe item 9 and its use 27.",
+                        "Item 9 does " + " ".join(f"thing9_{k}" for k in range(6)) + "!")
+    return write_jsonl(tmp_path / "in.jsonl", [*rows, "{broken"])
 
 
 def _recipe(src, out, executor):
-    return {"name": "r", "input": {"source": str(src), "chunk_rows": 16}, "run_dir": str(out), "executor": executor,
-            "scorers": ["heuristics"], "validity": ["role_order", "template_leak"],
-            "dedup": {"methods": ["exact", "near"], "keep": "longest", "near": {"threshold": 0.7}},
-            "subsets": [{"name": "long", "rank": {"assistant_chars": 1.0}, "budget": 12},
-                        {"name": "rand", "baseline": "random", "budget": 12}]}
+    return recipe(src, out, name="r", executor=executor,
+                  subsets=[{"name": "long", "rank": {"assistant_chars": 1.0}, "budget": 12},
+                           {"name": "rand", "baseline": "random", "budget": 12}])
 
 
 def _subsets(root):

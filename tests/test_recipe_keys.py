@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import make_conversation
+from helpers import sharegpt
 from pydantic import BaseModel
 
 import curate
@@ -122,19 +122,19 @@ def _rows() -> list[dict]:
     for i in range(20):
         user = f"Question {i}: how does item {i} relate to topic {i * 3}?" + (" Please be brief." if i % 3 else "")
         answer = f"Item {i} " + " ".join(f"word{i}_{k}" for k in range(4 + i % 7)) + "."
-        conv = make_conversation(user, answer)
+        conv = sharegpt(user, answer)
         if i % 4 == 0:  # a few three-turn conversations
             conv["conversations"] += [{"from": "human", "value": f"And more on {i}?"},
                                       {"from": "gpt", "value": f"More on {i}: detail."}]
         rows.append(conv | {"source": ["alpha", "beta"][i % 2]})
     rows.append(rows[0])  # exact copy
-    near = make_conversation("Question 1: how does item 1 relate to topic 3? Please be brief.",
+    near = sharegpt("Question 1: how does item 1 relate to topic 3? Please be brief.",
                              "Item 1 " + " ".join(f"word1_{k}" for k in range(5)) + " and one more extra tail.")
     rows.append(near | {"source": "beta"})  # near copy of row 1, longer
-    mid = make_conversation("Question 2: how does item 2 relate to topic 6? Please be brief.",
+    mid = sharegpt("Question 2: how does item 2 relate to topic 6? Please be brief.",
                             "Item 2 word2_0 word2_1 and other words here.")
     rows.append(mid | {"source": "alpha"})  # shares about half its shingles with row 2
-    rows.append(make_conversation("Leaky question?", "An answer <|im_end|> with a leak."))
+    rows.append(sharegpt("Leaky question?", "An answer <|im_end|> with a leak."))
     rows.append({"conversations": [{"from": "gpt", "value": "I start."}, {"from": "human", "value": "ok"},
                                    {"from": "gpt", "value": "fine."}]})
     return rows

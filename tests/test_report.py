@@ -4,55 +4,15 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
 import pytest
+from helpers import scored_run
 
 import curate
 from curate.errors import UserError
-from curate.rundir import RunDir, write_parquet
-from curate.selection import select, write_subset
-
-
-def fake_run(root, n: int = 120, with_scores: bool = True):
-    rng = np.random.default_rng(0)
-    run = RunDir(root)
-    messages = [[{"role": "user", "content": f"question number {i}?"},
-                 {"role": "assistant", "content": "answer <b>&amp; " * int(rng.integers(1, 60))}] for i in range(n)]
-    ids = [f"id{i:03d}" for i in range(n)]
-    source = rng.choice(["finetome", "tome-math"], n, p=[0.7, 0.3])
-    conv = pa.table({"id": ids, "messages": messages, "source": source, "row": np.arange(n)})
-    write_parquet(run.conversations, conv)
-    lengths = np.array([len(m[1]["content"]) for m in messages])
-    reward = lengths / 100 + rng.normal(scale=0.5, size=n)
-    if with_scores:
-        from curate.store import ScoreStore
-
-        store = ScoreStore(run.root)
-        store.append("heuristics-aaaa", pa.table({"id": ids, "assistant_chars": lengths, "turns": [2] * n,
-                                                  "tokens": lengths // 4 + 5}))
-        store.write_meta("heuristics-aaaa", {"name": "heuristics"})
-        store.append("reward-bbbb", pa.table({"id": ids, "reward": reward}))
-        store.write_meta("reward-bbbb", {"name": "reward"})
-    dedup = pd.DataFrame({"id": ids[100:106], "row": range(100, 106), "method": ["exact"] * 3 + ["near"] * 3,
-                          "duplicate_of": [ids[0], ids[0], ids[1], ids[2], ids[2], ids[3]],
-                          "similarity": [1.0, 1.0, 1.0, 0.91, 0.88, 0.93]})
-    for method, g in dedup.groupby("method"):
-        write_parquet(run.root / "dedup" / f"{method}.parquet", pa.Table.from_pandas(g, preserve_index=False))
-    counts = {"read": n + 7, "quarantined": 7, "removed": {"duplicate:exact": 3, "duplicate:near": 3,
-                                                           "empty_turn": 0}, "kept": n - 6}
-    run.update_manifest(counts=counts, status="done", recipe={"name": "fake-recipe"})
-    df = conv.to_pandas()
-    df["reward"], df["tokens"], df["assistant_chars"] = reward, lengths // 4 + 5, lengths
-    for spec in ({"name": "quality", "rank": {"reward": 1}, "budget": 30},
-                 {"name": "random", "baseline": "random", "budget": 30}):
-        write_subset(select(df, spec), run.subset_dir(spec["name"]))
-    return run
 
 
 def test_report_files_and_counts(tmp_path):
-    run = fake_run(tmp_path / "run")
+    run = scored_run(tmp_path / "run")
     path = curate.report(run.root)
     assert path == run.root / "report" / "report.html"
     html = path.read_text()
@@ -76,7 +36,7 @@ def test_report_files_and_counts(tmp_path):
 
 
 def test_report_counts_mismatch_is_flagged(tmp_path):
-    run = fake_run(tmp_path / "run")
+    run = scored_run(tmp_path / "run")
     m = run.manifest()
     m["counts"]["read"] = 999
     run.update_manifest(counts=m["counts"])
@@ -85,7 +45,7 @@ def test_report_counts_mismatch_is_flagged(tmp_path):
 
 
 def test_report_without_scores_or_subsets(tmp_path):
-    run = fake_run(tmp_path / "run", with_scores=False)
+    run = scored_run(tmp_path / "run", with_scores=False)
     import shutil
 
     shutil.rmtree(run.root / "subsets")
@@ -106,7 +66,7 @@ def test_report_empty_run_and_missing_dir(tmp_path):
 def test_report_cli(tmp_path, capsys):
     from curate.cli import main
 
-    run = fake_run(tmp_path / "run")
+    run = scored_run(tmp_path / "run")
     assert main(["report", str(run.root)]) == 0
     assert str(run.root / "report" / "report.html") in capsys.readouterr().out
     assert main(["report", str(tmp_path / "missing")]) == 2

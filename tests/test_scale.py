@@ -7,21 +7,15 @@ import tracemalloc
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import make_conversation
+from helpers import recipe, run_outputs, sharegpt, write_jsonl
 
 from curate.loaders import iter_load
 
 
 def _write(path, n, bad=()):
-    with open(path, "wb") as f:
-        for i in range(n):
-            if i in bad:
-                f.write(bad[i] + b"\n")
-                continue
-            conv = make_conversation(f"Question {i}: explain item {i} in detail please.",
-                                     f"Item {i}: " + " ".join(f"word{i}_{k}" for k in range(40)) + ".")
-            f.write(json.dumps(conv).encode() + b"\n")
-    return path
+    return write_jsonl(path, (bad[i] if i in bad else sharegpt(f"Question {i}: explain item {i} in detail please.",
+                                                               f"Item {i}: " + " ".join(f"word{i}_{k}" for k in range(40)) + ".")
+                              for i in range(n)))
 
 
 def _peak_while_streaming(path, chunk_rows):
@@ -66,16 +60,9 @@ def test_corrupted_lines_mid_file_are_quarantined_and_the_rest_goes_on(tmp_path)
 
 
 def _recipe(src, out):
-    return {"name": "s", "input": {"source": str(src), "chunk_rows": 4}, "run_dir": str(out),
-            "scorers": ["heuristics"], "validity": ["role_order"],
-            "dedup": {"methods": ["exact", "near"], "near": {"threshold": 0.7}},
-            "subsets": [{"name": "top", "rank": {"assistant_chars": 1.0}, "budget": 6}]}
-
-
-def _outputs(root):
-    return {str(p.relative_to(root)): (pq.read_table(p).to_pylist() if p.suffix == ".parquet" else p.read_text())
-            for p in sorted(root.rglob("*"))
-            if p.is_file() and p.suffix in (".jsonl", ".parquet") and "scores" not in p.parts}
+    return recipe(src, out, chunk_rows=4, name="s", validity=["role_order"],
+                  dedup={"methods": ["exact", "near"], "near": {"threshold": 0.7}},
+                  subsets=[{"name": "top", "rank": {"assistant_chars": 1.0}, "budget": 6}])
 
 
 def test_kill_mid_heuristics_then_resume_gives_identical_outputs(tmp_path, monkeypatch):
@@ -104,7 +91,7 @@ def test_kill_mid_heuristics_then_resume_gives_identical_outputs(tmp_path, monke
     resumed = run(_recipe(src, tmp_path / "resumed"), progress=False)
     assert sum(again) == 25 - scored_before, "only the rows the kill left unscored are scored again"
     assert resumed.counts == clean.counts and resumed.subsets == clean.subsets
-    assert _outputs(tmp_path / "resumed") == _outputs(tmp_path / "clean")
+    assert run_outputs(tmp_path / "resumed") == run_outputs(tmp_path / "clean")
 
 
 def test_cli_address_without_ray_executor_is_a_user_error(tmp_path, capsys):
@@ -114,7 +101,7 @@ def test_cli_address_without_ray_executor_is_a_user_error(tmp_path, capsys):
 
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(_recipe(_write(tmp_path / "in.jsonl", 5), tmp_path / "run")))
-    assert main(["run", str(path), "--quiet", "--address", "ray://head:10001"]) == 2
+    assert main(["run", str(path), "--no-progress", "--address", "ray://head:10001"]) == 2
     assert "--executor ray" in capsys.readouterr().err
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from helpers import conv as exchange
 
 import curate
 from curate.errors import UserError
@@ -16,7 +17,7 @@ from curate.scorers.batching import length_batches, padding_waste, run_sorted
 
 
 def conv(i: int) -> list[dict]:
-    return [{"role": "user", "content": f"question {i}"}, {"role": "assistant", "content": "answer " * (i + 1)}]
+    return exchange(f"question {i}", "answer " * (i + 1))
 
 
 class Counting:
@@ -137,9 +138,9 @@ def test_cli_score(tmp_path, sharegpt_rows, write_jsonl, capsys):
 
     src = write_jsonl(sharegpt_rows)
     run = tmp_path / "run"
-    assert main(["score", str(src), "--scorers", "heuristics", "--run", str(run), "--no-progress"]) == 0
+    assert main(["score", str(src), "--scorers", "heuristics", "--run-dir", str(run), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "heuristics" in out and "12 conversations" in out
     assert len(curate.scores(run)) == 12
-    assert main(["score", str(src), "--scorers", "heuristics", "--run", str(run), "--set", "lm.bogus=1"]) == 2
+    assert main(["score", str(src), "--scorers", "heuristics", "--run-dir", str(run), "--set", "lm.bogus=1"]) == 2
     assert "--set" in capsys.readouterr().err

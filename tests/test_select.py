@@ -278,11 +278,11 @@ def test_cli_select_on_run_dir(tmp_path, capsys):
     import sys
 
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-    from test_report import fake_run
+    from helpers import scored_run
 
     from curate.cli import main
 
-    run = fake_run(tmp_path / "run")
+    run = scored_run(tmp_path / "run")
     rc = main(["select", str(run.root), "--name", "cli-top", "--filter", "turns == 2",
                "--rank", "reward=1,-tokens=0.1", "--rows", "15", "--format", "messages"])
     assert rc == 0

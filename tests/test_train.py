@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from train_helpers import conv, make_run, write_subset
+from helpers import make_run, numbered_conv, write_subset
 
 from curate.errors import UserError
 from train.config import TrainConfig
@@ -83,7 +83,7 @@ def test_bad_subsets_are_clear_errors(tmp_path, tiny_lm_dir):
     no_asst = write_subset(tmp_path, "noasst", [[{"role": "user", "content": "hi"}]] * 3)
     with pytest.raises(UserError, match="no assistant turns"):
         load_subset(no_asst)
-    good = write_subset(tmp_path, "good", [conv(i) for i in range(4)])
+    good = write_subset(tmp_path, "good", [numbered_conv(i) for i in range(4)])
     with pytest.raises(UserError, match="model not found"):
         train_variant(good, model="./no/such/model", max_steps=1)
     with pytest.raises(UserError, match="bad training settings"):
@@ -120,7 +120,7 @@ def test_few_steps_lower_loss_and_change_only_lora(tmp_path, tiny_lm_dir, tok):
     model, tokenizer, targets = load_model(Backend("trl", "test"), str(tiny_lm_dir), cfg)
     assert targets == cfg.target_modules
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    convs = [conv(i % 3) for i in range(12)]
+    convs = [numbered_conv(i % 3) for i in range(12)]
     ds, _ = tokenize_rows(tokenizer, convs, 128)
     res = fit(model, tokenizer, ds, ds.select(range(4)), cfg, Backend("trl", "test"), tmp_path / "w")
     assert res.eval_loss < res.initial_eval_loss - 0.05

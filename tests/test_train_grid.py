@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from train_helpers import make_run
+from helpers import make_run
 
 from curate.errors import UserError
 
@@ -36,7 +36,7 @@ def test_matrix_trains_every_subset_via_cli(tmp_path, tiny_lm_dir):
     from curate.cli import main
 
     run = make_run(tmp_path, {"quality": 6, "random": 6})
-    rc = main(["train", "--run", str(run), "--model", str(tiny_lm_dir), "--max-steps", "2", "--max-length", "96"])
+    rc = main(["train", str(run), "--model", str(tiny_lm_dir), "--max-steps", "2", "--max-length", "96"])
     assert rc == 0
     import pandas as pd
 
@@ -44,5 +44,5 @@ def test_matrix_trains_every_subset_via_cli(tmp_path, tiny_lm_dir):
     assert sorted(df["variant"]) == ["quality", "random"]
     assert set(df["steps"]) == {2} and set(df["seed"]) == {3407}
     assert "| quality |" in (run / "models" / "results.md").read_text()
-    assert main(["train", "--run", str(run), "--subsets", "nope", "--model", str(tiny_lm_dir)]) == 2
+    assert main(["train", str(run), "--subsets", "nope", "--model", str(tiny_lm_dir)]) == 2
     assert main(["train", "--subset", str(run / "subsets" / "quality"), "--model", "/no/such/dir"]) == 2

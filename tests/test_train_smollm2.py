@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from train_helpers import make_run
+from helpers import make_run
 
 
 @pytest.mark.slow

@@ -151,7 +151,7 @@ def train_variant(subset: str | Path, out_dir: str | Path | None = None, config:
     backend = choose_backend(cfg.backend)
     if cfg.load_in_4bit and backend.name != "unsloth":
         raise UserError("load_in_4bit (QLoRA) needs the Unsloth backend (CUDA + the gpu extra)")
-    print(f"[train] {name}: backend={backend.name} ({backend.reason})", flush=True)
+    log.info("[train] %s: backend=%s (%s)", name, backend.name, backend.reason)
     model, tok, targets = load_model(backend, model_path, cfg)
     _align_eos(model, tok)
     if tok.pad_token is None:

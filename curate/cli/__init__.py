@@ -1,6 +1,6 @@
 """The `curate` command. Each subcommand lives in its own module in this package and exposes
 ``add_parser(subparsers)`` and ``main(args) -> int``; modules are discovered, so adding a command
-touches no shared file."""
+touches no shared file. Options shared by several commands are spelled once, in ``_args``."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import pkgutil
 import sys
 
 from curate import __version__
+from curate.cli._args import Parser, resolve
 from curate.errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="curate",
         description="Score, dedup and select chat fine-tuning data; LoRA-train and compare the variants.",
     )
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        resolve(args)
         return int(args.func(args) or 0)
     except UserError as e:
         print(f"curate: error: {e}", file=sys.stderr)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from curate.cli._args import add_existing_run_dir
 from curate.errors import UserError
 
 APP_MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
@@ -16,7 +17,7 @@ APP_MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("app", help="open the Streamlit app to compare, vote on and explore a run",
                               description=__doc__)
-    p.add_argument("run_dir", help="run directory (from `curate run`), with models in RUN/models/")
+    add_existing_run_dir(p, "run directory (from `curate run`), with models in RUN_DIR/models/")
     p.add_argument("--port", type=int, default=8501, help="port to serve on (default 8501)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     p.add_argument("--model", default=None,

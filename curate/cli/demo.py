@@ -9,17 +9,28 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
+
+from curate.cli._args import add_limit, add_prompts, add_run_dir, deprecated
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="offline demo: curate the ShareGPT sample, train, evaluate",
                        description="Run recipes/demo.yaml, LoRA-train its `train.subsets`, evaluate them.")
-    p.add_argument("--out", default=None, help="run directory (default runs/demo)")
-    p.add_argument("--limit", type=int, default=None, help="input records to read (default from the recipe)")
+    add_run_dir(p, "run directory (default runs/demo)", old=("--out",))
+    add_limit(p, "input records to read (default from the recipe)", type=int)  # the recipe checks it
     p.add_argument("--no-train", action="store_true", help="stop after curation")
-    p.add_argument("--steps", type=int, default=None, help="training steps per subset")
-    p.add_argument("--prompts", type=int, default=4, help="evaluation prompts")
+    p.add_argument("--max-steps", type=int, metavar="N", help="training steps per subset (default from the recipe)")
+    deprecated(p, "--steps", new="--max-steps", dest="max_steps", type=int)
+    add_prompts(p, default="the recipe's train.evaluate (the shipped 22 prompts, first 4)")
     p.set_defaults(func=main)
+
+
+def recipe_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The demo recipe's keys the options set, validated with the recipe (`curate.recipe.parse`)."""
+    keys = {"input.limit": args.limit, "run_dir": args.run_dir, "train.max_steps": args.max_steps,
+            "train.evaluate.prompts": args.prompts, "train.evaluate.n_prompts": args.n_prompts}
+    return {k: v for k, v in keys.items() if v is not None}
 
 
 def main(args: argparse.Namespace) -> int:
@@ -27,10 +38,8 @@ def main(args: argparse.Namespace) -> int:
     from curate.recipe import parse, recipes_dir
 
     t0 = time.perf_counter()
-    recipe = parse(recipes_dir() / "demo.yaml")
-    if args.limit:
-        recipe.input.limit = args.limit
-    summary = run(recipe, run_dir=args.out)
+    recipe = parse(recipes_dir() / "demo.yaml", overrides=recipe_overrides(args))
+    summary = run(recipe)
     print(summary.table())
     run_dir = summary.run_dir
     if not args.no_train and recipe.train:
@@ -41,14 +50,12 @@ def main(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(1)  # faster than 2 threads for a 135M model on 2 cores
         settings = recipe.train.settings()
-        if args.steps:
-            settings["max_steps"] = args.steps
         print("\n[curate] training (smoke-scale: a few LoRA steps of SmolLM2-135M on CPU)", flush=True)
         results = train_run(run_dir, subsets=recipe.train.subsets, **settings)
         cols = [c for c in ("variant", "rows", "steps", "train_loss", "eval_loss", "train_seconds") if c in results]
         print(results[cols].to_string(index=False))
         print("\n[curate] evaluating (smoke-scale: SmolLM2 judges SmolLM2; near a coin flip)", flush=True)
-        evaluation = evaluate_run(run_dir, **{**recipe.train.evaluate.model_dump(), "n_prompts": args.prompts})
+        evaluation = evaluate_run(run_dir, **recipe.train.evaluate.model_dump())
         print((Path(evaluation["dir"]) / "results.md").read_text())
     minutes = (time.perf_counter() - t0) / 60
     print(f"\ndone in {minutes:.1f} min. Results in {run_dir}/:")

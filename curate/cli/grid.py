@@ -5,17 +5,20 @@ from __future__ import annotations
 import argparse
 import logging
 
+from curate.cli._args import deprecated
 from curate.cli.train import add_training_args, training_overrides
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("grid", help="LoRA rank grid on one subset (80/20 split, best by eval loss)",
                               description=__doc__)
-    p.add_argument("--subset", required=True, help="a subset folder RUN/subsets/NAME")
+    p.add_argument("--subset", required=True, help="a subset folder RUN_DIR/subsets/NAME")
     p.add_argument("--ranks", type=int, nargs="+", default=[8, 16, 32, 64], help="LoRA ranks (default 8 16 32 64)")
-    p.add_argument("--lrs", type=float, nargs="+", help="learning rates: an optional second axis")
+    p.add_argument("--learning-rates", type=float, nargs="+", help="learning rates: an optional second axis")
+    deprecated(p, "--lrs", new="--learning-rates", dest="learning_rates", type=float, nargs="+")
     p.add_argument("--val-fraction", type=float, default=0.2, help="validation share (default 0.2)")
-    p.add_argument("--out", help="output folder (default RUN/grid/NAME)")
+    p.add_argument("--out-dir", help="output folder (default RUN_DIR/grid/NAME)")
+    deprecated(p, "--out", new="--out-dir", dest="out_dir")
     add_training_args(p)
     p.set_defaults(func=main)
 
@@ -25,8 +28,7 @@ def main(args: argparse.Namespace) -> int:
     from train.grid import rank_grid
     from train.tables import markdown_table
 
-    over = training_overrides(args)
-    df = rank_grid(args.subset, ranks=args.ranks, learning_rates=args.lrs, out_dir=args.out,
-                   val_fraction=args.val_fraction, **over)
+    over = training_overrides(args, "val_fraction")
+    df = rank_grid(args.subset, ranks=args.ranks, learning_rates=args.learning_rates, out_dir=args.out_dir, **over)
     print(markdown_table(df))
     return 0

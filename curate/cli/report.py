@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from curate.cli._args import add_existing_run_dir
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("report", help="rebuild RUN_DIR/report/report.html (static HTML + PNGs)",
                               description="Rebuild the static report of a run directory.")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (has manifest.json)")
+    add_existing_run_dir(p, "a run directory (has manifest.json)")
     p.add_argument("--sample", type=int, default=50_000, help="rows used for plots (default 50000)")
     p.set_defaults(func=main)
 

@@ -1,4 +1,4 @@
-"""``curate score INPUT --scorers heuristics,lm,embedding --run RUN``: score once into a run's store."""
+"""``curate score INPUT --scorers heuristics,lm,embedding --run-dir RUN``: score once into a run's store."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from curate.cli._args import add_limit, add_progress, add_run_dir
 from curate.errors import UserError
 
 
@@ -21,15 +22,15 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("input", help="dataset: hub id, folder, .jsonl/.json/.parquet, or sharegpt-sample")
     p.add_argument("--scorers", default="heuristics",
                    help="comma-separated scorer names (heuristics, lm, embedding, reward, classifier)")
-    p.add_argument("--run", required=True, help="run directory; scores go to RUN/scores/<scorer-key>/")
+    add_run_dir(p, "run directory (required); scores go to DIR/scores/<scorer-key>/", old=("--run",), required=True)
     p.add_argument("--model", action="append", default=[], metavar="SCORER=MODEL",
                    help="model for a scorer: alias (smollm2, minilm), local path or hub id; repeatable")
     p.add_argument("--set", action="append", default=[], metavar="SCORER.KEY=VALUE",
                    help="any scorer setting, e.g. reward.aggregate=min or lm.max_length=1024; repeatable")
-    p.add_argument("-n", "--limit", type=int, default=None, help="score only the first N conversations")
+    add_limit(p, "score only the first N conversations")
     p.add_argument("--device", default="auto", help="auto (CUDA if available, else CPU), cpu, cuda, cuda:1")
     p.add_argument("--retry-failed", action="store_true", help="re-score rows whose earlier try failed")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress(p)
     p.set_defaults(func=main)
 
 
@@ -70,12 +71,12 @@ def main(args: argparse.Namespace) -> int:
     specs = parse_specs(args.scorers, args.model, args.set)
     t0 = time.perf_counter()
     loaded = curate.load(args.input, limit=args.limit)
-    df = curate.score(loaded, specs, run_dir=args.run, device=args.device, progress=not args.no_progress,
+    df = curate.score(loaded, specs, run_dir=args.run_dir, device=args.device, progress=args.progress,
                       retry_failed=args.retry_failed)
     took = time.perf_counter() - t0
     quarantined = len(getattr(loaded, "quarantine", []) or [])
     print(f"{len(df)} conversations scored with {', '.join(s['name'] for s in specs)} in {took:.1f} s"
-          f" ({quarantined} records quarantined); scores in {args.run}/scores")
+          f" ({quarantined} records quarantined); scores in {args.run_dir}/scores")
     errors = {c: int(df[c].notna().sum()) for c in df.columns if c.endswith("_error")}
     with pd.option_context("display.width", 120, "display.float_format", "{:.4g}".format):
         print(summary(df).to_string(index=False))

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from curate.cli._args import add_existing_run_dir
 from curate.errors import UserError
 
 
@@ -15,7 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Select a subset from RUN_DIR's conversations and scores into RUN_DIR/subsets/NAME/. "
                     "Rows removed by dedup are left out unless --keep-duplicates.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    add_existing_run_dir(p, "a scored run directory (from `curate run` or `curate score`)")
     p.add_argument("--spec", help="a YAML/JSON file holding one subset spec (the keys of a recipe's subsets: entry)")
     p.add_argument("--name", help="subset name (folder under RUN_DIR/subsets/)")
     p.add_argument("--filter", help="expression, e.g. \"reward > 0.5 and turns <= 8\"")

@@ -1,10 +1,13 @@
-"""`curate train`: LoRA fine-tune one subset (--subset) or every subset of a run (--run)."""
+"""`curate train`: LoRA fine-tune every subset of a run (RUN_DIR) or one subset folder (--subset).
+
+Options are train.config.TrainConfig fields with dashes (``--lora-alpha`` sets ``lora_alpha``)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 
+from curate.cli._args import add_existing_run_dir, deprecated
 from curate.errors import UserError
 
 
@@ -13,7 +16,8 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="smollm2", help="base model: alias (smollm2), local folder or hub id")
     p.add_argument("--max-steps", type=int, default=60, help="optimizer steps (default 60)")
     p.add_argument("--max-length", type=int, default=2048, help="tokens per conversation, truncated (default 2048)")
-    p.add_argument("--lr", type=float, default=2e-4, help="learning rate (default 2e-4, linear schedule)")
+    p.add_argument("--learning-rate", type=float, default=2e-4, help="learning rate (default 2e-4, linear schedule)")
+    deprecated(p, "--lr", new="--learning-rate", dest="learning_rate", type=float)
     p.add_argument("--batch-size", type=int, default=2, help="per-device batch (default 2)")
     p.add_argument("--grad-accum", type=int, default=4, help="gradient accumulation steps (default 4)")
     p.add_argument("--seed", type=int, default=3407)
@@ -23,23 +27,36 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--load-in-4bit", action="store_true", help="QLoRA (Unsloth backend only)")
 
 
-def training_overrides(args: argparse.Namespace) -> dict:
-    return {"model": args.model, "max_steps": args.max_steps, "max_length": args.max_length,
-            "learning_rate": args.lr, "batch_size": args.batch_size, "grad_accum": args.grad_accum,
-            "seed": args.seed, "eval_steps": args.eval_steps, "backend": args.backend,
-            "load_in_4bit": args.load_in_4bit}
+def training_overrides(args: argparse.Namespace, *extra: str) -> dict:
+    """The TrainConfig fields the options set (the shared ones plus ``extra`` field names), checked
+    here so a bad value is one line naming its flag, before any model loads."""
+    from pydantic import ValidationError
+
+    from train.config import TrainConfig
+
+    fields = ("model", "max_steps", "max_length", "learning_rate", "batch_size", "grad_accum", "seed",
+              "eval_steps", "backend", "load_in_4bit", *extra)
+    over = {f: getattr(args, f) for f in fields}
+    try:
+        TrainConfig(**over)
+    except ValidationError as e:
+        raise UserError("; ".join(f"--{'.'.join(map(str, err['loc'])).replace('_', '-')}: {err['msg']}"
+                                  for err in e.errors())) from None
+    return over
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="LoRA fine-tune a subset, or every subset of a run (experiment matrix)",
                               description=__doc__)
-    where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--subset", help="a subset folder RUN/subsets/NAME")
-    where.add_argument("--run", help="a run directory: train every subset with the same settings")
-    p.add_argument("--subsets", nargs="+", help="with --run: only these subsets")
-    p.add_argument("--out", help="with --subset: output folder (default RUN/models/NAME)")
+    add_existing_run_dir(p, "a run directory: train every subset with the same settings (or give --subset)",
+                         old=("--run",), required=False)
+    p.add_argument("--subset", help="instead of RUN_DIR: one subset folder RUN_DIR/subsets/NAME")
+    p.add_argument("--subsets", nargs="+", help="with RUN_DIR: only these subsets")
+    p.add_argument("--out-dir", help="with --subset: output folder (default RUN_DIR/models/NAME)")
+    deprecated(p, "--out", new="--out-dir", dest="out_dir")
     p.add_argument("--r", type=int, default=16, help="LoRA rank (default 16)")
-    p.add_argument("--alpha", type=int, default=16, help="LoRA alpha (default 16)")
+    p.add_argument("--lora-alpha", type=int, default=16, help="LoRA alpha (default 16)")
+    deprecated(p, "--alpha", new="--lora-alpha", dest="lora_alpha", type=int)
     p.add_argument("--merge", action="store_true", help="also save a merged 16-bit model")
     p.add_argument("--force", action="store_true", help="retrain variants that are up to date")
     add_training_args(p)
@@ -50,22 +67,20 @@ def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from train.config import TrainConfig
 
-    over = {**training_overrides(args), "r": args.r, "lora_alpha": args.alpha, "merge": args.merge}
-    try:
-        cfg = TrainConfig(**over)
-    except ValueError as e:
-        raise UserError(f"bad training settings: {e}") from e
+    if (args.run_dir is None) == (args.subset is None):
+        raise UserError("train: give a RUN_DIR (every subset) or --subset FOLDER (one), not both")
+    cfg = TrainConfig(**training_overrides(args, "r", "lora_alpha", "merge"))
     if args.subset:
         from train.sft import train_variant
 
-        m = train_variant(args.subset, args.out, config=cfg, force=args.force)
+        m = train_variant(args.subset, args.out_dir, config=cfg, force=args.force)
         print(f"{m['variant']}: train loss {m['train_loss']:.4f}, eval loss {m['eval_loss']}, "
               f"{m['train_seconds']:.1f}s ({m['backend']})")
         return 0
     from train.matrix import train_run
     from train.tables import markdown_table
 
-    df = train_run(args.run, model=cfg.model, max_steps=cfg.max_steps, subsets=args.subsets, config=cfg,
+    df = train_run(args.run_dir, model=cfg.model, max_steps=cfg.max_steps, subsets=args.subsets, config=cfg,
                    force=args.force)
     print(markdown_table(df))
     return 0

@@ -108,7 +108,7 @@ def _configs(config, near, semantic_, overrides) -> DedupConfig:
 def _split_embeddings(emb: Any, what: str) -> Embeddings:
     if isinstance(emb, tuple) and len(emb) == 2:
         return emb
-    raise UserError(f"{what}: expected (ids, matrix), e.g. curate.store.load_embeddings(run)")
+    raise UserError(f"{what}: expected (ids, matrix), e.g. curate.load_embeddings(run)")
 
 
 def _align(emb: Embeddings, ids: np.ndarray, what: str) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -89,6 +89,3 @@ class DedupConfig(BaseModel):
     def ordered_methods(self) -> list[str]:
         """Methods always run exact -> near -> semantic, whatever order the recipe lists them in."""
         return [m for m in METHOD_ORDER if m in self.methods]
-
-    def settings(self) -> dict[str, Any]:
-        return self.model_dump()

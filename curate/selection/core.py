@@ -210,7 +210,7 @@ def _align(ids: pd.Series, embeddings: Embeddings | None, spec: SubsetSpec) -> n
     if embeddings is None:
         raise UserError(
             f"subset {spec.name!r}: 'diversity' needs embeddings; pass embeddings=(ids, matrix) "
-            "(curate.store.load_embeddings(run)) or score with the 'embedding' scorer"
+            "(curate.load_embeddings(run)) or score with the 'embedding' scorer"
         )
     emb_ids, matrix = embeddings
     matrix = np.asarray(matrix)
