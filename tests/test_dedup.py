@@ -279,3 +279,49 @@ def test_precomputed_signatures_and_lengths_equal_dedup_from_messages(planted, t
         dedup(ids_only, signatures=sig[:5], progress=False)
     with pytest.raises(UserError, match="lengths: 3 values"):
         dedup(data, keep="longest", lengths=lengths[:3], progress=False)
+
+
+@pytest.mark.parametrize("method", ["oph", "minhash"])
+def test_signature_estimates_match_exact_jaccard_on_known_pairs(method):
+    """Pairs of hash sets with known Jaccard (long sets, and short ones that need densification):
+    each estimate within 4 standard errors, and the mean error small."""
+    from curate.duplicates.minhash import estimated_jaccard, oph_signatures
+
+    rng = np.random.default_rng(3)
+    hashes, offsets, truth = [], [0], []
+    for size in (1000, 40):
+        for jac in (0.2, 0.5, 0.8, 0.95):
+            for _ in range(10):
+                shared = int(round(2 * size * jac / (1 + jac)))  # |A|=|B|=size, |A&B|=shared
+                pool = rng.integers(0, 2**63, size=2 * size, dtype=np.uint64)
+                a, b = pool[:size], np.concatenate([pool[:shared], pool[size:2 * size - shared]])
+                for s in (a, b):
+                    hashes.append(s)
+                    offsets.append(offsets[-1] + len(s))
+                truth.append(shared / (2 * size - shared))
+    hashes, offsets, truth = np.concatenate(hashes), np.array(offsets), np.array(truth)
+    if method == "oph":
+        sig = oph_signatures(hashes, offsets, 128, seed=1)
+    else:
+        import rensa
+
+        m = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets.astype(np.uint64), 128, 1)
+        sig = np.asarray(m.to_rows(), np.uint32).reshape(-1, 128)
+    est = estimated_jaccard(sig, np.arange(0, len(sig), 2), np.arange(1, len(sig), 2))
+    err = np.abs(est - truth)
+    assert (err <= 4 * np.sqrt(truth * (1 - truth) / 128) + 0.02).all()
+    assert err.mean() < 0.03
+
+
+def test_oph_signatures_equal_for_equal_sets_and_method_setting_acts():
+    from curate.duplicates.minhash import oph_signatures
+
+    h = np.arange(1, 6, dtype=np.uint64)
+    sig = oph_signatures(np.concatenate([h, h[::-1]]), np.array([0, 5, 10]), 64)
+    assert (sig[0] == sig[1]).all() and (sig != np.iinfo(np.uint32).max).all()  # densified: every slot filled
+    data = table([conv(" ".join(words(30)), " ".join(words(60))) for _ in range(20)])
+    a = dedup(data, methods="near", progress=False, near={"method": "oph"})
+    b = dedup(data, methods="near", progress=False, near={"method": "minhash"})
+    assert a.pairs["near"].settings["method"] == "oph" and b.pairs["near"].settings["method"] == "minhash"
+    with pytest.raises(UserError, match="method"):
+        dedup(data, methods="near", progress=False, near={"method": "bogus"})

@@ -38,6 +38,9 @@ class NearConfig(_Thresholded):
         description="lowest Jaccard kept as a candidate pair (re-threshold down to it); default threshold-0.1",
     )
     num_perm: int = Field(128, ge=8, le=1024)
+    method: Literal["minhash", "oph"] = Field(
+        "minhash", description="signatures: minhash (num_perm permutations per shingle) or oph (one hash per shingle)"
+    )
     ngram: int = Field(5, ge=1, le=32)
     shingle: Literal["word", "char"] = "word"
     seed: int = 0
