@@ -22,7 +22,7 @@ from scipy import sparse
 
 import curate
 from curate.duplicates import dedup
-from curate.duplicates.edits import edited_copy
+from curate.duplicates.edits import edited_copy, half_shared
 from curate.duplicates.minhash import shingle_matrix
 from curate.schema import conversation_id
 
@@ -35,17 +35,6 @@ GRID = (  # (shingle, ngram, threshold, verify, signature method)
     ("word", 3, 0.7, "exact", "minhash"), ("word", 3, 0.6, "signature", "minhash"),
     ("char", 10, 0.7, "signature", "minhash"),
 )
-
-
-def half_shared(a: list[dict], b: list[dict]) -> list[dict] | None:
-    """``a``'s first half of turns (whole exchanges) followed by ``b``'s turns after the same point, if
-    the shared turns hold 35-65% of the characters of both ``a`` and the result (about half of the
-    text too); else None."""
-    k = len(a) // 4 * 2
-    out = a[:k] + b[k:]
-    shared = sum(len(m["content"]) for m in a[:k])
-    share = [shared / max(1, sum(len(m["content"]) for m in c)) for c in (a, out)]
-    return out if k and len(b) > k and all(0.35 <= x <= 0.65 for x in share) else None
 
 
 def planted(table: pa.Table, copies: int, halves: int, seed: int = 0) -> tuple[pa.Table, np.ndarray, np.ndarray]:

@@ -138,7 +138,7 @@ def test_exact_verify_is_exact_jaccard(graded):
 
     r = dedup(graded, methods="near", verify="exact", floor=0.5, progress=False)
     p = r.pairs["near"]
-    truth = exact_jaccard(shingle_matrix(graded["messages"].combine_chunks()), p.a, p.b)
+    truth = exact_jaccard(shingle_matrix(graded["messages"].combine_chunks(), p.settings["ngram"]), p.a, p.b)
     np.testing.assert_allclose(p.sim, truth, rtol=1e-6)
 
 
@@ -325,3 +325,31 @@ def test_oph_signatures_equal_for_equal_sets_and_method_setting_acts():
     assert a.pairs["near"].settings["method"] == "oph" and b.pairs["near"].settings["method"] == "minhash"
     with pytest.raises(UserError, match="method"):
         dedup(data, methods="near", progress=False, near={"method": "bogus"})
+
+
+def test_defaults_find_edited_copies_and_never_merge_half_shared():
+    """At the default settings, on sample rows: copies with 2-6% of words edited (case, punctuation,
+    fillers, doubled spaces) are found (recall >= 0.9, also at 6%), and conversations sharing half
+    their turns (and about half their text) with a row are never merged with it."""
+    import random
+
+    import curate
+    from curate.duplicates.edits import edited_copy, half_shared
+
+    base = curate.load("sharegpt-sample", n=600).table["messages"].to_pylist()
+    rng = random.Random(1)
+    originals = [rng.randrange(len(base)) for _ in range(150)]
+    copies = [edited_copy(base[i], rng, r, r) for i, r in zip(originals, [0.02, 0.04, 0.06] * 50, strict=True)]
+    long_rows = [i for i, m in enumerate(base) if len(m) >= 4]
+    halves = [(a, h) for a, b in ((rng.choice(long_rows), rng.choice(long_rows)) for _ in range(2000))
+              if a != b and (h := half_shared(base[a], base[b])) is not None][:40]
+    assert len(halves) >= 20
+    data = table(base + copies + [h for _, h in halves])
+    r = dedup(data, methods="near", progress=False)
+    p = r.pairs["near"]
+    on = p.sim >= p.threshold
+    pairs = set(zip(np.minimum(p.a, p.b)[on].tolist(), np.maximum(p.a, p.b)[on].tolist(), strict=True))
+    found = [(o, len(base) + k) in pairs or base[o] == copies[k] for k, o in enumerate(originals)]
+    assert np.mean(found) >= 0.9 and np.mean(found[2::3]) >= 0.9
+    start = len(base) + len(copies)
+    assert not any((a, start + k) in pairs for k, (a, _) in enumerate(halves))
