@@ -111,30 +111,6 @@ def evaluate(table, copy_pairs, half_pairs, shingle: str, ngram: int, threshold:
             "P": p, "R": r, "F1": f, "pairs": len(pred), "seconds": seconds}
 
 
-def datasketch_pairs(table: pa.Table, threshold: float, ngram: int, num_perm: int = 128) -> set[tuple[int, int]]:
-    """datasketch MinHash + MinHashLSH on the same word n-grams (as strings), for reference."""
-    import re
-
-    from datasketch import MinHash, MinHashLSH
-
-    from curate.schema import conversation_text
-
-    lsh, sigs = MinHashLSH(threshold=threshold, num_perm=num_perm), []
-    for i, msgs in enumerate(table["messages"].to_pylist()):
-        words = re.findall(r"\w+", conversation_text(msgs).lower())
-        grams = {" ".join(words[j:j + ngram]).encode() for j in range(max(1, len(words) - ngram + 1))}
-        m = MinHash(num_perm=num_perm)
-        m.update_batch(list(grams))
-        lsh.insert(i, m)
-        sigs.append(m)
-    out = set()
-    for i, m in enumerate(sigs):
-        for j in lsh.query(m):
-            if j != i and m.jaccard(sigs[j]) >= threshold:
-                out.add((min(i, j), max(i, j)))
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=3000, help="ShareGPT sample rows")
@@ -151,12 +127,13 @@ def main() -> None:
         print(f"{m['setting']:<40} {m['edited_recall']:>8.4f} {m['recall_6pct']:>8.4f} {m['half_merged']:>11} {m['P']:>7.4f} {m['R']:>7.4f} "
               f"{m['F1']:>7.4f} {m['pairs']:>6} {m['seconds']:>6.1f}")
     if args.datasketch:
+        from bench_minhash import datasketch_pairs
+
         cfg = curate.duplicates.NearConfig()
-        t = time.perf_counter()
-        pred = datasketch_pairs(table, cfg.threshold, cfg.ngram, args.num_perm)
+        pred, seconds, _ = datasketch_pairs(table, cfg.threshold, args.num_perm, cfg.ngram)
         p, r, f = prf(pred, true_pairs(table, cfg.threshold, cfg.ngram, cfg.shingle))
         print(f"{'datasketch at the defaults':<40} {'':>8} {'':>8} {'':>11} {p:>7.4f} {r:>7.4f} {f:>7.4f} {len(pred):>6} "
-              f"{time.perf_counter() - t:>6.1f}")
+              f"{seconds:>6.1f}")
 
 
 if __name__ == "__main__":
