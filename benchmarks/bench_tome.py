@@ -128,7 +128,7 @@ def main() -> None:
     ap.add_argument("source")
     ap.add_argument("--work", required=True, help="scratch run directory (deleted first)")
     ap.add_argument("--chunk-rows", type=int, default=50_000)
-    ap.add_argument("--threshold", type=float, default=0.8)
+    ap.add_argument("--threshold", type=float, default=NearConfig().threshold)
     ap.add_argument("--workers", type=int, default=None,
                     help="local executor processes for heuristics (default one per core; 1 = in this process)")
     ap.add_argument("--method", choices=minhash.METHODS, default=NearConfig().method, help="signature method")
