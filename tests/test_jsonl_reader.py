@@ -8,6 +8,7 @@ from itertools import islice
 
 import pyarrow.json as pj
 import pytest
+from test_pipeline import _outputs, dirty_jsonl, recipe  # noqa: F401 - dirty_jsonl is a fixture
 
 from curate.arrow_normalize import normalize_block
 from curate.jsonl_reader import line_ranges
@@ -104,3 +105,34 @@ def test_process_pool_and_resume_give_the_same_chunks(write_jsonl, sharegpt_rows
     full = list(iter_load(path, chunk_rows=8, workers=2))
     rest = list(iter_load(path, chunk_rows=8, workers=2, start=24))
     assert all(c.table.equals(r.table) and c.quarantine == r.quarantine for c, r in zip(full[3:], rest, strict=True))
+
+
+def test_run_killed_mid_ingest_resumes_identically_with_the_reader_pool(dirty_jsonl, tmp_path, monkeypatch):  # noqa: F811
+    """``curate.run`` reading with two worker processes, killed while writing its second shard, resumes
+    to the outputs of an uninterrupted run."""
+    import curate.jsonl_reader as reader
+    import curate.pipeline as pipeline
+    from curate.pipeline import run
+
+    monkeypatch.setattr(reader, "POOL_MIN_BYTES", 0)  # the pool even for this small file
+    monkeypatch.setattr(reader.os, "cpu_count", lambda: 2)
+    pools, real_chunks = [], reader.iter_chunks
+    monkeypatch.setattr(reader, "iter_chunks", lambda *a: pools.append(a[-1]) or real_chunks(*a))
+    src = dirty_jsonl
+    clean = run(recipe(src, tmp_path / "clean"), progress=False)
+    real, calls = pipeline.write_parquet, {"n": 0}
+
+    def dying(path, table):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(path, table)
+
+    monkeypatch.setattr(pipeline, "write_parquet", dying)
+    with pytest.raises(KeyboardInterrupt):
+        run(recipe(src, tmp_path / "resumed"), progress=False)
+    monkeypatch.setattr(pipeline, "write_parquet", real)
+    resumed = run(recipe(src, tmp_path / "resumed"), progress=False)
+    assert resumed.counts == clean.counts and resumed.subsets == clean.subsets
+    assert _outputs(tmp_path / "resumed") == _outputs(tmp_path / "clean")
+    assert pools == [2, 2, 2]
