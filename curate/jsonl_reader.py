@@ -13,13 +13,17 @@ import io
 import itertools
 import multiprocessing as mp
 import os
+import shutil
+import tempfile
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.ipc  # noqa: F401 - pa.ipc
 import pyarrow.json as pj
 
 SCAN_BYTES = 1 << 24  # the newline scan reads this much at a time
@@ -103,22 +107,51 @@ def load_range(path: str, name: str, lo: int, hi: int, row0: int, lines: int, fm
     return Loaded(block.table if block.table.num_rows else to_table([]), bad, lines)
 
 
+def _load_to_file(folder: str, *args) -> tuple[str, list, int]:
+    """``load_range`` in a worker: the table goes to an Arrow IPC file that the reader maps without a
+    copy (cheaper than pickling it through the pool's pipe)."""
+    chunk = load_range(*args)
+    out = os.path.join(folder, f"chunk-{args[4]}.arrow")
+    with pa.OSFile(out, "wb") as sink, pa.ipc.new_file(sink, chunk.table.schema) as writer:
+        writer.write_table(chunk.table)
+    return out, chunk.quarantine, chunk.read
+
+
+def _mapped(result: tuple[str, list, int]):
+    from curate.loaders import Loaded
+
+    out, quarantine, read = result
+    table = pa.ipc.open_file(pa.memory_map(out)).read_all()
+    os.unlink(out)  # the mapping stays valid until the table is gone
+    return Loaded(table, quarantine, read)
+
+
 def iter_chunks(path: Path, name: str, chunk_rows: int, start: int = 0, limit: int | None = None,
                 fmt: str | None = None, workers: int = 1) -> Iterator:
-    """``Loaded`` chunks of ``path`` in input order, read on ``workers`` processes (1: this one)."""
+    """``Loaded`` chunks of ``path`` in input order, read on ``workers`` processes (1: this one). If
+    the pool cannot run (a script without a ``__main__`` guard, a killed worker), the chunks not yet
+    yielded are read in this process."""
     ranges = line_ranges(path, chunk_rows, start, limit)
     if workers <= 1:
         for r in ranges:
             yield load_range(str(path), name, *r, fmt, threads=True)
         return
+    folder = tempfile.mkdtemp(prefix="curate-read-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+    pending: deque = deque()
     try:
-        pending: deque = deque()
-        for r in ranges:
-            pending.append(pool.submit(load_range, str(path), name, *r, fmt))
-            if len(pending) > workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+        try:
+            for r in ranges:
+                pending.append((r, pool.submit(_load_to_file, folder, str(path), name, *r, fmt)))
+                if len(pending) > workers:
+                    yield _mapped(pending[0][1].result())
+                    pending.popleft()
+            while pending:
+                yield _mapped(pending[0][1].result())
+                pending.popleft()
+        except BrokenProcessPool:
+            for r in itertools.chain((r for r, _ in pending), ranges):
+                yield load_range(str(path), name, *r, fmt, threads=True)
     finally:
         pool.shutdown(cancel_futures=True)
+        shutil.rmtree(folder, ignore_errors=True)
