@@ -136,3 +136,23 @@ def test_run_killed_mid_ingest_resumes_identically_with_the_reader_pool(dirty_js
     assert resumed.counts == clean.counts and resumed.subsets == clean.subsets
     assert _outputs(tmp_path / "resumed") == _outputs(tmp_path / "clean")
     assert pools == [2, 2, 2]
+
+
+def test_broken_pool_falls_back_to_this_process(write_jsonl, sharegpt_rows, monkeypatch):
+    """A pool that cannot start (e.g. a script without a __main__ guard) reads in this process."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    import curate.jsonl_reader as reader
+
+    class Broken:
+        def __init__(self, *a, **kw):
+            pass
+
+        def submit(self, *a, **kw):
+            raise BrokenProcessPool("cannot start")
+
+        def shutdown(self, **kw):
+            pass
+
+    monkeypatch.setattr(reader, "ProcessPoolExecutor", Broken)
+    assert_same(write_jsonl([json.dumps(r) for r in sharegpt_rows] + ["{bad"]), 4, workers=2)
