@@ -142,7 +142,8 @@ def iter_chunks(path: Path, name: str, chunk_rows: int, start: int = 0, limit: i
     try:
         try:
             for r in ranges:
-                pending.append((r, pool.submit(_load_to_file, folder, str(path), name, *r, fmt)))
+                pending.append([r, None])  # listed first: a failing submit leaves its range to the fallback
+                pending[-1][1] = pool.submit(_load_to_file, folder, str(path), name, *r, fmt)
                 if len(pending) > workers:
                     yield _mapped(pending[0][1].result())
                     pending.popleft()
