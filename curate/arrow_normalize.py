@@ -161,7 +161,7 @@ def normalize_block(t: pa.Table, name: str, row0: int, fmt: str | None = None) -
         return None  # which extra columns exist, in what order, with what type, is decided by the kept rows only
     kept = np.flatnonzero(~suspect)
     if len(kept) < t.num_rows:  # compact the kept rows' messages
-        take = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in kept]) if len(kept) else np.zeros(0, int)
+        take = np.flatnonzero(np.repeat(~suspect, np.diff(offsets)))
         content, code = content.take(pa.array(take, pa.int64())), code[take]
         offsets = np.concatenate([[0], np.cumsum(np.diff(offsets)[kept])])
     role = pa.array(list(ROLES)).take(pa.array(code, pa.int64()))
