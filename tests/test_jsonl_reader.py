@@ -156,3 +156,10 @@ def test_broken_pool_falls_back_to_this_process(write_jsonl, sharegpt_rows, monk
 
     monkeypatch.setattr(reader, "ProcessPoolExecutor", Broken)
     assert_same(write_jsonl([json.dumps(r) for r in sharegpt_rows] + ["{bad"]), 4, workers=2)
+
+
+def test_workers_must_be_positive(write_jsonl):
+    from curate.errors import UserError
+
+    with pytest.raises(UserError, match="workers"):
+        next(iter_load(write_jsonl([SHAREGPT]), workers=0))
