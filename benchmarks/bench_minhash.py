@@ -1,6 +1,6 @@
-"""Near-dup speed: curate (rensa signatures + numpy LSH) vs a datasketch MinHash + MinHashLSH pipeline
-with the same num_perm, the same word 5-gram shingles and the same threshold, on the same
-conversations (ShareGPT sample + generated near-copies), in one run. F1 of each against brute-force
+"""Near-dup speed: curate (signatures + numpy LSH) vs a datasketch MinHash + MinHashLSH pipeline
+with the same num_perm, the same word n-gram shingles and the same threshold (curate's defaults), on
+the same conversations (ShareGPT sample + edited copies, 2-6% of words edited), in one run. F1 of each against brute-force
 exact Jaccard is printed beside the time (skipped above --truth-max rows).
 
     .venv/bin/python benchmarks/bench_minhash.py --sizes 20000,100000
@@ -15,11 +15,12 @@ import time
 
 import numpy as np
 import pyarrow as pa
-from dedup_accuracy import curate_pairs, prf, true_pairs, with_near_copies
+from dedup_accuracy import curate_pairs, planted, prf, true_pairs
 from tqdm.auto import tqdm
 
 import curate
-from curate.duplicates.minhash import exact_jaccard, shingle_matrix
+from curate.duplicates import NearConfig
+from curate.duplicates.minhash import METHODS, exact_jaccard, shingle_matrix
 from curate.duplicates.shingles import conversation_texts
 
 
@@ -52,7 +53,7 @@ def datasketch_pairs(table, threshold: float, num_perm: int, ngram: int) -> tupl
 
 
 def rensa_lsh_time(table, threshold: float, num_perm: int, ngram: int) -> float:
-    """rensa used the obvious way (RMinHash per row from Python word 5-gram strings, RMinHashLSH)."""
+    """rensa used the obvious way (RMinHash per row from Python word n-gram strings, RMinHashLSH)."""
     from rensa import RMinHash, RMinHashLSH
 
     t0 = time.perf_counter()
@@ -88,24 +89,27 @@ def load_average() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", default="20000", help="comma list of row counts")
-    ap.add_argument("--threshold", type=float, default=0.8)
+    ap.add_argument("--threshold", type=float, default=NearConfig().threshold)
     ap.add_argument("--num-perm", type=int, default=128)
-    ap.add_argument("--ngram", type=int, default=5)
+    ap.add_argument("--ngram", type=int, default=NearConfig().ngram)
+    ap.add_argument("--method", choices=METHODS, default=NearConfig().method, help="curate's signature method")
     ap.add_argument("--truth-max", type=int, default=25_000,
                     help="brute-force exact Jaccard up to this size; above, a pooled truth (see pooled_truth)")
     ap.add_argument("--rensa-max", type=int, default=25_000, help="run the per-row rensa pipeline up to this size")
     ap.add_argument("--skip-datasketch-above", type=int, default=10**9)
     args = ap.parse_args()
     sample = curate.load("sharegpt-sample").table
-    print(f"sample rows {sample.num_rows}; threshold {args.threshold}, num_perm {args.num_perm}, word {args.ngram}-grams")
+    print(f"sample rows {sample.num_rows}; threshold {args.threshold}, num_perm {args.num_perm}, "
+          f"word {args.ngram}-grams, curate method {args.method}")
     for size in [int(s) for s in args.sizes.split(",")]:
         base = sample.slice(0, min(sample.num_rows, int(size * 0.75)))
-        table = with_near_copies(base, size - base.num_rows, seed=size)
+        table = planted(base, size - base.num_rows, 0, seed=size)[0]
         truth = true_pairs(table, args.threshold, args.ngram) if size <= args.truth_max else None
-        print(f"\n[{table.num_rows} rows: {base.num_rows} ShareGPT + {size - base.num_rows} near-copies] {load_average()}")
+        print(f"\n[{table.num_rows} rows: {base.num_rows} ShareGPT + {size - base.num_rows} edited copies] {load_average()}")
         def timed_ours(table: pa.Table = table) -> tuple[set, float]:
             t = time.perf_counter()
-            pairs = curate_pairs(table, args.threshold, num_perm=args.num_perm, ngram=args.ngram)
+            pairs = curate_pairs(table, args.threshold, num_perm=args.num_perm, ngram=args.ngram,
+                                 near={"method": args.method})[0]
             return pairs, time.perf_counter() - t
 
         # timed before and after the baselines: on a shared machine the load drifts, the mean is fairer

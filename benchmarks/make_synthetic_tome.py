@@ -4,20 +4,23 @@ exact and near duplicates, made by resampling and perturbing the bundled ShareGP
     .venv/bin/python benchmarks/make_synthetic_tome.py --rows 150000 --out /tmp/tome-150k.jsonl
 
 Every base row gets a unique marker in its first user turn, so only the planted copies are
-duplicates: ``--exact`` of the rows repeat an earlier row verbatim, ``--near`` repeat one with a single
-word changed. Written as one ShareGPT-format JSONL (``conversations`` + ``source``).
+duplicates: ``--exact`` of the rows repeat an earlier row verbatim, ``--near`` repeat one with 2-6% of
+its words edited (case changes, stripped punctuation, filler words swapped in, doubled spaces:
+``curate.duplicates.edits``). Written as one ShareGPT-format JSONL (``conversations`` + ``source``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import time
 
 import numpy as np
 from tqdm.auto import tqdm
 
 import curate
+from curate.duplicates.edits import edited_copy
 
 SOURCES = (  # The Tome's nine constituents (arcee-ai/The-Tome)
     "infini-instruct-top-500k", "WebInstructSub-prometheus", "financial-instructions-cleaned-2",
@@ -54,15 +57,6 @@ def rewrite(turns: list[dict[str, str]], vocab: list[str], rng: np.random.Genera
     return out
 
 
-def perturb(turns: list[dict[str, str]], rng: np.random.Generator) -> list[dict[str, str]]:
-    """One word of the last turn replaced: a near duplicate (Jaccard well above 0.8 on long rows)."""
-    turns = [dict(t) for t in turns]
-    words = turns[-1]["value"].split(" ")
-    words[int(rng.integers(len(words)))] = "perturbed"
-    turns[-1]["value"] = " ".join(words)
-    return turns
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=1_750_000)
@@ -73,6 +67,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
+    edit_rng = random.Random(args.seed)
     base = base_rows(args.max_chars)
     vocab = sorted({w for turns in base[:2000] for t in turns for w in t["value"].split()})
     kind = rng.choice(3, size=args.rows, p=[1 - args.exact - args.near, args.exact, args.near])
@@ -94,7 +89,7 @@ def main() -> None:
             else:
                 turns, src = emitted[int(rng.integers(len(emitted)))]
                 if kind[i] == 2:
-                    turns = perturb(turns, rng)
+                    turns = edited_copy(turns, edit_rng, key="value")
                 counts["exact" if kind[i] == 1 else "near"] += 1
             line = json.dumps({"conversations": turns, "source": src}, ensure_ascii=False)
             total += len(line.encode()) + 1

@@ -59,21 +59,24 @@ def _open_binary(path: Path):
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 
+def parse_line(raw: bytes) -> Any:
+    """One JSONL line (newline included) as a record, or a ``_Bad`` saying why not."""
+    if not raw.strip():
+        return _Bad("blank_line", "empty line")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return _Bad("invalid_utf8", str(e), raw[:_RAW_PREVIEW].decode("utf-8", "replace"))
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        return _Bad("malformed_json", str(e), text[:_RAW_PREVIEW])
+
+
 def _iter_jsonl(path: Path) -> Iterator[Any]:
     with _open_binary(path) as f:
         for raw in f:
-            if not raw.strip():
-                yield _Bad("blank_line", "empty line")
-                continue
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                yield _Bad("invalid_utf8", str(e), raw[:_RAW_PREVIEW].decode("utf-8", "replace"))
-                continue
-            try:
-                yield json.loads(text)
-            except json.JSONDecodeError as e:
-                yield _Bad("malformed_json", str(e), text[:_RAW_PREVIEW])
+            yield parse_line(raw)
 
 
 def _iter_json_array(path: Path, chunk_chars: int = 1 << 22) -> Iterator[Any]:
@@ -124,10 +127,13 @@ def _iter_parquet(path: Path) -> Iterator[Any]:
         yield from batch.to_pylist()
 
 
-def _iter_json(path: Path) -> Iterator[Any]:
+def _is_json_array(path: Path) -> bool:
     with open(path, "rb") as f:
-        head = f.read(4096).lstrip()
-    return _iter_json_array(path) if head.startswith(b"[") else _iter_jsonl(path)
+        return f.read(4096).lstrip().startswith(b"[")
+
+
+def _iter_json(path: Path) -> Iterator[Any]:
+    return _iter_json_array(path) if _is_json_array(path) else _iter_jsonl(path)
 
 
 _READERS = {".jsonl": _iter_jsonl, ".gz": _iter_jsonl, ".json": _iter_json, ".parquet": _iter_parquet}
@@ -230,6 +236,16 @@ def normalize_records(
     return rows, bad
 
 
+def _jsonl_file(source: str | Path) -> Path | None:
+    """The path of a plain (not gzipped) JSONL file, which the columnar reader takes; else None."""
+    if str(source) == SAMPLE:
+        return None
+    path = Path(source).expanduser()
+    if not path.is_file() or path.suffix not in (".jsonl", ".json"):
+        return None
+    return path if path.suffix == ".jsonl" or not _is_json_array(path) else None
+
+
 def iter_load(
     source: str | Path,
     chunk_rows: int = 50_000,
@@ -237,16 +253,28 @@ def iter_load(
     fmt: str | None = None,
     split: str = "train",
     start: int = 0,
+    workers: int | None = None,
     n: int | None = None,
 ) -> Iterator[Loaded]:
     """Yield ``Loaded`` chunks of at most ``chunk_rows`` input records: memory stays flat.
 
     ``start`` skips the first records (resume at a chunk boundary); ``limit`` caps records read
-    (``n`` is its deprecated name).
+    (``n`` is its deprecated name). A JSONL file is parsed by pyarrow.json and normalized on columns,
+    on ``workers`` processes (default: one per core for files of 256 MB and more, else this process),
+    with the same chunks, ids and quarantine as the record-by-record path (``curate.jsonl_reader``).
     """
     n = renamed("curate.iter_load", "n", "limit", n, limit)
     if chunk_rows < 1:
         raise UserError("chunk_rows must be at least 1")
+    if workers is not None and workers < 1:
+        raise UserError("workers must be at least 1")
+    path = _jsonl_file(source)
+    if path is not None:
+        from curate import jsonl_reader
+
+        yield from jsonl_reader.iter_chunks(path, path.stem, chunk_rows, start, n, fmt,
+                                            workers or jsonl_reader.default_workers(path))
+        return
     name, records = iter_raw(source, split=split)
     stream = islice(records, start, None if n is None else start + n)
     row = start

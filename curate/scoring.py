@@ -61,12 +61,14 @@ class Conversations:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def messages(self, rows: list[int]) -> list[list[Message]]:
+    def messages(self, rows: list[int], arrow: bool = False) -> list[list[Message]] | pa.Array:
+        """The rows' message lists; with ``arrow`` (a scorer's ``arrow_input``) the Arrow column slice."""
         positions = [self._pos[r] for r in rows]
         if self._list is not None:
             return [self._list[p] for p in positions]
         assert self._table is not None
-        return self._table["messages"].take(pa.array(positions, pa.int64())).to_pylist()
+        taken = self._table["messages"].take(pa.array(positions, pa.int64()))
+        return taken.combine_chunks() if arrow else taken.to_pylist()
 
 
 def _column(values: list[Any]) -> pa.Array:
@@ -84,7 +86,7 @@ def _table(ids: list[str], cols: dict[str, list[Any]], errors: list[str | None],
     return pa.table(data)
 
 
-def _score_safe(scorer: Scorer, convs: list[list[Message]]) -> tuple[dict[str, list[Any]], list[str | None]]:
+def _score_safe(scorer: Scorer, convs: list[list[Message]] | pa.Array) -> tuple[dict[str, list[Any]], list[str | None]]:
     """Score a batch; on an exception retry each half, down to single rows that record the error."""
     err_col = f"{scorer.name}_error"
     n = len(convs)
@@ -157,7 +159,7 @@ def run_scorer(
     try:
         for start in range(0, len(todo), batch):
             rows = todo[start:start + batch]
-            cols, errors = _score_safe(scorer, convs.messages(rows))
+            cols, errors = _score_safe(scorer, convs.messages(rows, getattr(scorer, "arrow_input", False)))
             n_failed += sum(e is not None for e in errors)
             buffer.append(_table([convs.ids[r] for r in rows], cols, errors, err_col))
             bar.update(len(rows))

@@ -135,7 +135,7 @@ def test_exact_verify_is_exact_jaccard(graded):
 
     r = dedup(graded, methods="near", verify="exact", floor=0.5, progress=False)
     p = r.pairs["near"]
-    truth = exact_jaccard(shingle_matrix(graded["messages"].combine_chunks()), p.a, p.b)
+    truth = exact_jaccard(shingle_matrix(graded["messages"].combine_chunks(), p.settings["ngram"]), p.a, p.b)
     np.testing.assert_allclose(p.sim, truth, rtol=1e-6)
 
 
@@ -276,3 +276,77 @@ def test_precomputed_signatures_and_lengths_equal_dedup_from_messages(planted, t
         dedup(ids_only, signatures=sig[:5], progress=False)
     with pytest.raises(UserError, match="lengths: 3 values"):
         dedup(data, keep="longest", lengths=lengths[:3], progress=False)
+
+
+@pytest.mark.parametrize("method", ["oph", "minhash"])
+def test_signature_estimates_match_exact_jaccard_on_known_pairs(method):
+    """Pairs of hash sets with known Jaccard (long sets, and short ones that need densification):
+    each estimate within 4 standard errors, and the mean error small."""
+    from curate.duplicates.minhash import estimated_jaccard, oph_signatures
+
+    rng = np.random.default_rng(3)
+    hashes, offsets, truth = [], [0], []
+    for size in (1000, 40):
+        for jac in (0.2, 0.5, 0.8, 0.95):
+            for _ in range(10):
+                shared = int(round(2 * size * jac / (1 + jac)))  # |A|=|B|=size, |A&B|=shared
+                pool = rng.integers(0, 2**63, size=2 * size, dtype=np.uint64)
+                a, b = pool[:size], np.concatenate([pool[:shared], pool[size:2 * size - shared]])
+                for s in (a, b):
+                    hashes.append(s)
+                    offsets.append(offsets[-1] + len(s))
+                truth.append(shared / (2 * size - shared))
+    hashes, offsets, truth = np.concatenate(hashes), np.array(offsets), np.array(truth)
+    if method == "oph":
+        sig = oph_signatures(hashes, offsets, 128, seed=1)
+    else:
+        import rensa
+
+        m = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets.astype(np.uint64), 128, 1)
+        sig = np.asarray(m.to_rows(), np.uint32).reshape(-1, 128)
+    est = estimated_jaccard(sig, np.arange(0, len(sig), 2), np.arange(1, len(sig), 2))
+    err = np.abs(est - truth)
+    assert (err <= 4 * np.sqrt(truth * (1 - truth) / 128) + 0.02).all()
+    assert err.mean() < 0.03
+
+
+def test_oph_signatures_equal_for_equal_sets_and_method_setting_acts():
+    from curate.duplicates.minhash import oph_signatures
+
+    h = np.arange(1, 6, dtype=np.uint64)
+    sig = oph_signatures(np.concatenate([h, h[::-1]]), np.array([0, 5, 10]), 64)
+    assert (sig[0] == sig[1]).all() and (sig != np.iinfo(np.uint32).max).all()  # densified: every slot filled
+    data = table([conv(" ".join(words(30)), " ".join(words(60))) for _ in range(20)])
+    a = dedup(data, methods="near", progress=False, near={"method": "oph"})
+    b = dedup(data, methods="near", progress=False, near={"method": "minhash"})
+    assert a.pairs["near"].settings["method"] == "oph" and b.pairs["near"].settings["method"] == "minhash"
+    with pytest.raises(UserError, match="method"):
+        dedup(data, methods="near", progress=False, near={"method": "bogus"})
+
+
+def test_defaults_find_edited_copies_and_never_merge_half_shared():
+    """At the default settings, on sample rows: copies with 2-6% of words edited (case, punctuation,
+    fillers, doubled spaces) are found (recall >= 0.9, also at 6%), and conversations sharing half
+    their turns (and about half their text) with a row are never merged with it."""
+    import random
+
+    import curate
+    from curate.duplicates.edits import edited_copy, half_shared
+
+    base = curate.load("sharegpt-sample", n=600).table["messages"].to_pylist()
+    rng = random.Random(1)
+    originals = [rng.randrange(len(base)) for _ in range(150)]
+    copies = [edited_copy(base[i], rng, r, r) for i, r in zip(originals, [0.02, 0.04, 0.06] * 50, strict=True)]
+    long_rows = [i for i, m in enumerate(base) if len(m) >= 4]
+    halves = [(a, h) for a, b in ((rng.choice(long_rows), rng.choice(long_rows)) for _ in range(2000))
+              if a != b and (h := half_shared(base[a], base[b])) is not None][:40]
+    assert len(halves) >= 20
+    data = table(base + copies + [h for _, h in halves])
+    r = dedup(data, methods="near", progress=False)
+    p = r.pairs["near"]
+    on = p.sim >= p.threshold
+    pairs = set(zip(np.minimum(p.a, p.b)[on].tolist(), np.maximum(p.a, p.b)[on].tolist(), strict=True))
+    found = [(o, len(base) + k) in pairs or base[o] == copies[k] for k, o in enumerate(originals)]
+    assert np.mean(found) >= 0.9 and np.mean(found[2::3]) >= 0.9
+    start = len(base) + len(copies)
+    assert not any((a, start + k) in pairs for k, (a, _) in enumerate(halves))

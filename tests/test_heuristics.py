@@ -50,3 +50,39 @@ def test_scorer_protocol():
     out = s.score([conv(("user", "q"), ("assistant", "a."))] * 3)
     assert set(out) == set(COLUMNS) == set(s.columns)
     assert all(len(v) == 3 for v in out.values())
+
+
+def test_column_scorer_equals_per_row_reference_on_the_sample():
+    """The scorer's column operations give exactly the per-row function's values (2,000 sample rows)."""
+    import curate
+
+    msgs = curate.load("sharegpt-sample", n=2000).table["messages"].combine_chunks()
+    cols = HeuristicsScorer().score(msgs)
+    ref = [heuristics(m) for m in msgs.to_pylist()]
+    for col in COLUMNS:
+        assert cols[col] == [r[col] for r in ref], col
+
+
+def test_column_scorer_equals_reference_on_edge_cases():
+    """Unicode whitespace and line breaks, characters Arrow lower-cases unlike Python, n-grams across
+    answers, system/tool turns, digits and dots at the end, repeated lines across answers."""
+    cases = [
+        conv(("system", "s"), ("user", "q\u3000x\u00a0y"), ("assistant", "\u0130 AM SORRY, BUT I CAN'T do it")),
+        conv(("user", "q"), ("assistant", "a b c d e\u2028a b c d e"), ("user", "q2"), ("assistant", "a b c d e")),
+        conv(("user", "q"), ("assistant", "line\r\nline\x1cline\n\n  \n"), ("tool", "{}"), ("assistant", "x " * 150 + "2")),
+        conv(("assistant", "hi"), ("user", "q")),
+        conv(("user", "q"), ("system", "late"), ("assistant", "\u2160\u2161 done \u00b2")),
+        conv(("user", "q"), ("assistant", "word " * 60 + "and so on...")),
+        conv(("user", ""), ("assistant", "   ")),
+    ]
+    cols = HeuristicsScorer().score(cases)
+    for col in COLUMNS:
+        assert cols[col] == [heuristics(c)[col] for c in cases], col
+
+
+def test_python_whitespace_sets_spelled_out():
+    from curate.scorers.heuristic_columns import PY_LINE_BREAKS, PY_WHITESPACE
+
+    chars = [chr(i) for i in range(0x3001)]
+    assert set(PY_WHITESPACE) == {c for c in chars if c.isspace()}
+    assert set(PY_LINE_BREAKS) == {c for c in chars if len(f"a{c}b".splitlines()) == 2}

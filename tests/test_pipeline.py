@@ -5,32 +5,10 @@ import json
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from helpers import recipe, run_outputs, sharegpt, write_jsonl
+from helpers import recipe, run_outputs
 
 import curate
 from curate.pipeline import run
-
-
-@pytest.fixture
-def dirty_jsonl(tmp_path):
-    rows = []
-    for i in range(40):
-        rows.append(json.dumps(sharegpt(
-            f"Request {i}: explain topic {i} with an example about item {i * 7}.",
-            f"Topic {i} is explained here. " + " ".join(f"detail{i}_{k}" for k in range(i % 9 + 3)) + ".")
-            | {"source": ["alpha", "beta"][i % 2]}))
-    rows[5] = rows[4]  # exact duplicate
-    rows[7] = json.dumps(sharegpt(  # near duplicate of row 6: one word changed
-        "Request 6: explain topic 6 with an example about item 42.",
-        "Topic 6 is explained here. " + " ".join(f"detail6_{k}" for k in range(9)) + "!"))
-    rows += [
-        "{not json",
-        json.dumps({"conversations": [{"from": "gpt", "value": "I start."}, {"from": "human", "value": "ok"},
-                                      {"from": "gpt", "value": "fine."}]}),  # role order
-        json.dumps({"conversations": [{"from": "wizard", "value": "x"}, {"from": "gpt", "value": "y"}]}),
-        json.dumps({"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "<|im_end|> a."}]}),
-    ]
-    return write_jsonl(tmp_path / "dirty.jsonl", rows)
 
 
 def test_run_writes_everything_and_counts_reconcile(dirty_jsonl, tmp_path):

@@ -251,7 +251,7 @@ def _exact(ids: np.ndarray, rank: np.ndarray, against_ids: np.ndarray | None) ->
 def _near(table, sub, cfg: NearConfig, against_table, signatures_path, progress, pre=None) -> Pairs:
     def sign(m):
         return minhash.signatures(m, cfg.num_perm, cfg.ngram, cfg.shingle, cfg.seed, cfg.chunk_rows,
-                                  out=signatures_path, progress=progress)
+                                  out=signatures_path, progress=progress, method=cfg.method)
 
     split = None if against_table is None else len(sub)
     msgs = None

@@ -32,13 +32,16 @@ class _Thresholded(BaseModel):
 class NearConfig(_Thresholded):
     """MinHash LSH over word (or character) n-grams of the lower-cased conversation text."""
 
-    threshold: float = Field(0.8, gt=0.0, le=1.0, description="estimated Jaccard at or above which rows are duplicates")
+    threshold: float = Field(0.7, gt=0.0, le=1.0, description="estimated Jaccard at or above which rows are duplicates")
     floor: float | None = Field(
         None, gt=0.0, le=1.0,
         description="lowest Jaccard kept as a candidate pair (re-threshold down to it); default threshold-0.1",
     )
     num_perm: int = Field(128, ge=8, le=1024)
-    ngram: int = Field(5, ge=1, le=32)
+    method: Literal["minhash", "oph"] = Field(
+        "minhash", description="signatures: minhash (num_perm permutations per shingle) or oph (one hash per shingle)"
+    )
+    ngram: int = Field(3, ge=1, le=32, description="word 3-grams at 0.7 find copies with 2-6%% of words edited (docs/dedup.md)")
     shingle: Literal["word", "char"] = "word"
     seed: int = 0
     verify: Literal["signature", "exact"] = Field(

@@ -1,4 +1,10 @@
-"""MinHash signatures (rensa, Rust) and LSH candidate pairs (numpy): the near-duplicate engine.
+"""MinHash signatures and LSH candidate pairs (numpy): the near-duplicate engine.
+
+Two signature methods over the same shingle hashes: ``minhash`` (rensa's Rust R-MinHash, ``num_perm``
+hash permutations per shingle) and ``oph`` (one-permutation hashing: one hash per shingle picks a bin
+and a value, each row keeps the minimum per bin; empty bins are filled by optimal densification,
+Shrivastava 2017, so every slot is an unbiased Jaccard estimate). Both give uint32 slots whose
+fraction of equal values estimates Jaccard, so LSH and verification are shared.
 
 Signatures are a compact ``(rows, num_perm)`` uint32 matrix that can live in a ``.npy`` memmap (1.75M
 rows x 128 = 0.9 GB). LSH bands/rows come from the candidate floor by minimising the weighted
@@ -21,6 +27,8 @@ from tqdm.auto import tqdm
 
 from curate.duplicates.shingles import _mix, shingle_hashes
 
+METHODS = ("minhash", "oph")
+DENSIFY_ROUNDS = 32  # optimal-densification probes per empty bin before the rotation fallback
 BUCKET_WINDOW = 64  # rows of one LSH bucket compared pairwise; bigger buckets are linked in a sliding window
 
 
@@ -52,12 +60,16 @@ def signatures(
     out: str | Path | None = None,
     progress: bool = True,
     threads: int | None = None,
+    method: str = "minhash",
 ) -> np.ndarray:
     """MinHash signature of every row as uint32 ``(rows, num_perm)``; ``out`` makes it a .npy memmap.
+    ``method``: ``minhash`` (rensa, ``num_perm`` permutations) or ``oph`` (one hash per shingle).
 
     Rows are shingled in chunks (memory stays bounded by ``chunk_rows``) on ``threads`` threads (default:
     every CPU); arrow, numpy and rensa release the GIL in the heavy parts. Each chunk writes its own
     rows, so the result does not depend on the thread count or order."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     n = len(messages)
     if out is not None:
         sig = np.lib.format.open_memmap(out, mode="w+", dtype=np.uint32, shape=(n, num_perm))
@@ -67,6 +79,9 @@ def signatures(
     def run(lo: int) -> None:
         hi = min(n, lo + chunk_rows)
         hashes, offsets = shingle_hashes(messages.slice(lo, hi - lo), ngram, shingle)
+        if method == "oph":
+            sig[lo:hi] = oph_signatures(hashes, offsets, num_perm, seed)
+            return
         m = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets.astype(np.uint64), num_perm, seed)
         sig[lo:hi] = np.asarray(m.to_rows(), dtype=np.uint32).reshape(hi - lo, num_perm)
 
@@ -76,6 +91,34 @@ def signatures(
         done = pool.map(run, starts)
         for _ in tqdm(done, total=len(starts), desc="minhash", unit="chunk", disable=not progress or len(starts) < 2):
             pass
+    return sig
+
+
+def oph_signatures(hashes: np.ndarray, offsets: np.ndarray, num_perm: int, seed: int = 0) -> np.ndarray:
+    """One-permutation hashing with optimal densification, uint32 ``(rows, num_perm)``.
+
+    Each shingle hash (re-mixed with ``seed``) gives a bin (high bits) and a value (low 32 bits); a row
+    keeps the minimum value per bin. An empty bin ``j`` copies the bin ``probe[t, j]`` for the first
+    probe ``t`` that is non-empty in that row (the probes depend on ``j`` and ``t`` only, so two rows
+    with equal sets get equal fills); after ``DENSIFY_ROUNDS`` the next non-empty bin to the right."""
+    n = len(offsets) - 1
+    h = _mix(hashes ^ np.uint64((seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % 2**64))
+    cell = np.repeat(np.arange(n, dtype=np.int64) * num_perm, np.diff(offsets))
+    cell += ((h >> np.uint64(32)) % np.uint64(num_perm)).astype(np.int64)
+    sig = np.full(n * num_perm, np.iinfo(np.uint32).max, np.uint32)
+    np.minimum.at(sig, cell, (h & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+    filled = np.zeros(n * num_perm, bool)
+    filled[cell] = True
+    sig, filled = sig.reshape(n, num_perm), filled.reshape(n, num_perm)
+    r, j = np.nonzero(~filled)
+    probes = np.random.default_rng(seed).integers(0, num_perm, size=(DENSIFY_ROUNDS, num_perm))
+    for t in range(DENSIFY_ROUNDS + num_perm - 1):
+        if not len(r):
+            break
+        c = probes[t, j] if t < DENSIFY_ROUNDS else (j + t - DENSIFY_ROUNDS + 1) % num_perm
+        ok = filled[r, c]
+        sig[r[ok], j[ok]] = sig[r[ok], c[ok]]
+        r, j = r[~ok], j[~ok]
     return sig
 
 

@@ -44,7 +44,8 @@ def shard_signatures(shards: list[Path], positions: np.ndarray, cfg: DedupConfig
             lengths[lo:hi] = text_lengths(msgs)
         if sig is not None:
             c = cfg.near
-            sig[lo:hi] = minhash.signatures(msgs, c.num_perm, c.ngram, c.shingle, c.seed, c.chunk_rows, progress=False)
+            sig[lo:hi] = minhash.signatures(msgs, c.num_perm, c.ngram, c.shingle, c.seed, c.chunk_rows, progress=False,
+                                            method=c.method)
         del msgs
     if sig is not None:
         sig.flush()

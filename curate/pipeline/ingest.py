@@ -53,7 +53,9 @@ class Ingest(Step):
         read = n_shards * spec.chunk_rows
         limit = None if spec.limit is None else spec.limit - read
         fmt = None if spec.format == "auto" else spec.format
-        chunks = iter_load(spec.source, chunk_rows=spec.chunk_rows, limit=limit, fmt=fmt, split=spec.split, start=read)
+        workers = ctx.recipe.executor_options().get("workers")  # the local executor's processes parse JSONL too
+        chunks = iter_load(spec.source, chunk_rows=spec.chunk_rows, limit=limit, fmt=fmt, split=spec.split,
+                           start=read, workers=workers)
         for chunk in chunks if limit is None or limit > 0 else ():
             write_parquet(run.shard(n_shards), chunk.table)
             write_jsonl(run.quarantine_shard(n_shards), chunk.quarantine)

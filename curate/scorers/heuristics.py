@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pyarrow as pa
+
 from curate.schema import Message
 from curate.scorers.base import Resources
 
@@ -73,6 +75,7 @@ def _approx_tokens(text: str) -> int:
 
 
 def heuristics(messages: list[Message]) -> dict[str, Any]:
+    """The per-row definition of every column (the scorer computes the same values on columns)."""
     user = [m["content"] for m in messages if m["role"] == "user"]
     assistant = [m["content"] for m in messages if m["role"] == "assistant"]
     answer = "\n".join(assistant)
@@ -99,15 +102,22 @@ def heuristics(messages: list[Message]) -> dict[str, Any]:
 
 
 class HeuristicsScorer:
-    """No model, CPU only; ``tokens`` is a tokenizer-free estimate (characters / 4)."""
+    """No model, CPU only; ``tokens`` is a tokenizer-free estimate (characters / 4). Scores whole
+    Arrow batches with column operations (``heuristic_columns``); ``heuristics`` above is the
+    per-row definition it is tested against."""
 
     name = "heuristics"
     columns = COLUMNS
     resources = Resources(device="cpu", batch_size=2048)
+    arrow_input = True  # score() takes the messages column as Arrow (lists are converted)
 
     def settings(self) -> dict[str, Any]:
         return {"version": 2, "template_tokens": len(TEMPLATE_TOKENS)}
 
-    def score(self, conversations: list[list[Message]]) -> dict[str, list[Any]]:
-        rows = [heuristics(c) for c in conversations]
-        return {col: [r[col] for r in rows] for col in COLUMNS}
+    def score(self, conversations: list[list[Message]] | pa.Array | pa.ChunkedArray) -> dict[str, list[Any]]:
+        from curate.loaders import MESSAGE_TYPE
+        from curate.scorers.heuristic_columns import score_columns
+
+        if not isinstance(conversations, (pa.Array, pa.ChunkedArray)):
+            conversations = pa.array(conversations, MESSAGE_TYPE)
+        return score_columns(conversations)
