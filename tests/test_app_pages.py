@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app import conversation
 from app.testing import make_fake_run
 from app.votes import VoteStore
+from train.generate import Generator
 
 MAIN = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
 
@@ -44,19 +48,49 @@ def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
 
 
+def finish(at: AppTest, key: str = "compare_job") -> AppTest:
+    """Wait for the page's background generation, then redraw it."""
+    assert at.session_state[key].wait(120)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def assistants(at: AppTest) -> list:
+    return [m for m in at.chat_message if m.name == "assistant"]
+
+
+@pytest.fixture
+def gate(monkeypatch):
+    """Hold every generation until the test sets the event: answers stay 'generating' meanwhile."""
+    event = threading.Event()
+    original = Generator.generate_batch
+
+    def held(self, *args, **kwargs):
+        assert event.wait(60)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Generator, "generate_batch", held)
+    yield event
+    event.set()
+
+
 def test_compare_two_variants_side_by_side(run):
     at = app()
     chosen = at.multiselect(key="compare_variants")
     assert chosen.value == ["base", "quality"]
     chosen.set_value(["base", "quality", "random"])
     at.chat_input(key="compare_input").set_value("How do I sort a list?").run()
-    assert not at.exception and not at.error, (at.exception, at.error)
-    assistants = [m for m in at.chat_message if m.name == "assistant"]
-    assert len(assistants) == 3
+    finish(at)
+    assert not at.error, at.error
+    assert len(assistants(at)) == 3
     assert texts(at.caption).count("tokens in") == 3
+    heads = texts(at.subheader)
+    assert heads.count("base") == 1 and "no fine-tuning" in texts(at.caption)
     # a follow-up goes to each column with its own history: 2 user + 2 assistant turns per column
     at.chat_input(key="compare_input").set_value("And in reverse?").run()
-    assert len([m for m in at.chat_message if m.name == "assistant"]) == 6
+    finish(at)
+    assert len(assistants(at)) == 6
     assert len(at.session_state["compare_chats"]["quality"]) == 4
 
 
@@ -65,10 +99,65 @@ def test_compare_picked_prompt_and_empty_prompt(run):
     pick = at.selectbox(key="compare_pick")
     pick.set_value(pick.options[1]).run()
     at.button(key="compare_send").click().run()
-    assert len([m for m in at.chat_message if m.name == "assistant"]) == 2
+    finish(at)
+    assert len(assistants(at)) == 2
     at.chat_input(key="compare_input").set_value("   ").run()
     assert "empty" in texts(at.error)
     assert not at.exception
+
+
+def test_compare_stop_one_answer(run, gate):
+    at = app()
+    at.chat_input(key="compare_input").set_value("Count to one hundred.").run()
+    assert texts(at.caption).count("generating...") == 2
+    at.button(key="compare_stop_quality_1").click().run()
+    gate.set()
+    finish(at)
+    chats = at.session_state["compare_chats"]
+    assert chats["quality"][1]["answer"].finish == "stopped"
+    assert chats["base"][1]["answer"].finish in ("eos", "length")
+    assert "(stopped after 0 tokens)" in texts(at.caption)
+
+
+def test_compare_new_prompt_keeps_the_interrupted_turn(run, gate):
+    at = app()
+    at.chat_input(key="compare_input").set_value("First question").run()
+    at.chat_input(key="compare_input").set_value("Second question").run()
+    gate.set()
+    finish(at)
+    history = at.session_state["compare_chats"]["quality"]
+    assert [m.get("content") for m in history if m["role"] == "user"] == ["First question", "Second question"]
+    assert history[1]["interrupted"] and not history[3]["interrupted"]
+    assert texts(at.caption).count("interrupted by a new prompt") == 2
+    assert "First question" in texts(at.markdown)
+
+
+def test_compare_regenerate_and_cut_marker(run):
+    at = app()
+    at.session_state["temperature"] = 0.0
+    at.session_state["max_new_tokens"] = 3
+    at.chat_input(key="compare_input").set_value("Tell me a long story.").run()
+    finish(at)
+    first = at.session_state["compare_chats"]["quality"][1]["answer"]
+    assert first.finish == "length" and "(cut at 3 tokens)" in texts(at.caption)
+    at.button(key="compare_regen_quality").click().run()
+    finish(at)
+    history = at.session_state["compare_chats"]["quality"]
+    assert len(history) == 2 and history[1]["answer"] is not first  # replaced, not appended
+    assert history[1]["answer"].text == first.text  # greedy: the same answer again
+
+
+def test_compare_system_prompt_and_export(run):
+    at = app()
+    at.text_area(key="compare_system").set_value("Answer in French.")
+    at.chat_input(key="compare_input").set_value("Hello").run()
+    finish(at)
+    sent = conversation.model_messages(at.session_state["compare_chats"]["quality"], "Answer in French.")
+    assert sent[0] == {"role": "system", "content": "Answer in French."}
+    doc = json.loads(conversation.to_json(at.session_state["compare_chats"], {}, "Answer in French.", {"seed": 0}))
+    assert doc["system"] == "Answer in French." and len(doc["variants"]) == 2
+    assert doc["variants"][0]["messages"][1]["finish"] in ("eos", "length")
+    assert len(at.get("download_button")) == 2  # JSON and Markdown
 
 
 def test_arena_vote_is_stored_and_leaderboard_changes(run):
