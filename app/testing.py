@@ -66,7 +66,12 @@ def make_fake_run(root: str | Path, base_model: str | Path, adapters: tuple[str,
         write_json(run / "eval" / "winrates.json", [
             {"variant": a, "opponent": "base", "judge": "tiny-reward", "n": 10, "wins": 7, "losses": 2,
              "ties": 1, "win_rate": 0.75, "ci_low": 0.5, "ci_high": 0.95, "mean_tokens": 42.0},
+            {"variant": a, "opponent": "random", "judge": "tiny-reward", "n": 10, "wins": 4, "losses": 5,
+             "ties": 1, "win_rate": 0.45, "ci_low": 0.15, "ci_high": 0.75, "mean_tokens": 42.0},
         ])
+        write_json(run / "eval" / "heldout.json", {"rows": 8, "max_length": 256, "losses": [
+            {"variant": v, "loss": 2.5 - 0.1 * i, "perplexity": 12.18, "tokens": 400}
+            for i, v in enumerate(("base", *adapters))]})
     (run / "report").mkdir(parents=True, exist_ok=True)
     (run / "report" / "report.html").write_text("<html><body><h1>Run report</h1></body></html>")
     (run / "quarantine.jsonl").write_text(json.dumps({"row": 99, "source": "x", "reason": "no_messages"}) + "\n")

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from app import conversation
 from app.testing import make_fake_run
 from app.votes import VoteStore
+from curate.errors import UserError
 from train.generate import Generator
 
 MAIN = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
@@ -163,39 +164,116 @@ def test_compare_system_prompt_and_export(run):
 def test_arena_vote_is_stored_and_leaderboard_changes(run):
     at = app("leaderboard")
     assert "No votes yet" in texts(at.info)
-    assert len(at.dataframe) == 1  # automatic win rates only
     at = app("arena")
+    assert at.number_input(key="arena_max_new_tokens").value == 64  # shorter than Compare's default
+    assert "at most 64 new tokens" in texts(at.caption)
+    at.number_input(key="arena_max_new_tokens").set_value(6)
     at.text_area(key="arena_prompt").set_value("Tell me a joke.")
     at.button(key="arena_ask").click().run()
-    assert not at.exception and not at.error, (at.exception, at.error)
+    finish(at, "arena_job")
+    assert not at.error, at.error
     heads = texts(at.subheader)
     assert "Model A" in heads and "Model B" in heads
-    assert "quality" not in heads and "random" not in heads  # names stay hidden before the vote
+    assert "quality" not in texts(at.markdown)  # names stay hidden before the vote
     at.button(key="vote_a").click().run()
     assert "Model A was" in texts(at.success)
     votes = VoteStore(run / "votes.sqlite").all()
     assert len(votes) == 1 and votes[0]["outcome"] == "a" and votes[0]["prompt"] == "Tell me a joke."
     assert votes[0]["settings"]["max_new_tokens"] == 6 and votes[0]["answer_a"] is not None
-    assert at.button(key="vote_b").disabled  # one vote per battle
+    assert "vote_b" not in [b.key for b in at.button] and at.button(key="arena_next")  # one vote per battle
+    assert "1 vote in" in texts(at.caption)
     at.switch_page("views/leaderboard.py").run()
     assert not at.exception
-    assert len(at.dataframe) == 4  # human win rates, Bradley-Terry, automatic, side by side
     human = at.dataframe[0].value
     winner = votes[0]["variant_a"]
     assert human.set_index("variant").loc[winner, "wins"] == 1
-    side = at.dataframe[3].value
-    assert {"human win rate", "auto win rate"} <= set(side.columns)
+    assert "1 vote;" in texts(at.caption)
 
 
-def test_arena_empty_prompt_and_bad_database(run):
+def test_leaderboard_formats_matrix_judge_and_heldout(run):
+    store = VoteStore(run / "votes.sqlite")
+    for outcome in ("a", "a", "b", "tie"):
+        store.add("p", "quality", "random", "x", "y", outcome)
+    store.add("p", "base", "quality", "x", "y", "b")
+    at = app("leaderboard")
+    tables = [d.value for d in at.dataframe]
+    human = tables[0].set_index("variant")
+    assert human.loc["quality", "win rate"] == "0.70"  # 3.5 of 5, two decimals
+    assert " – " in human.loc["quality", "95% CI"]
+    matrix = tables[2]
+    assert matrix.loc["quality", "random"] == "0.62 (4)" and matrix.loc["random", "quality"] == "0.38 (4)"
+    assert matrix.loc["base", "random"] == "–"
+    assert "5 votes;" in texts(at.caption)
+    page = texts(at.markdown)
+    assert "Against `base`" in page and "Against `random`" in page and "tiny-reward" in page
+    assert "bootstrap over prompts" in texts(at.caption)
+    heldout = at.dataframe[-2].value
+    assert list(heldout["variant"]) == ["base", "quality", "random"] and heldout["loss"].iloc[0] == "2.50"
+    side = at.dataframe[-1].value
+    assert {"auto win rate vs base", "auto win rate vs random"} <= set(side.columns)
+    assert side.set_index("variant").loc["quality", "auto win rate vs base"] == "0.75"  # not averaged with 0.45
+
+
+def test_leaderboard_with_a_broken_store_says_so_once(run):
+    (run / "votes.sqlite").write_bytes(b"not a database" * 200)
+    at = app("leaderboard")
+    assert "not a valid SQLite" in texts(at.error)
+    assert "No votes yet" not in texts(at.info) and "fresh store" in texts(at.warning)
+
+
+def test_arena_double_vote_is_refused(run):
+    store = VoteStore(run / "votes.sqlite")
+    store.add("p", "base", "quality", "x", "y", "a", session="s1", battle="b1")
+    with pytest.raises(UserError, match="already has your vote"):
+        store.add("p", "base", "quality", "x", "y", "b", session="s1", battle="b1")
+    store.add("p", "base", "quality", "x", "y", "b", session="s2", battle="b1")  # another session may
+    assert store.count() == 2
+
+
+def test_arena_next_battle_and_follow_up(run):
+    at = app("arena")
+    at.number_input(key="arena_max_new_tokens").set_value(4)
+    at.text_area(key="arena_prompt").set_value("Name a colour.")
+    at.button(key="arena_ask").click().run()
+    finish(at, "arena_job")
+    at.chat_input(key="arena_follow").set_value("And another one?").run()
+    finish(at, "arena_job")
+    assert "Turn 2:" in texts(at.markdown)
+    at.button(key="vote_tie").click().run()
+    first = dict(at.session_state["arena"])
+    vote = VoteStore(run / "votes.sqlite").all()[0]
+    assert vote["prompt"] == "And another one?" and vote["history"][0]["prompt"] == "Name a colour."
+    at.button(key="arena_next").click().run()
+    finish(at, "arena_job")
+    battle = at.session_state["arena"]
+    assert battle["id"] != first["id"] and battle["voted"] is None
+    assert battle["turns"][0]["prompt"] in conversation_prompts()
+    assert at.button(key="vote_a") is not None
+
+
+def conversation_prompts() -> list[str]:
+    from app.state import prompts
+
+    return prompts()
+
+
+def test_arena_corrupt_store_is_refused_before_generation(run):
+    (run / "votes.sqlite").write_bytes(b"not a database" * 200)
+    at = app("arena")
+    assert "not a valid SQLite" in texts(at.error)
+    assert "arena_ask" not in [b.key for b in at.button]  # nothing to generate before the store is fixed
+    at.button(key="arena_fresh_store").click().run()
+    assert not at.exception
+    kept = list(run.glob("votes.unreadable-*.sqlite"))
+    assert len(kept) == 1 and kept[0].read_bytes().startswith(b"not a database")
+    assert "old file is kept" in texts(at.info)
+    assert at.button(key="arena_ask") is not None and VoteStore(run / "votes.sqlite").count() == 0
+
+
+def test_arena_empty_prompt(run):
     at = app("arena")
     at.button(key="arena_ask").click().run()
     assert "empty" in texts(at.error) and not at.exception
-    (run / "votes.sqlite").write_bytes(b"not a database" * 200)
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    at.run()
-    at.switch_page("views/arena.py").run()
-    assert "not a valid SQLite" in texts(at.error) and not at.exception
 
 
 def test_explorer_counts_filters_and_reasons(run):
