@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from curate.rundir import write_json, write_parquet
+from curate.store import ScoreStore
 
 
 def make_adapter(base_dir: str | Path, out_dir: str | Path, seed: int = 0) -> Path:
@@ -47,6 +48,11 @@ def make_fake_run(root: str | Path, base_model: str | Path, adapters: tuple[str,
                    {"variant": name, "subset": name, "rows": 10 + i, "base_model": str(base_model)})
     rows = _conversations(n_rows)
     write_parquet(run / "data" / "conversations.parquet", pa.Table.from_pylist(rows))
+    store = ScoreStore(run)
+    store.write_meta("heuristics-test", {"name": "heuristics"})
+    store.append("heuristics-test", pa.table({"id": [r["id"] for r in rows],
+                                              "assistant_chars": [20.0 + i for i in range(n_rows)],
+                                              "ifd": [0.5 + i / 100 for i in range(n_rows)]}))
     removed = {"exact_duplicate": 2, "near_duplicate": 1}
     write_json(run / "manifest.json", {"counts": {"read": n_rows + 4, "kept": n_rows - 3,
                                                   "removed": removed, "quarantined": 1}})

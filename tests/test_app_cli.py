@@ -35,8 +35,9 @@ def test_runs_streamlit_on_the_app_with_the_run(tmp_path, monkeypatch):
 
 
 def test_app_config_hides_the_deploy_button():
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     from curate.cli.app import APP_MAIN
 

@@ -281,20 +281,52 @@ def test_explorer_counts_filters_and_reasons(run):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics == {"Read": "24", "Kept": "17", "Removed": "3", "Quarantined": "1"}
     assert "20 of 20 rows" in texts(at.caption)
+    table = at.dataframe[0].value
+    assert list(table.columns[:3]) == ["id", "status", "why"]  # status and reason first, not off-screen
     at.text_input(key="explore_query").set_value("sort 7 ").run()
     assert "1 of 20 rows" in texts(at.caption)
     at.text_input(key="explore_query").set_value("").run()
     at.selectbox(key="explore_status").set_value("removed").run()
     assert "3 of 20 rows" in texts(at.caption)
     at.selectbox(key="explore_row").set_value("id005").run()
-    assert "near duplicate of id004, similarity 0.91" in texts(at.warning)
+    assert "near copy (most word sequences shared, MinHash) of row id004, similarity 0.91" in texts(at.warning)
     at.selectbox(key="explore_status").set_value("all").run()
     at.selectbox(key="explore_subset").set_value("quality").run()
     assert "6 of 20 rows" in texts(at.caption)
     at.selectbox(key="explore_row").set_value("id007").run()
-    assert "quality: quality: rank 7" in texts(at.success)
+    assert "Kept, and chosen by quality: quality: rank 7;" in texts(at.success)
+    at.selectbox(key="explore_subset").set_value("any").run()
+    at.selectbox(key="explore_row").set_value("id015").run()
+    assert "no subset picked it" in texts(at.info)
     clusters = at.dataframe[1].value  # rows table, then clusters
     assert clusters.iloc[0]["kept row"] == "id000" and clusters.iloc[0]["members"] == 2
+    assert not at.exception
+
+
+def test_explorer_score_range_sort_and_export(run):
+    at = app("explorer")
+    at.multiselect(key="explore_ranged").set_value(["ifd"]).run()
+    at.slider(key="explore_range_ifd").set_value((0.55, 0.6)).run()
+    assert "6 of 20 rows" in texts(at.caption)  # ifd 0.55 .. 0.60: rows 5..10
+    assert "instruction-following difficulty" in at.slider(key="explore_range_ifd").label
+    at.selectbox(key="explore_sort").set_value("assistant_chars").run()
+    table = at.dataframe[0].value
+    assert table["id"].tolist()[0] == "id010"  # highest first
+    export = {b.proto.id.rsplit("-", 1)[-1]: b for b in at.get("download_button")}
+    assert set(export) == {"explore_export_jsonl", "explore_export_parquet"}
+    at.text_input(key="explore_query").set_value("no such words").run()
+    assert "0 of 20 rows" in texts(at.caption)
+    assert all(b.proto.disabled for b in at.get("download_button"))  # nothing to export
+
+
+def test_explorer_duplicate_link_and_diff(run):
+    at = app("explorer")
+    at.selectbox(key="explore_row").set_value("id005").run()
+    assert "Open the kept row id004" in [b.label for b in at.button]
+    assert "-user: How do I sort 4 numbers in Python?" in texts(at.code)
+    assert "+user: How do I sort 5 numbers in Python?" in texts(at.code)
+    at.button(key="explore_open_kept").click().run()
+    assert at.selectbox(key="explore_row").value == "id004"
     assert not at.exception
 
 
