@@ -27,6 +27,7 @@ BUILTIN_PROMPTS = [
     "Summarize the water cycle in two sentences.",
 ]
 SETTINGS_DEFAULTS = {"temperature": 0.7, "min_p": 0.1, "max_new_tokens": 128, "seed": 0}
+ARENA_MAX_NEW_TOKENS = 64  # the Arena's own default: short answers keep a battle quick
 
 
 def _argv() -> argparse.Namespace:

@@ -18,7 +18,6 @@ from train.generate import Answer
 
 OUTCOMES = {"a": ("A is better", "a"), "b": ("B is better", "b"), "tie": ("Tie", "t"),
             "both_bad": ("Both are bad", "x")}
-ARENA_MAX_NEW_TOKENS = 64  # short answers keep a battle quick; raise it on the page for longer ones
 
 st.title("Blind arena")
 run = state.require_run()
@@ -42,7 +41,7 @@ if "arena_notice" in st.session_state:
     st.info(st.session_state.pop("arena_notice"))
 
 session = st.session_state.setdefault("arena_session", uuid.uuid4().hex[:12])
-st.session_state.setdefault("arena_max_new_tokens", ARENA_MAX_NEW_TOKENS)
+st.session_state.setdefault("arena_max_new_tokens", state.ARENA_MAX_NEW_TOKENS)
 battle: dict = st.session_state.setdefault("arena", {})
 
 
