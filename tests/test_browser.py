@@ -93,6 +93,25 @@ class Browser:
             time.sleep(0.5)
         raise TimeoutError(f"{wait_for!r} did not render at {url}; page text: {text[-1500:]}")
 
+    def text(self) -> str:
+        return self.js("document.body ? document.body.innerText : ''") or ""
+
+    def wait_text(self, wanted: str, timeout: float = 90) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.text()
+            if wanted in text:
+                return text
+            time.sleep(0.2)
+        raise TimeoutError(f"{wanted!r} did not appear; page text: {self.text()[-1500:]}")
+
+    def type_into(self, selector: str, text: str) -> None:
+        """Focus an input and type ``text`` then Enter, as a user would."""
+        self.js(f"document.querySelector({json.dumps(selector)}).focus()")
+        self.call("Input.insertText", text=text)
+        for kind in ("keyDown", "keyUp"):
+            self.call("Input.dispatchKeyEvent", type=kind, key="Enter", code="Enter", windowsVirtualKeyCode=13)
+
     def screenshot(self, path: Path) -> bytes:
         data = base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
         path.write_bytes(data)
@@ -110,6 +129,75 @@ def _ink(png: Path) -> float:
 
     img = imread(png)[..., :3]
     return float((img.mean(axis=-1) < 0.8).mean())
+
+
+def _serve(run: Path):
+    port = _free_port()
+    env = dict(os.environ, CURATE_RUN_DIR=str(run), CURATE_DEVICE="cpu")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(MAIN), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def slow_lm_dir(tiny_tokenizer_dir, tmp_path_factory) -> Path:
+    """A random Llama big enough (~20M parameters) that 128 tokens take a few seconds on a CPU core:
+    long enough to see an answer mid-stream."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=384, intermediate_size=1024, num_hidden_layers=8,
+                      num_attention_heads=6, num_key_value_heads=6, max_position_embeddings=2048,
+                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    out = tmp_path_factory.mktemp("slow-lm")
+    LlamaForCausalLM(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def test_compare_mid_stream_and_explorer_in_chromium(tmp_path, slow_lm_dir):
+    from app.testing import make_fake_run
+
+    run = make_fake_run(tmp_path / "run", slow_lm_dir)
+    proc, url = _serve(run)
+    shots = Path(os.environ.get("CURATE_SCREENSHOT_DIR", tmp_path))
+    try:
+        _wait_healthy(url, proc)
+        browser = Browser(tmp_path / "profile")
+        try:
+            browser.render(url, "Compare variants")
+            browser.type_into("textarea[data-testid=stChatInputTextArea]", "Write a long story about a cat.")
+            text = browser.wait_text("generating...")
+            shot = shots / "compare_streaming.png"
+            browser.screenshot(shot)
+            assert "Stop" in text and "Write a long story about a cat." in text and "Deploy" not in text
+            assert _ink(shot) > 0.01
+            text = browser.wait_text("Regenerate", timeout=180)  # every answer done: stop becomes regenerate
+            assert "generating..." not in text and "tokens in" in text
+            text = browser.render(f"{url}/explorer", "Inspect a row")
+            shot = shots / "explorer.png"
+            browser.screenshot(shot)
+            for expected in ("Data explorer", "20 of 20 rows", "Filter by score range", "Export rows (JSONL)"):
+                assert expected in text, expected
+            assert _ink(shot) > 0.01
+        finally:
+            browser.close()
+    finally:
+        _stop(proc)
 
 
 def test_app_renders_in_chromium(tmp_path):
