@@ -123,9 +123,9 @@ st.dataframe(show, hide_index=True, key="explore_table", on_select=_picked_from_
              selection_mode="single-row", column_config=help_for)
 e1, e2, _ = st.columns([1, 1, 4])
 export = export_rows(view)
-e1.download_button("Export rows (JSONL)", to_jsonl(export),
+e1.download_button("Export JSONL", to_jsonl(export),
                    "rows.jsonl", "application/jsonl", key="explore_export_jsonl", disabled=view.empty)
-e2.download_button("Export rows (Parquet)", to_parquet_bytes(export), "rows.parquet",
+e2.download_button("Export Parquet", to_parquet_bytes(export), "rows.parquet",
                    "application/vnd.apache.parquet", key="explore_export_parquet", disabled=view.empty)
 
 
