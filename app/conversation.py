@@ -32,26 +32,31 @@ def model_messages(history: list[dict[str, Any]], system: str = "") -> list[dict
     return out
 
 
+def tokens(n: int) -> str:
+    return f"{n} token{'' if n == 1 else 's'}"
+
+
 def ending(msg: dict[str, Any]) -> str:
-    """How an answer ended, for a reader: empty when the model finished it itself."""
+    """How an answer ended (or that it is still running), for a reader: empty when the model ended it."""
     a: Answer = msg["answer"]
     if a.error:
         return f"error: {a.error}"
     if not a.done:
-        return f"generating... {a.tokens} tokens"
+        return f"generating... {tokens(a.tokens)} ({a.tokens_per_s:.1f} tok/s)"
     if msg.get("interrupted"):
-        return f"(interrupted by a new prompt after {a.tokens} tokens)"
+        return f"(interrupted by a new prompt after {tokens(a.tokens)})"
     if a.finish == "stopped":
-        return f"(stopped after {a.tokens} tokens)"
+        return f"(stopped after {tokens(a.tokens)})"
     if a.finish == "length":
-        return f"(cut at {a.tokens} tokens)"
+        return f"(cut at {tokens(a.tokens)})"
     return ""
 
 
 def stats(a: Answer) -> str:
-    if not a.tokens:
+    """Tokens, seconds and speed of a finished answer ('' while it runs: ``ending`` says so)."""
+    if not a.done or not a.tokens:
         return ""
-    return f"{a.tokens} tokens in {a.seconds:.1f} s ({a.tokens_per_s:.1f} tok/s)"
+    return f"{tokens(a.tokens)} in {a.seconds:.1f} s ({a.tokens_per_s:.1f} tok/s)"
 
 
 def _record(msg: dict[str, Any]) -> dict[str, Any]:

@@ -120,6 +120,16 @@ class Browser:
         time.sleep(0.5)  # let the widget see the text before the click
         self.js(f"document.querySelector({json.dumps(submit)}).click()")
 
+    def click_all(self, label: str, timeout: float = 60) -> None:
+        """Click every button labelled ``label``, one at a time (each click redraws the page)."""
+        find = f"[...document.querySelectorAll('button')].find(b => b.innerText.trim() === {json.dumps(label)})"
+        deadline = time.monotonic() + timeout
+        while self.js(f"!!{find}"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{label!r} buttons are still there")
+            self.js(f"{find}.click()")
+            time.sleep(1.5)
+
     def screenshot(self, path: Path) -> bytes:
         data = base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
         path.write_bytes(data)
@@ -161,15 +171,15 @@ def _stop(proc: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="module")
 def slow_lm_dir(tiny_tokenizer_dir, tmp_path_factory) -> Path:
-    """A random Llama big enough (~20M parameters) that 128 tokens take a few seconds on a CPU core:
-    long enough to see an answer mid-stream."""
+    """A random Llama big enough (~10M parameters) that 128 tokens take seconds on a CPU core: long
+    enough to see an answer mid-stream."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=384, intermediate_size=1024, num_hidden_layers=8,
-                      num_attention_heads=6, num_key_value_heads=6, max_position_embeddings=2048,
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=256, intermediate_size=768, num_hidden_layers=6,
+                      num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=2048,
                       pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
     out = tmp_path_factory.mktemp("slow-lm")
     LlamaForCausalLM(cfg).save_pretrained(out)
@@ -195,8 +205,9 @@ def test_compare_mid_stream_and_explorer_in_chromium(tmp_path, slow_lm_dir):
             browser.screenshot(shot)
             assert "Stop" in text and "Write a long story about a cat." in text and "Deploy" not in text
             assert _ink(shot) > 0.01
-            text = browser.wait_text("Regenerate", timeout=180)  # every answer done: stop becomes regenerate
-            assert "generating..." not in text and "tokens in" in text
+            browser.click_all("Stop")
+            text = browser.wait_text("Regenerate")  # every answer stopped: Stop gives way to Regenerate
+            assert "generating..." not in text and text.count("stopped after") == 2
             text = browser.render(f"{url}/explorer", "Inspect a row")
             shot = shots / "explorer.png"
             browser.screenshot(shot)
