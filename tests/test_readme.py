@@ -25,7 +25,7 @@ def _python_section() -> tuple[str, float]:
 
 def test_readme_states_the_size_and_time():
     code, minutes = _python_section()
-    assert 'n=100' in code and '"backend": "static"' in code and minutes <= 3
+    assert 'n=200' in code and '"backend": "static"' in code and minutes <= 3
 
 
 @pytest.mark.slow
