@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -62,9 +63,9 @@ def assistants(at: AppTest) -> list:
     return [m for m in at.chat_message if m.name == "assistant"]
 
 
-@pytest.fixture
-def gate(monkeypatch):
-    """Hold every generation until the test sets the event: answers stay 'generating' meanwhile."""
+@contextlib.contextmanager
+def gate_generation():
+    """Hold generations until the body calls the yielded ``release``."""
     event = threading.Event()
     original = Generator.generate_batch
 
@@ -72,9 +73,19 @@ def gate(monkeypatch):
         assert event.wait(60)
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(Generator, "generate_batch", held)
-    yield event
-    event.set()
+    Generator.generate_batch = held
+    try:
+        yield event.set
+    finally:
+        event.set()
+        Generator.generate_batch = original
+
+
+@pytest.fixture
+def gate():
+    """Answers stay 'generating' until the test calls ``gate()``."""
+    with gate_generation() as release:
+        yield release
 
 
 def test_compare_two_variants_side_by_side(run):
@@ -113,7 +124,7 @@ def test_compare_stop_one_answer(run, gate):
     at.chat_input(key="compare_input").set_value("Count to one hundred.").run()
     assert texts(at.caption).count("generating...") == 2
     at.button(key="compare_stop_quality_1").click().run()
-    gate.set()
+    gate()
     finish(at)
     chats = at.session_state["compare_chats"]
     assert chats["quality"][1]["answer"].finish == "stopped"
@@ -125,7 +136,7 @@ def test_compare_new_prompt_keeps_the_interrupted_turn(run, gate):
     at = app()
     at.chat_input(key="compare_input").set_value("First question").run()
     at.chat_input(key="compare_input").set_value("Second question").run()
-    gate.set()
+    gate()
     finish(at)
     history = at.session_state["compare_chats"]["quality"]
     assert [m.get("content") for m in history if m["role"] == "user"] == ["First question", "Second question"]
@@ -170,7 +181,11 @@ def test_arena_vote_is_stored_and_leaderboard_changes(run):
     assert "at most 64 new tokens" in texts(at.caption)
     at.number_input(key="arena_max_new_tokens").set_value(6)
     at.text_area(key="arena_prompt").set_value("Tell me a joke.")
-    at.button(key="arena_ask").click().run()
+    with gate_generation() as release:
+        at.button(key="arena_ask").click().run()
+        assert "vote_a" not in [b.key for b in at.button]  # no vote before both answers are in
+        assert texts(at.caption).count("generating...") == 2
+        release()
     finish(at, "arena_job")
     assert not at.error, at.error
     heads = texts(at.subheader)

@@ -156,6 +156,8 @@ def _battle() -> None:
         st.rerun()
 
 
+job = _job()  # again: "Ask" may have just started one
+busy = job is not None and job.running
 if battle:
     st.fragment(_battle, run_every=0.4 if busy else None)()
     if not busy:
