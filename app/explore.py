@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from curate import glossary
 from curate.rundir import RunDir
 
 
@@ -57,12 +58,12 @@ def load_rows(run: str | Path) -> tuple[pd.DataFrame | None, list[str]]:
     key = df["row"] if by_row else df["id"].astype(str)
     why: dict = {}
     for r in run.invalid().itertuples(index=False):
-        why.setdefault(r.row if by_row else str(r.id), f"failed validity check: {r.reason}")
+        why.setdefault(r.row if by_row else str(r.id), glossary.validity(str(r.reason)))
     for r in run.duplicates().itertuples(index=False):
         sim = getattr(r, "similarity", None)
-        sim_txt = f", similarity {sim:.2f}" if isinstance(sim, float) and sim == sim else ""
         k = getattr(r, "row", None) if by_row and hasattr(r, "row") else str(r.id)
-        why.setdefault(k, f"{getattr(r, 'method', 'duplicate')} duplicate of {r.duplicate_of}{sim_txt}")
+        why.setdefault(k, glossary.duplicate(str(getattr(r, "method", "duplicate")), str(r.duplicate_of),
+                                             sim if isinstance(sim, float) else None))
     df["status"] = key.map(lambda k: "removed" if k in why else "kept")
     df["why"] = key.map(lambda k: why.get(k, ""))
     chosen: dict[str, list[tuple[str, str]]] = {}
@@ -73,7 +74,8 @@ def load_rows(run: str | Path) -> tuple[pd.DataFrame | None, list[str]]:
         for i, reason in zip(sel["id"].astype(str), reasons, strict=True):
             chosen.setdefault(i, []).append((name, reason))
     df["subsets"] = df["id"].map(lambda i: [s for s, _ in chosen.get(i, [])])
-    df["why_chosen"] = df["id"].map(lambda i: [f"{s}: {r}" if r else s for s, r in chosen.get(i, [])])
+    df["why_chosen"] = df["id"].map(lambda i: [f"{s}: {glossary.selection(r)}" if r else s
+                                               for s, r in chosen.get(i, [])])
     scores = _scalar_scores(run, notes)
     if scores is not None:
         df = df.merge(scores.drop_duplicates("id"), on="id", how="left", suffixes=("", "_score"))

@@ -102,3 +102,18 @@ def bradley_terry(votes: Sequence[dict[str, Any]], scale: float = 400.0, base: f
     n = np.bincount(a, minlength=k) + np.bincount(b, minlength=k)
     df = pd.DataFrame({"variant": names, "rating": point, "ci_low": lo, "ci_high": hi, "n": n})
     return df.sort_values("rating", ascending=False, ignore_index=True)
+
+
+def pairwise_matrix(votes: Sequence[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(win share, vote count) of every row variant against every column variant, from both sides of each
+    vote; a tie or "both bad" counts half. Cells of pairs that never met are NaN / 0."""
+    names, a, b, s = _pairs(votes) if votes else ([], np.array([], int), np.array([], int), np.array([]))
+    k = len(names)
+    won, n = np.zeros((k, k)), np.zeros((k, k), dtype=np.int64)
+    np.add.at(won, (a, b), s)
+    np.add.at(won, (b, a), 1 - s)
+    np.add.at(n, (a, b), 1)
+    np.add.at(n, (b, a), 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(n > 0, won / np.maximum(n, 1), np.nan)
+    return pd.DataFrame(share, index=names, columns=names), pd.DataFrame(n, index=names, columns=names)

@@ -28,6 +28,7 @@ BUILTIN_PROMPTS = [
     "Summarize the water cycle in two sentences.",
 ]
 SETTINGS_DEFAULTS = {"temperature": 0.7, "min_p": 0.1, "max_new_tokens": 128, "seed": 0}
+ARENA_MAX_NEW_TOKENS = 64  # the Arena's own default: short answers keep a battle quick
 
 
 def _argv() -> argparse.Namespace:
@@ -75,7 +76,12 @@ def variants(run: Path) -> list[Variant]:
 def _generator(key: tuple, device: str) -> Generator:
     vs = [Variant(name, base, Path(adapter) if adapter else None, subset, rows)
           for name, base, adapter, subset, rows in key]
-    return Generator(vs, device=device)
+    gen = Generator(vs, device=device)
+    if gen.device == "cpu":  # leave a core to the browser and Streamlit: all cores spinning was 3-4x slower
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
+    return gen
 
 
 def generator(vs: list[Variant]) -> Generator:

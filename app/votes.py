@@ -10,6 +10,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from curate.errors import UserError
 
 OUTCOMES = ("a", "b", "tie", "both_bad")
 COLUMNS = ("id", "ts", "prompt", "variant_a", "variant_b", "answer_a", "answer_b", "outcome", "settings",
-           "session")
+           "session", "battle", "history")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS votes (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -29,8 +30,12 @@ CREATE TABLE IF NOT EXISTS votes (
     answer_b TEXT NOT NULL,
     outcome TEXT NOT NULL CHECK (outcome IN ('a', 'b', 'tie', 'both_bad')),
     settings TEXT NOT NULL DEFAULT '{}',
-    session TEXT
+    session TEXT,
+    battle TEXT,
+    history TEXT NOT NULL DEFAULT '[]'
 )"""
+# Columns added after the first release, added in place to older files.
+_ADDED = {"battle": "TEXT", "history": "TEXT NOT NULL DEFAULT '[]'"}
 
 
 class VoteStoreError(UserError):
@@ -45,6 +50,10 @@ class VoteStore:
         self.timeout = timeout
         with self._connect() as con:
             con.execute(_SCHEMA)
+            have = {r[1] for r in con.execute("PRAGMA table_info(votes)")}
+            for name, decl in _ADDED.items():
+                if name not in have:
+                    con.execute(f"ALTER TABLE votes ADD COLUMN {name} {decl}")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -75,18 +84,28 @@ class VoteStore:
                 con.close()
 
     def add(self, prompt: str, variant_a: str, variant_b: str, answer_a: str, answer_b: str, outcome: str,
-            settings: dict[str, Any] | None = None, session: str | None = None) -> int:
-        """Record one vote; ``outcome`` is "a", "b", "tie" or "both_bad". Returns the vote id."""
+            settings: dict[str, Any] | None = None, session: str | None = None, battle: str | None = None,
+            history: list[dict[str, Any]] | None = None) -> int:
+        """Record one vote; ``outcome`` is "a", "b", "tie" or "both_bad". Returns the vote id.
+
+        ``battle`` names the A/B pairing: a second vote from the same ``session`` on it is refused
+        (an accidental double click or a reloaded page). ``history`` holds the earlier turns of a
+        multi-turn battle (``[{prompt, answer_a, answer_b}]``); ``prompt`` and the answers are the last.
+        """
         if outcome not in OUTCOMES:
             raise UserError(f"vote outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
         if variant_a == variant_b:
             raise UserError(f"a vote needs two different variants, got {variant_a!r} twice")
         with self._connect() as con:
+            if battle is not None and con.execute("SELECT 1 FROM votes WHERE session IS ? AND battle = ?",
+                                                  (session, battle)).fetchone():
+                raise UserError("this battle already has your vote; start the next battle to vote again")
             cur = con.execute(
                 "INSERT INTO votes (ts, prompt, variant_a, variant_b, answer_a, answer_b, outcome, settings,"
-                " session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " session, battle, history) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (time.time(), prompt, variant_a, variant_b, answer_a, answer_b, outcome,
-                 json.dumps(settings or {}, sort_keys=True), session),
+                 json.dumps(settings or {}, sort_keys=True), session, battle,
+                 json.dumps(history or [], ensure_ascii=False)),
             )
             return int(cur.lastrowid)
 
@@ -97,6 +116,7 @@ class VoteStore:
         out = [dict(zip(COLUMNS, r, strict=True)) for r in rows]
         for r in out:
             r["settings"] = json.loads(r["settings"] or "{}")
+            r["history"] = json.loads(r["history"] or "[]")
         return out
 
     def count(self) -> int:
@@ -109,9 +129,24 @@ class VoteStore:
         writer = csv.DictWriter(buf, fieldnames=COLUMNS)
         writer.writeheader()
         for r in self.all():
-            writer.writerow({**r, "settings": json.dumps(r["settings"], sort_keys=True)})
+            writer.writerow({**r, "settings": json.dumps(r["settings"], sort_keys=True),
+                             "history": json.dumps(r["history"], ensure_ascii=False)})
         return buf.getvalue()
 
     def to_jsonl(self) -> str:
         """All votes as JSON lines."""
         return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.all())
+
+
+def set_aside(path: str | Path) -> Path:
+    """Rename an unusable vote file (and its WAL/SHM companions) to ``votes.unreadable-<time>.sqlite``
+    beside it, so a fresh store can start while the old file stays for recovery. Returns the new path."""
+    path = Path(path)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.stem}.unreadable-{stamp}{path.suffix}")
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.rename(target.with_name(target.name + suffix))
+    path.rename(target)
+    return target

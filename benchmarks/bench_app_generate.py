@@ -1,16 +1,43 @@
-"""Serving N variants: curate's one base model + switchable LoRA adapters (train.generate.Generator)
-side by side with what a user would otherwise write: one PeftModel.from_pretrained(base) per variant.
+"""Serving N variants in the app (train.generate.Generator), three measurements:
 
-Prints load time, resident parameter memory and time for one short answer from each variant.
-    .venv/bin/python benchmarks/bench_app_generate.py [--adapters 3] [--tokens 16] [--model smollm2]
+serving     one base model + switchable LoRA adapters, against what a user would otherwise write: one
+            PeftModel.from_pretrained(base) per variant (load time, parameter memory, one answer each);
+concurrency time to first token and tokens/s for 1 vs N variants, answered one after another (the old
+            Compare page: one st.write_stream per column) or in one batched generate with each row under
+            its own adapter (PEFT mixed-adapter batches: what Compare and Arena do now);
+arena       a battle end to end at the Arena's defaults (two random variants, 64 new tokens, sampling),
+            through the page's background Job, against one variant's answer alone; and the old path
+            (two answers in turn, all cores for torch, the old 128-token default).
+
+    .venv/bin/python benchmarks/bench_app_generate.py [--run RUN] [--adapters 3] [--tokens 64]
+        [--sections serving,concurrency,arena] [--threads 1]
+Without --run, random LoRA adapters (r=4, q/v) are made on --model; with --run, the run's own adapters.
+Prints wall and process CPU seconds (CPU includes torch's threads) and the load average.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import random
+import resource
+import statistics
 import tempfile
 import time
 from pathlib import Path
+
+MSGS = [{"role": "user", "content": "Give me three tips for a good night's sleep, with a reason for each."}]
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _timed(fn):
+    w, c = time.perf_counter(), _cpu()
+    out = fn()
+    return out, time.perf_counter() - w, _cpu() - c
 
 
 def _param_mb(models) -> float:
@@ -23,62 +50,176 @@ def _param_mb(models) -> float:
     return total / 2**20
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--adapters", type=int, default=3)
-    ap.add_argument("--tokens", type=int, default=16)
-    ap.add_argument("--model", default="smollm2")
-    args = ap.parse_args()
-
+def serving(run: Path, base: str, names: list[str], tokens: int) -> None:
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from train.generate import Generator, list_variants
+
+    def ours():
+        gen = Generator(list_variants(run), device="cpu")
+        for n in names:
+            gen.load(n)
+        return gen
+
+    gen, ours_load, _ = _timed(ours)
+    ours_mb = _param_mb([next(iter(gen._bases.values())).model])
+    _, ours_gen, _ = _timed(lambda: [gen.generate(n, MSGS, max_new_tokens=tokens, temperature=0) for n in names])
+    tok = AutoTokenizer.from_pretrained(base)
+    separate, theirs_load, _ = _timed(lambda: {n: PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(base), str(run / "models" / n / "adapter")).eval() for n in names})
+    theirs_mb = _param_mb(separate.values())
+
+    def theirs():
+        for m in separate.values():
+            enc = tok.apply_chat_template(MSGS, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+            with torch.inference_mode():
+                m.generate(**enc, max_new_tokens=tokens, do_sample=False, pad_token_id=tok.pad_token_id)
+
+    _, theirs_gen, _ = _timed(theirs)
+    print(f"\n## serving: {len(names)} adapters, {tokens} new tokens each")
+    print(f"{'':28}{'curate Generator':>18}{'PeftModel per variant':>24}{'ratio':>8}")
+    print(f"{'load (s)':28}{ours_load:>18.1f}{theirs_load:>24.1f}{theirs_load / ours_load:>8.2f}")
+    print(f"{'parameter memory (MiB)':28}{ours_mb:>18.0f}{theirs_mb:>24.0f}{theirs_mb / ours_mb:>8.2f}")
+    print(f"{'one answer per variant (s)':28}{ours_gen:>18.1f}{theirs_gen:>24.1f}{theirs_gen / ours_gen:>8.2f}")
+
+
+def _sequential(gen, names: list[str], tokens: int) -> dict:
+    """One variant after another, as the old Compare page streamed its columns."""
+    from train.generate import Answer
+
+    out = []
+    start = time.perf_counter()
+    first = None
+    for n in names:
+        a = gen.generate_batch([(n, MSGS)], max_new_tokens=tokens, temperature=0, answers=[Answer(n)])[0]
+        if first is None:
+            first = a.first_token_s
+        out.append(a)
+    return {"answers": out, "ttft_first": first, "ttft_last": time.perf_counter() - start - out[-1].seconds
+            + (out[-1].first_token_s or 0)}
+
+
+def _batched(gen, names: list[str], tokens: int) -> dict:
+    out = gen.generate_batch([(n, MSGS) for n in names], max_new_tokens=tokens, temperature=0)
+    ttfts = [a.first_token_s or 0 for a in out]
+    return {"answers": out, "ttft_first": min(ttfts), "ttft_last": max(ttfts)}
+
+
+def concurrency(gen, names: list[str], tokens: int, repeats: int) -> None:
+    print(f"\n## concurrency: {tokens} new tokens (greedy), median of {repeats}")
+    print(f"{'':34}{'wall s':>8}{'CPU s':>8}{'TTFT first':>11}{'TTFT last':>10}{'tokens':>8}{'tok/s':>8}")
+    rows = {}
+    for label, fn, ns in (("1 variant", _batched, names[:1]),
+                          (f"{len(names)} variants, one after another", _sequential, names),
+                          (f"{len(names)} variants, one batch", _batched, names)):
+        runs = [_timed(lambda fn=fn, ns=ns: fn(gen, ns, tokens)) for _ in range(repeats)]
+        res, wall, cpu = sorted(runs, key=lambda r: r[1])[len(runs) // 2]
+        n_tok = sum(a.tokens for a in res["answers"])
+        rows[label] = wall
+        print(f"{label:34}{wall:>8.1f}{cpu:>8.1f}{res['ttft_first']:>11.2f}{res['ttft_last']:>10.2f}"
+              f"{n_tok:>8}{n_tok / wall:>8.1f}")
+    seq, bat = rows[f"{len(names)} variants, one after another"], rows[f"{len(names)} variants, one batch"]
+    print(f"batched vs one after another: {seq / bat:.2f}x faster; batch of {len(names)} vs 1 variant: "
+          f"{bat / rows['1 variant']:.2f}x the time")
+
+
+def arena(run: Path, names: list[str], repeats: int, threads: int) -> None:
+    """A battle through app.background.Job at the Arena's defaults, vs one answer, vs the old path."""
+    import torch
+
+    from app.background import Job
+    from app.state import ARENA_MAX_NEW_TOKENS, SETTINGS_DEFAULTS
+    from train.generate import Generator, list_variants
+
+    gen = Generator(list_variants(run), device="cpu")
+    for n in names:
+        gen.load(n)
+    new = {"temperature": SETTINGS_DEFAULTS["temperature"], "min_p": SETTINGS_DEFAULTS["min_p"], "seed": None}
+    rng = random.Random(0)
+
+    def battle(tokens: int) -> float:
+        a, b = rng.sample(names, 2)
+        w = time.perf_counter()
+        Job(gen, [(a, MSGS), (b, MSGS)], {**new, "max_new_tokens": tokens}).wait()
+        return time.perf_counter() - w
+
+    def one(tokens: int) -> float:
+        w = time.perf_counter()
+        Job(gen, [(rng.choice(names), MSGS)], {**new, "max_new_tokens": tokens}).wait()
+        return time.perf_counter() - w
+
+    def old(tokens: int) -> float:
+        a, b = rng.sample(names, 2)
+        w = time.perf_counter()
+        for n in (a, b):
+            gen.generate(n, MSGS, max_new_tokens=tokens, **new)
+        return time.perf_counter() - w
+
+    print(f"\n## arena: median wall seconds of {repeats} (sampling, temperature {new['temperature']}, "
+          f"min_p {new['min_p']})")
+    torch.set_num_threads(threads)
+    c = _cpu()
+    t_one = statistics.median(one(ARENA_MAX_NEW_TOKENS) for _ in range(repeats))
+    t_battle = statistics.median(battle(ARENA_MAX_NEW_TOKENS) for _ in range(repeats))
+    new_cpu = _cpu() - c
+    print(f"one variant's answer, {ARENA_MAX_NEW_TOKENS} tokens, {threads} torch thread(s): {t_one:.1f} s")
+    print(f"battle now (both answers in one batch), {ARENA_MAX_NEW_TOKENS} tokens: {t_battle:.1f} s "
+          f"= {t_battle / t_one:.2f}x one answer (target <= 2x); CPU {new_cpu:.1f} s for both rows")
+    torch.set_num_threads(os.cpu_count() or 1)
+    c = _cpu()
+    t_old = statistics.median(old(SETTINGS_DEFAULTS["max_new_tokens"]) for _ in range(repeats))
+    print(f"battle before (answers in turn, {os.cpu_count()} torch threads, "
+          f"{SETTINGS_DEFAULTS['max_new_tokens']} tokens): {t_old:.1f} s = {t_old / t_battle:.2f}x the battle now; "
+          f"CPU {_cpu() - c:.1f} s")
+    torch.set_num_threads(threads)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", type=Path, default=None, help="a run directory with trained adapters")
+    ap.add_argument("--adapters", type=int, default=3)
+    ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--model", default="smollm2")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 1) - 1),
+                    help="torch threads (the app uses cores - 1)")
+    ap.add_argument("--sections", default="serving,concurrency,arena")
+    args = ap.parse_args()
+    sections = set(args.sections.split(","))
+
+    import torch
 
     from app.testing import make_adapter
     from curate.models import resolve
     from curate.rundir import write_json
     from train.generate import Generator, list_variants
 
-    torch.set_num_threads(1)
-    base = resolve(args.model)
-    msgs = [{"role": "user", "content": "Name three uses of a paperclip."}]
+    torch.set_num_threads(args.threads)
+    print(f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "
+          f"torch {args.threads} thread(s)")
     with tempfile.TemporaryDirectory() as tmp:
-        run = Path(tmp)
-        for i in range(args.adapters):
-            make_adapter(base, run / "models" / f"v{i}" / "adapter", seed=i)
-            write_json(run / "models" / f"v{i}" / "metrics.json", {"base_model": base, "subset": f"v{i}", "rows": 1})
-        names = [f"v{i}" for i in range(args.adapters)]
-
-        t = time.perf_counter()
-        gen = Generator(list_variants(run), device="cpu")
-        for n in names:
-            gen.load(n)
-        ours_load = time.perf_counter() - t
-        ours_mb = _param_mb([gen._bases[base].model])
-        t = time.perf_counter()
-        for n in names:
-            gen.generate(n, msgs, max_new_tokens=args.tokens, temperature=0)
-        ours_gen = time.perf_counter() - t
-
-        t = time.perf_counter()
-        tok = AutoTokenizer.from_pretrained(base)
-        separate = {n: PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base),
-                                                 str(run / "models" / n / "adapter")).eval() for n in names}
-        theirs_load = time.perf_counter() - t
-        theirs_mb = _param_mb(separate.values())
-        t = time.perf_counter()
-        for m in separate.values():
-            enc = tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-            with torch.inference_mode():
-                m.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
-                           max_new_tokens=args.tokens, do_sample=False, pad_token_id=tok.pad_token_id)
-        theirs_gen = time.perf_counter() - t
-
-    print(f"{args.adapters} adapters on {args.model}, {args.tokens} new tokens each")
-    print(f"{'':28}{'curate Generator':>18}{'PeftModel per variant':>24}{'ratio':>8}")
-    print(f"{'load (s)':28}{ours_load:>18.1f}{theirs_load:>24.1f}{theirs_load / ours_load:>8.2f}")
-    print(f"{'parameter memory (MiB)':28}{ours_mb:>18.0f}{theirs_mb:>24.0f}{theirs_mb / ours_mb:>8.2f}")
-    print(f"{'one answer per variant (s)':28}{ours_gen:>18.1f}{theirs_gen:>24.1f}{theirs_gen / ours_gen:>8.2f}")
+        run = args.run
+        if run is None:
+            run, base = Path(tmp), resolve(args.model)
+            for i in range(args.adapters):
+                make_adapter(base, run / "models" / f"v{i}" / "adapter", seed=i)
+                write_json(run / "models" / f"v{i}" / "metrics.json", {"base_model": base, "subset": f"v{i}"})
+        variants = list_variants(run)
+        base = resolve(variants[0].base_model)
+        names = [v.name for v in variants][: args.adapters] if args.run else [f"v{i}" for i in range(args.adapters)]
+        if "serving" in sections:
+            serving(run, base, [n for n in names if n != "base"], args.tokens)
+        if "concurrency" in sections:
+            gen = Generator(variants, device="cpu")
+            for n in names:
+                gen.load(n)
+            gen.generate_batch([(names[0], MSGS)], max_new_tokens=4, temperature=0)  # warm up
+            concurrency(gen, names, args.tokens, args.repeats)
+        if "arena" in sections:
+            arena(run, names, args.repeats, args.threads)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

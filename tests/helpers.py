@@ -127,7 +127,7 @@ def scored_run(root: Path, n: int = 120, with_scores: bool = True) -> RunDir:
                           "duplicate_of": [ids[0], ids[0], ids[1], ids[2], ids[2], ids[3]],
                           "similarity": [1.0, 1.0, 1.0, 0.91, 0.88, 0.93]})
     for method, g in dedup.groupby("method"):
-        write_parquet(run.root / "dedup" / f"{method}.parquet", pa.Table.from_pandas(g, preserve_index=False))
+        write_parquet(run.dedup_dir / f"{method}.parquet", pa.Table.from_pandas(g, preserve_index=False))
     counts = {"read": n + 7, "quarantined": 7, "removed": {"duplicate:exact": 3, "duplicate:near": 3,
                                                            "empty_turn": 0}, "kept": n - 6}
     run.update_manifest(counts=counts, status="done", recipe={"name": "fake-recipe"})
@@ -144,6 +144,7 @@ def trained_run(root: str | Path, base_model: str | Path, adapters: tuple[str, .
     """A run shaped like ``curate run`` + training + evaluation output (random LoRA adapters on
     ``base_model``), small and fast: what the app reads."""
     from app.testing import make_adapter
+    from curate.store import ScoreStore
 
     run, out = Path(root), RunDir(root)
     for i, name in enumerate(adapters):
@@ -154,6 +155,11 @@ def trained_run(root: str | Path, base_model: str | Path, adapters: tuple[str, .
                               for i in range(n_rows)],
                         source=["alpha" if i % 2 else "beta" for i in range(n_rows)],
                         ids=[f"id{i:03d}" for i in range(n_rows)])
+    store = ScoreStore(run)
+    store.write_meta("heuristics-test", {"name": "heuristics"})
+    store.append("heuristics-test", pa.table({"id": [f"id{i:03d}" for i in range(n_rows)],
+                                              "assistant_chars": [20.0 + i for i in range(n_rows)],
+                                              "ifd": [0.5 + i / 100 for i in range(n_rows)]}))
     removed = {"exact_duplicate": 2, "near_duplicate": 1}
     write_json(out.manifest_path, {"counts": {"read": n_rows + 4, "kept": n_rows - 3,
                                                   "removed": removed, "quarantined": 1}})
@@ -172,7 +178,12 @@ def trained_run(root: str | Path, base_model: str | Path, adapters: tuple[str, .
         write_json(out.eval_dir / "winrates.json", [
             {"variant": adapters[0], "opponent": "base", "judge": "tiny-reward", "n": 10, "wins": 7, "losses": 2,
              "ties": 1, "win_rate": 0.75, "ci_low": 0.5, "ci_high": 0.95, "mean_tokens": 42.0},
+            {"variant": adapters[0], "opponent": "random", "judge": "tiny-reward", "n": 10, "wins": 4, "losses": 5,
+             "ties": 1, "win_rate": 0.45, "ci_low": 0.15, "ci_high": 0.75, "mean_tokens": 42.0},
         ])
+        write_json(out.eval_dir / "heldout.json", {"rows": 8, "max_length": 256, "losses": [
+            {"variant": v, "loss": 2.5 - 0.1 * i, "perplexity": 12.18, "tokens": 400}
+            for i, v in enumerate(("base", *adapters))]})
     out.report_dir.mkdir(parents=True, exist_ok=True)
     (out.report_dir / "report.html").write_text("<html><body><h1>Run report</h1></body></html>")
     write_jsonl(out.quarantine, [{"row": 99, "source": "x", "reason": "no_messages"}])

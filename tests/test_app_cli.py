@@ -32,3 +32,14 @@ def test_runs_streamlit_on_the_app_with_the_run(tmp_path, monkeypatch):
     assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
     assert seen["env"]["CURATE_RUN_DIR"] == str(tmp_path.resolve())
     assert seen["env"]["CURATE_BASE_MODEL"] == "smollm2" and seen["env"]["CURATE_DEVICE"] == "cpu"
+
+
+def test_app_config_hides_the_deploy_button():
+    from pathlib import Path
+
+    import tomllib
+
+    from curate.cli.app import APP_MAIN
+
+    config = tomllib.loads((Path(APP_MAIN).parent / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["toolbarMode"] == "minimal"

@@ -91,3 +91,32 @@ def test_bad_metrics_json_is_tolerated(tmp_path, tiny_lm_dir):
     vs = list_variants(tmp_path, base_model=str(tiny_lm_dir))
     assert [v.name for v in vs] == ["base", "x"] and vs[1].rows is None
     json.dumps([v.label for v in vs])
+
+
+def test_batch_mixes_adapters_and_matches_one_at_a_time(gen):
+    kw = dict(max_new_tokens=6, temperature=0)
+    longer = [*MSG, {"role": "assistant", "content": "Sorting puts things in order."},
+              {"role": "user", "content": "And in Python?"}]
+    requests = [("base", MSG), ("quality", longer), ("random", MSG)]  # different lengths: left padding
+    answers = gen.generate_batch(requests, **kw)
+    assert [a.text for a in answers] == [gen.generate(n, m, **kw) for n, m in requests]
+    for a in answers:
+        assert a.done and a.finish in ("eos", "length") and a.first_token_s is not None and a.seconds > 0
+        assert a.finish != "length" or a.tokens == 6
+
+
+def test_batch_stop_and_errors_per_row(gen, run, tiny_lm_dir, tmp_path):
+    from train.generate import Answer
+
+    stopped = Answer("quality", stop_requested=True)
+    answers = gen.generate_batch([("base", MSG), ("quality", MSG)], max_new_tokens=4, temperature=0,
+                                 answers=[Answer("base"), stopped])
+    assert stopped.finish == "stopped" and stopped.tokens == 0 and answers[0].tokens > 0
+    broken = tmp_path / "models" / "broken" / "adapter"
+    broken.mkdir(parents=True)
+    (broken / "adapter_config.json").write_text("{}")
+    g = Generator(list_variants(tmp_path, base_model=str(tiny_lm_dir)), device="cpu")
+    out = g.generate_batch([("base", MSG), ("broken", MSG)], max_new_tokens=2)
+    assert out[0].finish in ("eos", "length") and out[1].finish == "error" and "broken adapter" in out[1].error
+    with pytest.raises(UserError, match="empty"):
+        g.generate_batch([("base", [{"role": "user", "content": " "}])])

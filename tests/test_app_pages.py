@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import re
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 from helpers import trained_run
 from streamlit.testing.v1 import AppTest
 
+from app import conversation
 from app.votes import VoteStore
+from curate.errors import UserError
+from train.generate import Generator
 
 MAIN = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
 
@@ -44,19 +51,59 @@ def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
 
 
+def finish(at: AppTest, key: str = "compare_job") -> AppTest:
+    """Wait for the page's background generation, then redraw it."""
+    assert at.session_state[key].wait(120)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def assistants(at: AppTest) -> list:
+    return [m for m in at.chat_message if m.name == "assistant"]
+
+
+@contextlib.contextmanager
+def gate_generation():
+    """Hold generations until the body calls the yielded ``release``."""
+    event = threading.Event()
+    original = Generator.generate_batch
+
+    def held(self, *args, **kwargs):
+        assert event.wait(60)
+        return original(self, *args, **kwargs)
+
+    Generator.generate_batch = held
+    try:
+        yield event.set
+    finally:
+        event.set()
+        Generator.generate_batch = original
+
+
+@pytest.fixture
+def gate():
+    """Answers stay 'generating' until the test calls ``gate()``."""
+    with gate_generation() as release:
+        yield release
+
+
 def test_compare_two_variants_side_by_side(run):
     at = app()
     chosen = at.multiselect(key="compare_variants")
     assert chosen.value == ["base", "quality"]
     chosen.set_value(["base", "quality", "random"])
     at.chat_input(key="compare_input").set_value("How do I sort a list?").run()
-    assert not at.exception and not at.error, (at.exception, at.error)
-    assistants = [m for m in at.chat_message if m.name == "assistant"]
-    assert len(assistants) == 3
-    assert texts(at.caption).count("tokens in") == 3
+    finish(at)
+    assert not at.error, at.error
+    assert len(assistants(at)) == 3
+    assert len(re.findall(r"\d+ tokens? in [\d.]+ s", texts(at.caption))) == 3
+    heads = texts(at.subheader)
+    assert heads.count("base") == 1 and "no fine-tuning" in texts(at.caption)
     # a follow-up goes to each column with its own history: 2 user + 2 assistant turns per column
     at.chat_input(key="compare_input").set_value("And in reverse?").run()
-    assert len([m for m in at.chat_message if m.name == "assistant"]) == 6
+    finish(at)
+    assert len(assistants(at)) == 6
     assert len(at.session_state["compare_chats"]["quality"]) == 4
 
 
@@ -65,48 +112,184 @@ def test_compare_picked_prompt_and_empty_prompt(run):
     pick = at.selectbox(key="compare_pick")
     pick.set_value(pick.options[1]).run()
     at.button(key="compare_send").click().run()
-    assert len([m for m in at.chat_message if m.name == "assistant"]) == 2
+    finish(at)
+    assert len(assistants(at)) == 2
     at.chat_input(key="compare_input").set_value("   ").run()
     assert "empty" in texts(at.error)
     assert not at.exception
 
 
+def test_compare_stop_one_answer(run, gate):
+    at = app()
+    at.chat_input(key="compare_input").set_value("Count to one hundred.").run()
+    assert texts(at.caption).count("generating...") == 2
+    at.button(key="compare_stop_quality_1").click().run()
+    gate()
+    finish(at)
+    chats = at.session_state["compare_chats"]
+    assert chats["quality"][1]["answer"].finish == "stopped"
+    assert chats["base"][1]["answer"].finish in ("eos", "length")
+    assert "(stopped after 0 tokens)" in texts(at.caption)
+
+
+def test_compare_new_prompt_keeps_the_interrupted_turn(run, gate):
+    at = app()
+    at.chat_input(key="compare_input").set_value("First question").run()
+    at.chat_input(key="compare_input").set_value("Second question").run()
+    gate()
+    finish(at)
+    history = at.session_state["compare_chats"]["quality"]
+    assert [m.get("content") for m in history if m["role"] == "user"] == ["First question", "Second question"]
+    assert history[1]["interrupted"] and not history[3]["interrupted"]
+    assert texts(at.caption).count("interrupted by a new prompt") == 2
+    assert "First question" in texts(at.markdown)
+
+
+def test_compare_regenerate_and_cut_marker(run):
+    at = app()
+    at.session_state["temperature"] = 0.0
+    at.session_state["max_new_tokens"] = 3
+    at.chat_input(key="compare_input").set_value("Tell me a long story.").run()
+    finish(at)
+    first = at.session_state["compare_chats"]["quality"][1]["answer"]
+    assert first.finish == "length" and "(cut at 3 tokens)" in texts(at.caption)
+    at.button(key="compare_regen_quality").click().run()
+    finish(at)
+    history = at.session_state["compare_chats"]["quality"]
+    assert len(history) == 2 and history[1]["answer"] is not first  # replaced, not appended
+    assert history[1]["answer"].text == first.text  # greedy: the same answer again
+
+
+def test_compare_system_prompt_and_export(run):
+    at = app()
+    at.text_area(key="compare_system").set_value("Answer in French.")
+    at.chat_input(key="compare_input").set_value("Hello").run()
+    finish(at)
+    sent = conversation.model_messages(at.session_state["compare_chats"]["quality"], "Answer in French.")
+    assert sent[0] == {"role": "system", "content": "Answer in French."}
+    doc = json.loads(conversation.to_json(at.session_state["compare_chats"], {}, "Answer in French.", {"seed": 0}))
+    assert doc["system"] == "Answer in French." and len(doc["variants"]) == 2
+    assert doc["variants"][0]["messages"][1]["finish"] in ("eos", "length")
+    assert len(at.get("download_button")) == 2  # JSON and Markdown
+
+
 def test_arena_vote_is_stored_and_leaderboard_changes(run):
     at = app("leaderboard")
     assert "No votes yet" in texts(at.info)
-    assert len(at.dataframe) == 1  # automatic win rates only
     at = app("arena")
+    assert at.number_input(key="arena_max_new_tokens").value == 64  # shorter than Compare's default
+    assert "at most 64 new tokens" in texts(at.caption)
+    at.number_input(key="arena_max_new_tokens").set_value(6)
     at.text_area(key="arena_prompt").set_value("Tell me a joke.")
-    at.button(key="arena_ask").click().run()
-    assert not at.exception and not at.error, (at.exception, at.error)
+    with gate_generation() as release:
+        at.button(key="arena_ask").click().run()
+        assert "vote_a" not in [b.key for b in at.button]  # no vote before both answers are in
+        assert texts(at.caption).count("generating...") == 2
+        release()
+    finish(at, "arena_job")
+    assert not at.error, at.error
     heads = texts(at.subheader)
     assert "Model A" in heads and "Model B" in heads
-    assert "quality" not in heads and "random" not in heads  # names stay hidden before the vote
+    assert "quality" not in texts(at.markdown)  # names stay hidden before the vote
     at.button(key="vote_a").click().run()
     assert "Model A was" in texts(at.success)
     votes = VoteStore(run / "votes.sqlite").all()
     assert len(votes) == 1 and votes[0]["outcome"] == "a" and votes[0]["prompt"] == "Tell me a joke."
     assert votes[0]["settings"]["max_new_tokens"] == 6 and votes[0]["answer_a"] is not None
-    assert at.button(key="vote_b").disabled  # one vote per battle
+    assert "vote_b" not in [b.key for b in at.button] and at.button(key="arena_next")  # one vote per battle
+    assert "1 vote in" in texts(at.caption)
     at.switch_page("views/leaderboard.py").run()
     assert not at.exception
-    assert len(at.dataframe) == 4  # human win rates, Bradley-Terry, automatic, side by side
     human = at.dataframe[0].value
     winner = votes[0]["variant_a"]
     assert human.set_index("variant").loc[winner, "wins"] == 1
-    side = at.dataframe[3].value
-    assert {"human win rate", "auto win rate"} <= set(side.columns)
+    assert "1 vote;" in texts(at.caption)
 
 
-def test_arena_empty_prompt_and_bad_database(run):
+def test_leaderboard_formats_matrix_judge_and_heldout(run):
+    store = VoteStore(run / "votes.sqlite")
+    for outcome in ("a", "a", "b", "tie"):
+        store.add("p", "quality", "random", "x", "y", outcome)
+    store.add("p", "base", "quality", "x", "y", "b")
+    at = app("leaderboard")
+    tables = [d.value for d in at.dataframe]
+    human = tables[0].set_index("variant")
+    assert human.loc["quality", "win rate"] == "0.70"  # 3.5 of 5, two decimals
+    assert " – " in human.loc["quality", "95% CI"]
+    matrix = tables[2]
+    assert matrix.loc["quality", "random"] == "0.62 (4)" and matrix.loc["random", "quality"] == "0.38 (4)"
+    assert matrix.loc["base", "random"] == "–"
+    assert "5 votes;" in texts(at.caption)
+    page = texts(at.markdown)
+    assert "Against `base`" in page and "Against `random`" in page and "tiny-reward" in page
+    assert "bootstrap over prompts" in texts(at.caption)
+    heldout = at.dataframe[-2].value
+    assert list(heldout["variant"]) == ["base", "quality", "random"] and heldout["loss"].iloc[0] == "2.50"
+    side = at.dataframe[-1].value
+    assert {"auto win rate vs base", "auto win rate vs random"} <= set(side.columns)
+    assert side.set_index("variant").loc["quality", "auto win rate vs base"] == "0.75"  # not averaged with 0.45
+
+
+def test_leaderboard_with_a_broken_store_says_so_once(run):
+    (run / "votes.sqlite").write_bytes(b"not a database" * 200)
+    at = app("leaderboard")
+    assert "not a valid SQLite" in texts(at.error)
+    assert "No votes yet" not in texts(at.info) and "fresh store" in texts(at.warning)
+
+
+def test_arena_double_vote_is_refused(run):
+    store = VoteStore(run / "votes.sqlite")
+    store.add("p", "base", "quality", "x", "y", "a", session="s1", battle="b1")
+    with pytest.raises(UserError, match="already has your vote"):
+        store.add("p", "base", "quality", "x", "y", "b", session="s1", battle="b1")
+    store.add("p", "base", "quality", "x", "y", "b", session="s2", battle="b1")  # another session may
+    assert store.count() == 2
+
+
+def test_arena_next_battle_and_follow_up(run):
+    at = app("arena")
+    at.number_input(key="arena_max_new_tokens").set_value(4)
+    at.text_area(key="arena_prompt").set_value("Name a colour.")
+    at.button(key="arena_ask").click().run()
+    finish(at, "arena_job")
+    at.chat_input(key="arena_follow").set_value("And another one?").run()
+    finish(at, "arena_job")
+    assert "Turn 2:" in texts(at.markdown)
+    at.button(key="vote_tie").click().run()
+    first = dict(at.session_state["arena"])
+    vote = VoteStore(run / "votes.sqlite").all()[0]
+    assert vote["prompt"] == "And another one?" and vote["history"][0]["prompt"] == "Name a colour."
+    at.button(key="arena_next").click().run()
+    finish(at, "arena_job")
+    battle = at.session_state["arena"]
+    assert battle["id"] != first["id"] and battle["voted"] is None
+    assert battle["turns"][0]["prompt"] in conversation_prompts()
+    assert at.button(key="vote_a") is not None
+
+
+def conversation_prompts() -> list[str]:
+    from app.state import prompts
+
+    return prompts()
+
+
+def test_arena_corrupt_store_is_refused_before_generation(run):
+    (run / "votes.sqlite").write_bytes(b"not a database" * 200)
+    at = app("arena")
+    assert "not a valid SQLite" in texts(at.error)
+    assert "arena_ask" not in [b.key for b in at.button]  # nothing to generate before the store is fixed
+    at.button(key="arena_fresh_store").click().run()
+    assert not at.exception
+    kept = list(run.glob("votes.unreadable-*.sqlite"))
+    assert len(kept) == 1 and kept[0].read_bytes().startswith(b"not a database")
+    assert "old file is kept" in texts(at.info)
+    assert at.button(key="arena_ask") is not None and VoteStore(run / "votes.sqlite").count() == 0
+
+
+def test_arena_empty_prompt(run):
     at = app("arena")
     at.button(key="arena_ask").click().run()
     assert "empty" in texts(at.error) and not at.exception
-    (run / "votes.sqlite").write_bytes(b"not a database" * 200)
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    at.run()
-    at.switch_page("views/arena.py").run()
-    assert "not a valid SQLite" in texts(at.error) and not at.exception
 
 
 def test_explorer_counts_filters_and_reasons(run):
@@ -114,20 +297,52 @@ def test_explorer_counts_filters_and_reasons(run):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics == {"Read": "24", "Kept": "17", "Removed": "3", "Quarantined": "1"}
     assert "20 of 20 rows" in texts(at.caption)
+    table = at.dataframe[0].value
+    assert list(table.columns[:3]) == ["id", "status", "why"]  # status and reason first, not off-screen
     at.text_input(key="explore_query").set_value("sort 7 ").run()
     assert "1 of 20 rows" in texts(at.caption)
     at.text_input(key="explore_query").set_value("").run()
     at.selectbox(key="explore_status").set_value("removed").run()
     assert "3 of 20 rows" in texts(at.caption)
     at.selectbox(key="explore_row").set_value("id005").run()
-    assert "near duplicate of id004, similarity 0.91" in texts(at.warning)
+    assert "near copy (most word sequences shared, MinHash) of row id004, similarity 0.91" in texts(at.warning)
     at.selectbox(key="explore_status").set_value("all").run()
     at.selectbox(key="explore_subset").set_value("quality").run()
     assert "6 of 20 rows" in texts(at.caption)
     at.selectbox(key="explore_row").set_value("id007").run()
-    assert "quality: quality: rank 7" in texts(at.success)
+    assert "Kept, and chosen by quality: quality: rank 7;" in texts(at.success)
+    at.selectbox(key="explore_subset").set_value("any").run()
+    at.selectbox(key="explore_row").set_value("id015").run()
+    assert "no subset picked it" in texts(at.info)
     clusters = at.dataframe[1].value  # rows table, then clusters
     assert clusters.iloc[0]["kept row"] == "id000" and clusters.iloc[0]["members"] == 2
+    assert not at.exception
+
+
+def test_explorer_score_range_sort_and_export(run):
+    at = app("explorer")
+    at.multiselect(key="explore_ranged").set_value(["ifd"]).run()
+    at.slider(key="explore_range_ifd").set_value((0.55, 0.6)).run()
+    assert "6 of 20 rows" in texts(at.caption)  # ifd 0.55 .. 0.60: rows 5..10
+    assert "instruction-following difficulty" in at.slider(key="explore_range_ifd").label
+    at.selectbox(key="explore_sort").set_value("assistant_chars").run()
+    table = at.dataframe[0].value
+    assert table["id"].tolist()[0] == "id010"  # highest first
+    export = {b.proto.id.rsplit("-", 1)[-1]: b for b in at.get("download_button")}
+    assert set(export) == {"explore_export_jsonl", "explore_export_parquet"}
+    at.text_input(key="explore_query").set_value("no such words").run()
+    assert "0 of 20 rows" in texts(at.caption)
+    assert all(b.proto.disabled for b in at.get("download_button"))  # nothing to export
+
+
+def test_explorer_duplicate_link_and_diff(run):
+    at = app("explorer")
+    at.selectbox(key="explore_row").set_value("id005").run()
+    assert "Open the kept row id004" in [b.label for b in at.button]
+    assert "-user: How do I sort 4 numbers in Python?" in texts(at.code)
+    assert "+user: How do I sort 5 numbers in Python?" in texts(at.code)
+    at.button(key="explore_open_kept").click().run()
+    assert at.selectbox(key="explore_row").value == "id004"
     assert not at.exception
 
 

@@ -6,6 +6,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -93,6 +94,42 @@ class Browser:
             time.sleep(0.5)
         raise TimeoutError(f"{wait_for!r} did not render at {url}; page text: {text[-1500:]}")
 
+    def text(self) -> str:
+        return self.js("document.body ? document.body.innerText : ''") or ""
+
+    def wait_text(self, pattern: str, timeout: float = 90) -> str:
+        """The page text once it matches the regular expression ``pattern``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.text()
+            if re.search(pattern, text):
+                return text
+            time.sleep(0.2)
+        raise TimeoutError(f"{pattern!r} did not appear; page text: {self.text()[-1500:]}")
+
+    def type_into(self, selector: str, text: str, submit: str, timeout: float = 60) -> None:
+        """Wait for an input, type ``text`` into it as a user would, then click the ``submit`` element."""
+        found = f"document.querySelector({json.dumps(selector)})"
+        deadline = time.monotonic() + timeout
+        while not self.js(f"!!{found}"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {selector} on the page")
+            time.sleep(0.3)
+        self.js(f"{found}.focus()")
+        self.call("Input.insertText", text=text)
+        time.sleep(0.5)  # let the widget see the text before the click
+        self.js(f"document.querySelector({json.dumps(submit)}).click()")
+
+    def click_all(self, label: str, timeout: float = 60) -> None:
+        """Click every button labelled ``label``, one at a time (each click redraws the page)."""
+        find = f"[...document.querySelectorAll('button')].find(b => b.innerText.trim() === {json.dumps(label)})"
+        deadline = time.monotonic() + timeout
+        while self.js(f"!!{find}"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{label!r} buttons are still there")
+            self.js(f"{find}.click()")
+            time.sleep(1.5)
+
     def screenshot(self, path: Path) -> bytes:
         data = base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
         path.write_bytes(data)
@@ -110,6 +147,77 @@ def _ink(png: Path) -> float:
 
     img = imread(png)[..., :3]
     return float((img.mean(axis=-1) < 0.8).mean())
+
+
+def _serve(run: Path):
+    port = _free_port()
+    env = dict(os.environ, CURATE_RUN_DIR=str(run), CURATE_DEVICE="cpu")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(MAIN), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def slow_lm_dir(tiny_tokenizer_dir, tmp_path_factory) -> Path:
+    """A random Llama big enough (~10M parameters) that 128 tokens take seconds on a CPU core: long
+    enough to see an answer mid-stream."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=256, intermediate_size=768, num_hidden_layers=6,
+                      num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=2048,
+                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    out = tmp_path_factory.mktemp("slow-lm")
+    LlamaForCausalLM(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def test_compare_mid_stream_and_explorer_in_chromium(tmp_path, slow_lm_dir):
+    from helpers import trained_run
+
+    run = trained_run(tmp_path / "run", slow_lm_dir)
+    proc, url = _serve(run)
+    shots = Path(os.environ.get("CURATE_SCREENSHOT_DIR", tmp_path))
+    try:
+        _wait_healthy(url, proc)
+        browser = Browser(tmp_path / "profile")
+        try:
+            browser.render(url, "Compare variants")
+            browser.type_into("textarea[data-testid=stChatInputTextArea]", "Write a long story about a cat.",
+                              "button[data-testid=stChatInputSubmitButton]")
+            text = browser.wait_text(r"generating\.\.\. [1-9]\d* tokens")  # mid-stream: some tokens, not all
+            shot = shots / "compare_streaming.png"
+            browser.screenshot(shot)
+            assert "Stop" in text and "Write a long story about a cat." in text and "Deploy" not in text
+            assert _ink(shot) > 0.01
+            browser.click_all("Stop")
+            text = browser.wait_text("Regenerate")  # every answer stopped: Stop gives way to Regenerate
+            assert "generating..." not in text and text.count("stopped after") == 2
+            text = browser.render(f"{url}/explorer", "Inspect a row")
+            shot = shots / "explorer.png"
+            browser.screenshot(shot)
+            for expected in ("Data explorer", "20 of 20 rows", "Filter by score range", "Export JSONL"):
+                assert expected in text, expected
+            assert _ink(shot) > 0.01
+        finally:
+            browser.close()
+    finally:
+        _stop(proc)
 
 
 def test_app_renders_in_chromium(tmp_path):

@@ -17,7 +17,7 @@ def test_report_files_and_counts(tmp_path):
     assert path == run.root / "report" / "report.html"
     html = path.read_text()
     for png in ("counts.png", "scores.png", "lengths.png", "correlations.png", "source_mix.png", "subset_scores.png"):
-        assert (run.root / "report" / png).stat().st_size > 1000, png
+        assert (run.report_dir / png).stat().st_size > 1000, png
     assert html.count("data:image/png;base64,") == 6  # self-contained
     assert "<script" not in html and "http" not in html.replace(str(run.root.resolve()), "")
     # the manifest counts, the reconciliation and the removal reasons
@@ -33,6 +33,44 @@ def test_report_files_and_counts(tmp_path):
     # dedup clusters with texts, escaped
     assert "question number 0?" in html and "&lt;b&gt;&amp;amp;" in html and "<b>&amp;" not in html
     assert "fake-recipe" in html
+    # turn counts sit with the lengths, the n of the scatter is explained, scores have a glossary
+    scores_part = html.split("Score distributions per source")[1].split("Length and turn")[0]
+    assert "turns" not in scores_part.split("<img")[0]
+    assert "including rows later removed" in html and "<td>reward</td><td>reward model score" in html
+    assert "Training and evaluation" not in html  # nothing trained yet
+
+
+def test_report_training_and_evaluation_section(tmp_path):
+    from curate.rundir import write_json
+
+    run = scored_run(tmp_path / "run")
+    for i, name in enumerate(("quality", "random")):
+        write_json(run.model_dir(name) / "log_history.json",
+                   [{"step": s, "loss": 2.0 - 0.1 * s - i / 10} for s in (1, 2, 3)] + [{"step": 3, "eval_loss": 1.9}])
+    write_json(run.eval_dir / "winrates.json", [
+        {"variant": "quality", "opponent": "base", "judge": "lm:smollm2", "n": 20, "win_rate": 0.625,
+         "ci_low": 0.4, "ci_high": 0.825}])
+    write_json(run.eval_dir / "heldout.json", {"rows": 8, "losses": [
+        {"variant": "base", "loss": 1.234, "perplexity": 3.43, "tokens": 500}]})
+    html = curate.report(run.root).read_text()
+    part = html.split("Training and evaluation")[-1]
+    assert "2 LoRA variants trained" in part and "lm:smollm2" in part
+    assert "0.62" in part and "0.40 – 0.82" in part and "1.234" in part
+    for png in ("loss_curves.png", "win_rates.png"):
+        assert (run.report_dir / png).stat().st_size > 1000, png
+
+
+def test_heatmap_numbers_are_white_on_dark_cells():
+    import numpy as np
+    import pandas as pd
+
+    from curate.reporting import plots
+
+    x = np.arange(50.0)
+    df = pd.DataFrame({"a": x, "b": x, "c": np.sin(x)})
+    fig = plots.correlations(df, ["a", "b", "c"], None, None)
+    colors = {t.get_text(): t.get_color() for t in fig.axes[0].texts}
+    assert colors["1.00"] == "white" and any(c == "black" for c in colors.values())
 
 
 def test_report_counts_mismatch_is_flagged(tmp_path):
@@ -50,7 +88,7 @@ def test_report_without_scores_or_subsets(tmp_path):
 
     shutil.rmtree(run.root / "subsets")
     html = curate.report(run.root).read_text()
-    assert "Length distributions" in html  # computed from the messages
+    assert "Length and turn distributions" in html  # computed from the messages
     assert "Subsets" not in html
     assert (run.root / "report" / "lengths.png").exists()
 

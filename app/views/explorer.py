@@ -12,6 +12,8 @@ import streamlit as st  # noqa: E402
 
 from app import state  # noqa: E402
 from app.explore import dedup_clusters, dedup_table, load_rows, removal_counts, source_mix  # noqa: E402
+from app.inspect import conversation_diff, duplicate_of, export_rows, to_jsonl, to_parquet_bytes  # noqa: E402
+from curate import glossary  # noqa: E402
 from curate.rundir import RunDir  # noqa: E402
 
 st.title("Data explorer")
@@ -28,6 +30,8 @@ if counts:
     m[1].metric("Kept", f"{counts.get('kept', 0):,}")
     m[2].metric("Removed", f"{int(removed.sum()):,}")
     m[3].metric("Quarantined", f"{counts.get('quarantined', 0):,}")
+    st.caption(f"Read = kept + removed + quarantined. {int(counts.get('kept', 0)):,} rows are kept: the pool "
+               "every subset chooses from; each subset then takes its own budget.")
     if len(removed):
         st.markdown("**Removed, by reason**")
         st.bar_chart(removed, horizontal=True)
@@ -58,6 +62,7 @@ def _stamp(run: RunDir) -> tuple:
 
 
 rows, notes = _rows(str(run), _stamp(run_dir))
+dd_all = dedup_table(run)
 for note in notes:
     st.caption(note)
 if rows is None:
@@ -65,6 +70,8 @@ if rows is None:
     st.stop()
 
 st.subheader("Rows")
+numeric = [c for c in rows.columns if c not in ("row",) and pd.api.types.is_numeric_dtype(rows[c])
+           and not pd.api.types.is_bool_dtype(rows[c])]
 f1, f2, f3, f4 = st.columns([3, 2, 2, 2])
 query = f1.text_input("Search text", key="explore_query", placeholder="words in the conversation")
 sources = sorted(rows["source"].dropna().astype(str).unique()) if "source" in rows else []
@@ -72,6 +79,11 @@ chosen_sources = f2.multiselect("Source", sources, key="explore_sources")
 status = f3.selectbox("Status", ["all", "kept", "removed"], key="explore_status")
 subsets = sorted({s for ss in rows["subsets"] for s in ss})
 subset = f4.selectbox("In subset", ["any", *subsets], key="explore_subset")
+r1, r2, r3 = st.columns([3, 2, 1])
+ranged = r1.multiselect("Filter by score range", numeric, key="explore_ranged",
+                        help="pick score columns, then drag each range; rows without that score drop out")
+sort_by = r2.selectbox("Sort by", ["input order", *numeric], key="explore_sort")
+descending = r3.toggle("Highest first", value=True, key="explore_desc")
 
 view = rows
 if query.strip():
@@ -82,47 +94,112 @@ if status != "all":
     view = view[view["status"] == status]
 if subset != "any":
     view = view[view["subsets"].map(lambda ss: subset in ss)]
+for col in ranged:
+    values = rows[col].dropna()
+    if values.empty:
+        continue
+    lo, hi = float(values.min()), float(values.max())
+    if lo == hi:
+        st.caption(f"`{col}` is {lo:g} on every row: nothing to filter.")
+        continue
+    a, b = st.slider(f"{col}: {glossary.score(col) or 'range'}", lo, hi, (lo, hi), key=f"explore_range_{col}")
+    view = view[view[col].between(a, b)]
+if sort_by != "input order":
+    view = view.sort_values(sort_by, ascending=not descending, na_position="last", kind="stable")
 
-st.caption(f"{len(view):,} of {len(rows):,} rows")
+st.caption(f"{len(view):,} of {len(rows):,} rows · click a row to inspect it")
+front = [c for c in ("id", "status", "why", "source", "preview") if c in view.columns]
 hidden = {"messages", "text", "subsets", "why_chosen"}
-show = view[[c for c in view.columns if c not in hidden]]
-st.dataframe(show.head(1000), hide_index=True, key="explore_table")
+show = view[front + [c for c in view.columns if c not in hidden and c not in front]].head(1000)
+help_for = {c: st.column_config.Column(help=glossary.score(c)) for c in show.columns if glossary.score(c)}
+help_for["why"] = st.column_config.TextColumn("why removed", width="large")
 
-if len(view):
-    pick = st.selectbox("Inspect a row", view["id"].head(1000).tolist(), key="explore_row")
-    row = view[view["id"] == pick].iloc[0]
-    if row["status"] == "removed":
-        st.warning(f"Removed: {row['why']}")
-    else:
-        chosen_by = "; ".join(row["why_chosen"])
-        st.success(f"Kept. Chosen by {chosen_by}" if chosen_by else "Kept, but no subset chose it.")
-    for msg in row["messages"]:
+
+def _picked_from_table() -> None:
+    picked = st.session_state.explore_table.selection.rows
+    if picked:
+        st.session_state.explore_row = show["id"].iloc[picked[0]]
+
+
+st.dataframe(show, hide_index=True, key="explore_table", on_select=_picked_from_table,
+             selection_mode="single-row", column_config=help_for)
+e1, e2, _ = st.columns([1, 1, 4])
+export = export_rows(view)
+e1.download_button("Export JSONL", to_jsonl(export),
+                   "rows.jsonl", "application/jsonl", key="explore_export_jsonl", disabled=view.empty)
+e2.download_button("Export Parquet", to_parquet_bytes(export), "rows.parquet",
+                   "application/vnd.apache.parquet", key="explore_export_parquet", disabled=view.empty)
+
+
+def _open(row_id: str) -> None:
+    st.session_state.explore_row = row_id
+
+
+def _conversation(messages) -> None:
+    for msg in messages:
         with st.chat_message(msg["role"] if msg["role"] in ("user", "assistant") else "ai"):
             st.markdown(msg["content"])
 
+
+if len(view):
+    ids = view["id"].head(1000).tolist()
+    if st.session_state.get("explore_row") not in set(ids) | set(rows["id"]):
+        st.session_state.pop("explore_row", None)
+    options = ids if st.session_state.get("explore_row", ids[0]) in ids else [st.session_state.explore_row, *ids]
+    pick = st.selectbox("Inspect a row", options, key="explore_row")
+    row = rows[rows["id"] == pick].iloc[0]
+    kept_id = duplicate_of(dd_all, row)
+    if row["status"] == "removed":
+        st.warning(f"Removed: {row['why']}.")
+    elif row["why_chosen"]:
+        st.success("Kept, and chosen by " + "; ".join(row["why_chosen"]) + ".")
+    else:
+        st.info("Kept: it passed the validity checks and dedup, but no subset picked it "
+                "(each subset takes only its budget of the best rows).")
+    if kept_id is not None and kept_id in set(rows["id"]):
+        st.button(f"Open the kept row {kept_id}", key="explore_open_kept", on_click=_open, args=(kept_id,))
+        kept = rows[rows["id"] == kept_id].iloc[0]
+        left, right = st.columns(2)
+        with left:
+            st.markdown(f"**This row ({pick}, removed)**")
+            _conversation(row["messages"])
+        with right:
+            st.markdown(f"**Kept row ({kept_id})**")
+            _conversation(kept["messages"])
+        diff = conversation_diff(kept["messages"], row["messages"])
+        st.markdown("**What differs** (`-` kept row, `+` this row)")
+        st.code(diff or "no difference in the text (an exact copy)", language="diff")
+    else:
+        _conversation(row["messages"])
+
 # --- scores, subsets, clusters ------------------------------------------------------------------
-numeric = [c for c in rows.columns if c not in ("row",) and pd.api.types.is_numeric_dtype(rows[c])
-           and not pd.api.types.is_bool_dtype(rows[c])]
 if numeric:
-    st.subheader("Score histograms by source")
-    col = st.selectbox("Score", numeric, key="explore_score")
+    one_source = "source" not in rows or rows["source"].nunique() <= 1
+    st.subheader("Score histogram" if one_source else "Score histograms by source")
+    col = st.selectbox("Score", numeric, key="explore_score", help="; ".join(
+        f"{c}: {glossary.score(c)}" for c in numeric if glossary.score(c)) or None)
+    if glossary.score(col):
+        st.caption(f"`{col}`: {glossary.score(col)}.")
+    if one_source and "source" in rows and len(rows):
+        st.caption(f"Every row comes from one source (`{rows['source'].iloc[0]}`), so there is one histogram.")
     fig, ax = plt.subplots(figsize=(7, 3))
     for src, group in rows.groupby(rows["source"].astype(str) if "source" in rows else [""] * len(rows)):
         ax.hist(group[col].dropna(), bins=30, alpha=0.5, label=str(src))
     ax.set_xlabel(col)
-    ax.legend(fontsize=8)
+    ax.set_ylabel("rows")
+    if not one_source:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     st.pyplot(fig, clear_figure=True)
 
 mix = source_mix(run, rows)
-if mix is not None:
+if mix is not None and mix.shape[1] > 1:
     st.subheader("Source mix of each subset")
     st.bar_chart(mix, horizontal=True)
 
-dd = dedup_table(run)
-if not dd.empty:
+if not dd_all.empty:
     st.subheader("Dedup clusters")
-    clusters = dedup_clusters(dd)
+    clusters = dedup_clusters(dd_all)
     st.dataframe(clusters, hide_index=True, key="explore_clusters")
     keep = st.selectbox("Show a cluster", clusters["kept row"].tolist(), key="explore_cluster")
-    st.dataframe(dd[dd["duplicate_of"] == keep], hide_index=True, key="explore_cluster_rows")
+    st.dataframe(dd_all[dd_all["duplicate_of"] == keep], hide_index=True, key="explore_cluster_rows")

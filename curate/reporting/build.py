@@ -18,15 +18,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from curate import glossary
 from curate.errors import UserError
 from curate.reporting import html as H
-from curate.reporting import plots
+from curate.reporting import plots, training
 from curate.rundir import RunDir, write_text
 from curate.schema import conversation_text
 
 SAMPLE = 50_000
 MODEL_SCORES = ("reward", "ifd", "ppl", "embed_sim", "edu_score", "score")
-LENGTHS = ("assistant_chars", "chars", "user_chars", "tokens", "turns")
+LENGTHS = ("assistant_chars", "chars", "user_chars", "tokens", "assistant_tokens", "words", "turns", "user_turns",
+           "assistant_turns")
 LOG_SCALE = {"assistant_chars", "chars", "user_chars", "tokens", "assistant_tokens", "ppl"}
 
 
@@ -56,14 +58,24 @@ def report(run_dir: str | os.PathLike, sample: int = SAMPLE) -> Path:
     length_cols = [c for c in LENGTHS if c in pool.columns]
     if length_cols:
         fig = plots.histograms(pool, length_cols, log=LOG_SCALE)
-        sections.append(("Length distributions", _save(fig, out, "lengths.png")))
+        sections.append(("Length and turn distributions", _save(fig, out, "lengths.png")))
     corr_cols = [c for c in score_cols if pool[c].notna().sum() > 2 and pool[c].nunique() > 1][:10]
     if len(corr_cols) >= 2:
         y = next((c for c in MODEL_SCORES if c in corr_cols), None)
         fig = plots.correlations(pool, corr_cols, x="assistant_chars", y=y)
-        sections.append(("Score correlations", _save(fig, out, "correlations.png")))
+        kept = (manifest.get("counts") or {}).get("kept")
+        why_n = (f'<p class="muted">Correlations and the scatter use every scored input row ({len(pool):,}), '
+                 f"including rows later removed as invalid or duplicate, so n can differ from the "
+                 f"{kept:,} kept rows in Counts.</p>" if isinstance(kept, int) else "")
+        sections.append(("Score correlations", _save(fig, out, "correlations.png") + why_n))
     if dedup is not None:
         sections.append(("Duplicates", _dedup_section(run, dedup)))
+    trained = training.section(run.root, lambda fig, name: _save(fig, out, name))
+    if trained:
+        sections.append(("Training and evaluation", trained))
+    known = [c for c in score_cols if glossary.score(c)]
+    if known:
+        sections.append(("Glossary", H.table(["column", "meaning"], [[c, glossary.score(c)] for c in known])))
     subtitle = f"{run.root.resolve()} · status {manifest.get('status', 'unknown')} · built {time.strftime('%Y-%m-%d %H:%M')}"
     name = (manifest.get("recipe") or {}).get("name") if isinstance(manifest.get("recipe"), dict) else None
     path = out / "report.html"
@@ -188,7 +200,7 @@ def _save(fig: Any, out: Path, name: str) -> str:
     import matplotlib.pyplot as plt
 
     path = out / name
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")  # long tick labels are never cut off
     plt.close(fig)
     return H.image(path, name)
 

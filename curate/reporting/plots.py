@@ -57,13 +57,20 @@ def histograms(df: pd.DataFrame, columns: list[str], by: str = "source", log: se
         if lo == hi:
             lo, hi = lo - 0.5, hi + 0.5
         bins = np.geomspace(lo, hi, 40) if use_log else np.linspace(lo, hi, 40)
+        peaks = []
         for name, idx in groups.groupby(groups).groups.items():
             v = vals.loc[idx]
             v = v[np.isfinite(v)]
             if len(v):
-                ax.hist(v.clip(lo, hi), bins=bins, histtype="step", density=True, label=f"{name} ({len(v)})")
+                heights, _, _ = ax.hist(v.clip(lo, hi), bins=bins, histtype="step", density=True,
+                                        label=f"{name} ({len(v)})")
+                peaks.extend(h for h in np.atleast_1d(heights) if h > 0)
         if use_log:
             ax.set_xscale("log")
+        spiky = len(peaks) > 3 and max(peaks) > 20 * float(np.median(peaks))
+        if spiky:  # one tall bin (e.g. every row has 2 turns) would flatten the rest: log height
+            ax.set_yscale("log")
+        ax.set_ylabel("density" + (" (log)" if spiky else ""), fontsize=8)
         nulls = int(vals.isna().sum())
         ax.set_title(col + (f"  ({nulls} null)" if nulls else ""), fontsize=10)
         ax.tick_params(labelsize=8)
@@ -100,7 +107,9 @@ def correlations(df: pd.DataFrame, columns: list[str], x: str | None, y: str | N
     """Spearman correlation heatmap of score columns, and a scatter of ``y`` against ``x``
     (e.g. reward vs answer length: reward models tend to favour long answers)."""
     has_scatter = bool(x and y and x in df.columns and y in df.columns and x != y)
-    fig, axes = plt.subplots(1, 2 if has_scatter else 1, figsize=(12 if has_scatter else 6.5, 5), squeeze=False)
+    side = 6.5 + 0.25 * max(0, len(columns) - 6)
+    fig, axes = plt.subplots(1, 2 if has_scatter else 1, figsize=(side + 5.5 if has_scatter else side, 5.5),
+                             squeeze=False)
     num = df[columns].apply(pd.to_numeric, errors="coerce").astype(float)
     corr = num.corr(method="spearman")
     ax = axes[0, 0]
@@ -110,8 +119,9 @@ def correlations(df: pd.DataFrame, columns: list[str], x: str | None, y: str | N
     for i in range(len(columns)):
         for j in range(len(columns)):
             v = corr.iat[i, j]
-            if np.isfinite(v):
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6)
+            if np.isfinite(v):  # white on the dark ends of the colour scale, black on the pale middle
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if abs(v) > 0.55 else "black")
     ax.set_title("Spearman correlation of scores")
     fig.colorbar(im, ax=ax, shrink=0.8)
     if has_scatter:
@@ -124,7 +134,7 @@ def correlations(df: pd.DataFrame, columns: list[str], x: str | None, y: str | N
         rho = xs[ok].corr(ys[ok], method="spearman") if ok.sum() > 2 else float("nan")
         ax.set_xlabel(x)
         ax.set_ylabel(y)
-        ax.set_title(f"{y} vs {x} (Spearman {rho:.2f}, n={int(ok.sum())})")
+        ax.set_title(f"{y} vs {x} (Spearman {rho:.2f}, n={int(ok.sum())} scored rows)")
     fig.tight_layout()
     return fig
 
