@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from train.generate import Answer, Generator
+from curate.train.generate import Answer, Generator
 
 
 class Job:

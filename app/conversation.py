@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from train.generate import Answer
+from curate.train.generate import Answer
 
 
 def assistant(answer: Answer) -> dict[str, Any]:

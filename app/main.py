@@ -6,16 +6,10 @@ Leaderboard (human and automatic win rates), Explorer (the data and why rows wer
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-_ROOT = Path(__file__).resolve().parent.parent
-if str(_ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ on the path, not the repo root
-    sys.path.insert(0, str(_ROOT))
-
-import streamlit as st  # noqa: E402
-
-from app import state  # noqa: E402
+import streamlit as st
+from curate.app import state
 
 st.set_page_config(page_title="curate", page_icon=":material/compare:", layout="wide")
 

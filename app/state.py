@@ -13,13 +13,13 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
+from curate.app.votes import VoteStore
+from curate.train.evaluate import DEFAULT_PROMPTS as PROMPTS_FILE
+from curate.train.generate import Generator, Variant, list_variants
 
-from app.votes import VoteStore
 from curate.errors import UserError
 from curate.rundir import RunDir
-from train.generate import Generator, Variant, list_variants
 
-PROMPTS_FILE = Path(__file__).resolve().parent.parent / "train" / "prompts" / "default.jsonl"
 BUILTIN_PROMPTS = [
     "Explain the difference between a list and a tuple in Python.",
     "Write a haiku about autumn rain.",

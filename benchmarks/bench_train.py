@@ -58,10 +58,10 @@ def worker(kind: str, run: Path, steps: int, max_length: int, batch: int) -> dic
     import torch
 
     torch.set_num_threads(1)
-    from train.backends import Backend, load_model
-    from train.config import TrainConfig
-    from train.data import load_subset, tokenize_rows
-    from train.sft import fit, resolve_model
+    from curate.train.backends import Backend, load_model
+    from curate.train.config import TrainConfig
+    from curate.train.data import load_subset, tokenize_rows
+    from curate.train.sft import fit, resolve_model
 
     cfg = TrainConfig(max_steps=steps, max_length=max_length, batch_size=batch, grad_accum=1, warmup_steps=0)
     path = resolve_model("smollm2")
@@ -141,12 +141,12 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(1)  # 2 threads on a shared 2-core machine oversubscribe badly
-        from train.matrix import train_run
+        from curate.train.matrix import train_run
 
         t = time.perf_counter()
         train_run(run, model="smollm2", max_steps=20, batch_size=1, grad_accum=1, max_length=128, eval_steps=10)
         print(f"demo training (2 subsets x 20 steps, batch 1, max_length 128): {time.perf_counter() - t:.0f} s")
-        from train.evaluate import evaluate_run
+        from curate.train.evaluate import evaluate_run
 
         t = time.perf_counter()
         res = evaluate_run(run, judge="lm:smollm2", n_prompts=8, max_new_tokens=64, heldout_rows=16)

@@ -18,7 +18,7 @@ from curate.duplicates.config import DedupConfig
 from curate.errors import UserError, format_validation_error
 from curate.executors import ExecutorSettings
 from curate.selection.config import SubsetSpec
-from train.config import EvaluateConfig, TrainConfig
+from curate.train.config import EvaluateConfig, TrainConfig
 
 VALIDITY_CHECKS = ("role_order", "template_leak", "truncated", "refusal", "ends_with_assistant")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from curate.train.generate import Generator, Variant, list_variants
 from helpers import trained_run
 
 from curate.errors import UserError
-from train.generate import Generator, Variant, list_variants
 
 MSG = [{"role": "user", "content": "Say something about sorting."}]
 
@@ -106,7 +106,7 @@ def test_batch_mixes_adapters_and_matches_one_at_a_time(gen):
 
 
 def test_batch_stop_and_errors_per_row(gen, run, tiny_lm_dir, tmp_path):
-    from train.generate import Answer
+    from curate.train.generate import Answer
 
     stopped = Answer("quality", stop_requested=True)
     answers = gen.generate_batch([("base", MSG), ("quality", MSG)], max_new_tokens=4, temperature=0,

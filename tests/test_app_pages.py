@@ -10,13 +10,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from curate.app import conversation
+from curate.app.votes import VoteStore
+from curate.train.generate import Generator
 from helpers import trained_run
 from streamlit.testing.v1 import AppTest
 
-from app import conversation
-from app.votes import VoteStore
 from curate.errors import UserError
-from train.generate import Generator
 
 MAIN = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
 
@@ -268,7 +268,7 @@ def test_arena_next_battle_and_follow_up(run):
 
 
 def conversation_prompts() -> list[str]:
-    from app.state import prompts
+    from curate.app.state import prompts
 
     return prompts()
 

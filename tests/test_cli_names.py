@@ -132,17 +132,16 @@ def test_parse_overrides_set_dotted_keys_and_keep_the_rest():
 @pytest.fixture
 def captured(monkeypatch, tmp_path):
     """The library calls of train / grid / evaluate, recorded instead of run."""
+    import curate.train.evaluate
+    import curate.train.grid
+    import curate.train.matrix
     import pandas as pd
-
-    import train.evaluate
-    import train.grid
-    import train.matrix
 
     calls = {}
     (tmp_path / "results.md").write_text("table")
-    monkeypatch.setattr(train.matrix, "train_run", lambda run_dir, **kw: calls.update(train=(run_dir, kw)) or pd.DataFrame())
-    monkeypatch.setattr(train.grid, "rank_grid", lambda subset, **kw: calls.update(grid=(subset, kw)) or pd.DataFrame())
-    monkeypatch.setattr(train.evaluate, "evaluate_run",
+    monkeypatch.setattr(curate.train.matrix, "train_run", lambda run_dir, **kw: calls.update(train=(run_dir, kw)) or pd.DataFrame())
+    monkeypatch.setattr(curate.train.grid, "rank_grid", lambda subset, **kw: calls.update(grid=(subset, kw)) or pd.DataFrame())
+    monkeypatch.setattr(curate.train.evaluate, "evaluate_run",
                         lambda run_dir, **kw: calls.update(evaluate=(run_dir, kw)) or {"dir": str(tmp_path)})
     return calls
 

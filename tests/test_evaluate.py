@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from curate.train.evaluate import load_prompts, pairwise
+from curate.train.stats import bootstrap_ci, length_controlled_win_rate
 from helpers import make_run
 
 from curate.errors import UserError
-from train.evaluate import load_prompts, pairwise
-from train.stats import bootstrap_ci, length_controlled_win_rate
 
 PROMPTS = [{"id": "p1", "prompt": "Say hello."}, {"id": "p2", "prompt": "Count to three."},
            {"id": "p3", "prompt": "Name a colour."}]
@@ -66,8 +66,8 @@ def test_prompt_formats_and_errors(tmp_path):
 
 
 def test_evaluate_run_win_rates_with_cis(tmp_path, tiny_lm_dir, tiny_reward_dir):
-    from train.evaluate import evaluate_run
-    from train.matrix import train_run
+    from curate.train.evaluate import evaluate_run
+    from curate.train.matrix import train_run
 
     run = make_run(tmp_path, {"quality": 6, "random": 6}, pool=5)
     with pytest.raises(UserError, match="no trained variants"):
@@ -105,7 +105,7 @@ def test_evaluate_run_win_rates_with_cis(tmp_path, tiny_lm_dir, tiny_reward_dir)
 
 
 def test_lm_judge_gives_a_probability(tiny_lm_dir):
-    from train.judge import make_judge
+    from curate.train.judge import make_judge
 
     judge = make_judge(str(tiny_lm_dir))
     assert judge.name.startswith("lm:")

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-
-from app.ratings import bradley_terry, win_rates
+from curate.app.ratings import bradley_terry, win_rates
 
 
 def _votes(spec):

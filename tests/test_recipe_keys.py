@@ -210,9 +210,10 @@ def observe(recipe: Recipe, tmp: Path, scores_dir: Path, monkeypatch) -> dict:
     settings, scorer keys, the run path, what training and evaluation receive."""
     import importlib
 
+    from curate.train.evaluate import evaluate_run
+
     import curate.pipeline.runner as runner
     from curate.executors import get_executor
-    from train.evaluate import evaluate_run
 
     calls: list = []
     for mod, names in SPIED.items():

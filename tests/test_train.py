@@ -6,11 +6,11 @@ import json
 
 import pytest
 import torch
+from curate.train.config import TrainConfig
+from curate.train.data import IGNORE, encode, load_subset, tokenize_rows
 from helpers import make_run, numbered_conv, write_subset
 
 from curate.errors import UserError
-from train.config import TrainConfig
-from train.data import IGNORE, encode, load_subset, tokenize_rows
 
 SMOL_TEMPLATE = (  # SmolLM2's own template: ChatML with a default system prompt, no generation markers
     "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
@@ -73,7 +73,7 @@ def test_labels_without_generation_markers(tok):
 
 
 def test_bad_subsets_are_clear_errors(tmp_path, tiny_lm_dir):
-    from train.sft import train_variant
+    from curate.train.sft import train_variant
 
     with pytest.raises(UserError, match="not found"):
         load_subset(tmp_path / "nope")
@@ -95,7 +95,7 @@ def test_bad_subsets_are_clear_errors(tmp_path, tiny_lm_dir):
 
 
 def test_backend_falls_back_to_trl_without_cuda(monkeypatch):
-    import train.backends as b
+    import curate.train.backends as b
 
     monkeypatch.setattr(b, "_cuda", lambda: False)
     monkeypatch.setattr(b, "_has_unsloth", lambda: True)
@@ -112,8 +112,8 @@ def test_backend_falls_back_to_trl_without_cuda(monkeypatch):
 
 
 def test_few_steps_lower_loss_and_change_only_lora(tmp_path, tiny_lm_dir, tok):
-    from train.backends import Backend, load_model
-    from train.sft import fit
+    from curate.train.backends import Backend, load_model
+    from curate.train.sft import fit
 
     cfg = TrainConfig(model=str(tiny_lm_dir), max_steps=8, learning_rate=5e-3, warmup_steps=0, grad_accum=1,
                       eval_steps=4)
@@ -131,7 +131,7 @@ def test_few_steps_lower_loss_and_change_only_lora(tmp_path, tiny_lm_dir, tok):
 
 
 def test_train_variant_writes_the_contract(tmp_path, tiny_lm_dir):
-    from train.sft import train_variant
+    from curate.train.sft import train_variant
 
     run = make_run(tmp_path, {"top": 10})
     m = train_variant(run / "subsets" / "top", model=str(tiny_lm_dir), max_steps=2, max_length=128, merge=True)

@@ -11,7 +11,7 @@ from curate.errors import UserError
 
 
 def test_rank_grid_picks_lowest_final_eval_loss(tmp_path, tiny_lm_dir):
-    from train.grid import rank_grid
+    from curate.train.grid import rank_grid
 
     run = make_run(tmp_path, {"top": 10})
     df = rank_grid(run / "subsets" / "top", ranks=[2, 8], model=str(tiny_lm_dir), max_steps=3, eval_steps=1,

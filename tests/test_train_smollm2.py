@@ -11,8 +11,8 @@ from helpers import make_run
 
 @pytest.mark.slow
 def test_smollm2_lora_steps_on_cpu(tmp_path):
-    from train.generate import Generator, list_variants
-    from train.sft import train_variant
+    from curate.train.generate import Generator, list_variants
+    from curate.train.sft import train_variant
 
     run = make_run(tmp_path, {"quality": 4})
     m = train_variant(run / "subsets" / "quality", model="smollm2", max_steps=2, max_length=64, batch_size=1,

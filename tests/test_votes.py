@@ -9,8 +9,8 @@ import sqlite3
 import threading
 
 import pytest
+from curate.app.votes import VoteStore, VoteStoreError
 
-from app.votes import VoteStore, VoteStoreError
 from curate.errors import UserError
 
 
@@ -101,7 +101,7 @@ def test_read_only_database(tmp_path, monkeypatch):
     _vote(VoteStore(path), 1)
     store = VoteStore(path)
     real = sqlite3.connect  # running as root ignores file modes, so open it the read-only SQLite way
-    monkeypatch.setattr("app.votes.sqlite3.connect",
+    monkeypatch.setattr("curate.app.votes.sqlite3.connect",
                         lambda p, timeout: real(f"file:{p}?mode=ro", uri=True, timeout=timeout))
     with pytest.raises(VoteStoreError, match="read-only"):
         _vote(store, 2)

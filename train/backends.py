@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from curate.train.config import TrainConfig
+
 from curate.errors import UserError
-from train.config import TrainConfig
 
 log = logging.getLogger("curate.train")
 

@@ -14,14 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from curate.train.judge import Judge, make_judge
+from curate.train.plots import plot_winrates
+from curate.train.stats import bootstrap_ci, length_controlled_win_rate
+from curate.train.tables import markdown_table
 from tqdm.auto import tqdm
 
 from curate.errors import UserError
 from curate.rundir import RunDir, fingerprint, write_json, write_jsonl, write_text
-from train.judge import Judge, make_judge
-from train.plots import plot_winrates
-from train.stats import bootstrap_ci, length_controlled_win_rate
-from train.tables import markdown_table
 
 DEFAULT_PROMPTS = Path(__file__).parent / "prompts" / "default.jsonl"
 
@@ -80,7 +80,7 @@ def load_prompts(prompts: str | Path | Sequence[dict] | None = None, n: int | No
 
 def _answers(run: Path, variants: list[Any], prompts: list[dict], settings: dict, device: str) -> list[dict]:
     """Generate (or reuse, when prompts and settings are unchanged) every variant's answer to every prompt."""
-    from train.generate import Generator
+    from curate.train.generate import Generator
 
     eval_dir = RunDir(run).eval_dir
     path, meta = eval_dir / "answers.jsonl", eval_dir / "answers_meta.json"
@@ -145,8 +145,8 @@ def evaluate_run(run_dir: str | Path, judge: str | Judge = "lm:smollm2", prompts
                  tie_margin: float = 0.01) -> dict:
     """Evaluate every variant of ``run_dir`` (base + each ``RUN/models/<name>/adapter``); returns
     ``{"winrates": [...], "heldout": {...}, "answers": n, "dir": path}`` and writes ``RUN/eval/``."""
-    from train.generate import list_variants
-    from train.heldout import heldout_losses, heldout_split
+    from curate.train.generate import list_variants
+    from curate.train.heldout import heldout_losses, heldout_split
 
     run = Path(run_dir)
     found = list_variants(run, base_model=base_model)

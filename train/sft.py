@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from curate.errors import UserError
-from curate.rundir import RunDir, fingerprint, write_json
-from train.backends import (
+from curate.train.backends import (
     Backend,
     choose_backend,
     default_optim,
@@ -21,9 +19,12 @@ from train.backends import (
     precision_kwargs,
     save_merged,
 )
-from train.config import TrainConfig
-from train.data import load_subset, split_indices, tokenize_rows
-from train.plots import plot_loss
+from curate.train.config import TrainConfig
+from curate.train.data import load_subset, split_indices, tokenize_rows
+from curate.train.plots import plot_loss
+
+from curate.errors import UserError
+from curate.rundir import RunDir, fingerprint, write_json
 
 log = logging.getLogger("curate.train")
 

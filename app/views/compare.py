@@ -6,10 +6,9 @@ a new prompt stays, marked as interrupted."""
 from __future__ import annotations
 
 import streamlit as st
-
-from app import conversation, state
-from app.background import Job
-from train.generate import Answer, Variant
+from curate.app import conversation, state
+from curate.app.background import Job
+from curate.train.generate import Answer, Variant
 
 st.title("Compare variants")
 run = state.require_run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 from curate.cli._args import add_existing_run_dir
 from curate.errors import UserError
 
-APP_MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
+APP_MAIN = Path(importlib.util.find_spec("curate.app").origin).parent / "main.py"  # app/ installs as curate.app
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -45,8 +45,8 @@ def main(args: argparse.Namespace) -> int:
     if not args.no_train and recipe.train:
         import torch
 
-        from train.evaluate import evaluate_run
-        from train.matrix import train_run
+        from curate.train.evaluate import evaluate_run
+        from curate.train.matrix import train_run
 
         torch.set_num_threads(1)  # faster than 2 threads for a 135M model on 2 cores
         settings = recipe.train.settings()

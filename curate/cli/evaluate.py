@@ -27,7 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from train.evaluate import evaluate_run
+    from curate.train.evaluate import evaluate_run
 
     res = evaluate_run(args.run_dir, judge=args.judge, prompts=args.prompts, max_new_tokens=args.max_new_tokens,
                        n_prompts=args.n_prompts, variants=args.variants, base_model=args.base_model,

@@ -25,8 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from train.grid import rank_grid
-    from train.tables import markdown_table
+    from curate.train.grid import rank_grid
+    from curate.train.tables import markdown_table
 
     over = training_overrides(args, "val_fraction")
     df = rank_grid(args.subset, ranks=args.ranks, learning_rates=args.learning_rates, out_dir=args.out_dir, **over)

@@ -32,7 +32,7 @@ def training_overrides(args: argparse.Namespace, *extra: str) -> dict:
     here so a bad value is one line naming its flag, before any model loads."""
     from pydantic import ValidationError
 
-    from train.config import TrainConfig
+    from curate.train.config import TrainConfig
 
     fields = ("model", "max_steps", "max_length", "learning_rate", "batch_size", "grad_accum", "seed",
               "eval_steps", "backend", "load_in_4bit", *extra)
@@ -65,20 +65,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from train.config import TrainConfig
+    from curate.train.config import TrainConfig
 
     if (args.run_dir is None) == (args.subset is None):
         raise UserError("train: give a RUN_DIR (every subset) or --subset FOLDER (one), not both")
     cfg = TrainConfig(**training_overrides(args, "r", "lora_alpha", "merge"))
     if args.subset:
-        from train.sft import train_variant
+        from curate.train.sft import train_variant
 
         m = train_variant(args.subset, args.out_dir, config=cfg, force=args.force)
         print(f"{m['variant']}: train loss {m['train_loss']:.4f}, eval loss {m['eval_loss']}, "
               f"{m['train_seconds']:.1f}s ({m['backend']})")
         return 0
-    from train.matrix import train_run
-    from train.tables import markdown_table
+    from curate.train.matrix import train_run
+    from curate.train.tables import markdown_table
 
     df = train_run(args.run_dir, model=cfg.model, max_steps=cfg.max_steps, subsets=args.subsets, config=cfg,
                    force=args.force)
