@@ -175,36 +175,14 @@ def dedup(
                                                 verify=verify, semantic_threshold=semantic_threshold))
     methods = cfg.ordered_methods()
     table = as_table(data, messages=False)
-    if "messages" not in table.column_names:
-        near_ = "near" in methods
-        why = ("near dedup with verify='exact' needs the messages column" if near_ and cfg.near.verify == "exact"
-               else "near dedup needs the messages column or signatures=" if near_ and signatures is None
-               else "keep='longest' needs the messages column or lengths=" if cfg.keep == "longest" and lengths is None
-               else None)
-        if why:
-            raise UserError(f"data: {why}; the table has only {table.column_names[:8]}")
+    _check_inputs(table, cfg, signatures, lengths)
     n = table.num_rows
-    if signatures is not None and "near" in methods and signatures.shape != (n, cfg.near.num_perm):
-        raise UserError(f"signatures: shape {signatures.shape}, expected ({n}, {cfg.near.num_perm}) "
-                        "(one row per data row, near num_perm columns)")
     ids = np.asarray(table["id"].to_pylist(), dtype=object)
-    rows = table["row"].to_numpy().astype(np.int64) if "row" in table.column_names else np.arange(n, dtype=np.int64)
+    rows = _rows(table, n)
     rank = keep_rank(table, cfg.keep, scores, lengths)
-
-    against_table, against_emb, against_ids, against_rows = None, against_embeddings, None, None
-    if against is not None:
-        if isinstance(against, tuple):
-            against_emb = _split_embeddings(against, "against")
-            against_ids = np.asarray(against_emb[0], dtype=object)
-            if "near" in methods:
-                raise UserError("near dedup against another dataset needs its table, not (ids, matrix)")
-        else:
-            against_table = as_table(against, "against")
-            against_ids = np.asarray(against_table["id"].to_pylist(), dtype=object)
-        against_rows = (against_table["row"].to_numpy().astype(np.int64)
-                        if against_table is not None and "row" in against_table.column_names
-                        else np.arange(len(against_ids), dtype=np.int64))
+    against_table, against_emb, against_ids = _against(against, against_embeddings, methods)
     cross = against_ids is not None
+    against_rows = _rows(against_table, len(against_ids)) if cross else None
 
     pairs: dict[str, Pairs] = {}
     survivors = np.arange(n)
@@ -218,8 +196,45 @@ def dedup(
         if cross and against_emb is None:
             raise UserError("semantic dedup against a table needs against_embeddings=(ids, matrix)")
         pairs["semantic"] = _semantic(emb, ids, survivors, cfg.semantic, against_emb, progress)
-    return DedupResult(ids, rows, rank, pairs, cfg.keep, against_ids if cross else None,
-                       against_rows if cross else None)
+    return DedupResult(ids, rows, rank, pairs, cfg.keep, against_ids, against_rows)
+
+
+def _check_inputs(table: pa.Table, cfg: DedupConfig, signatures: np.ndarray | None,
+                  lengths: np.ndarray | None) -> None:
+    """What a table of ids without messages must come with, said before any work starts."""
+    near = "near" in cfg.methods
+    if "messages" not in table.column_names:
+        why = ("near dedup with verify='exact' needs the messages column" if near and cfg.near.verify == "exact"
+               else "near dedup needs the messages column or signatures=" if near and signatures is None
+               else "keep='longest' needs the messages column or lengths=" if cfg.keep == "longest" and lengths is None
+               else None)
+        if why:
+            raise UserError(f"data: {why}; the table has only {table.column_names[:8]}")
+    n = table.num_rows
+    if signatures is not None and near and signatures.shape != (n, cfg.near.num_perm):
+        raise UserError(f"signatures: shape {signatures.shape}, expected ({n}, {cfg.near.num_perm}) "
+                        "(one row per data row, near num_perm columns)")
+
+
+def _rows(table: pa.Table | None, n: int) -> np.ndarray:
+    """Input row numbers: the ``row`` column when there is one, else positions."""
+    if table is not None and "row" in table.column_names:
+        return table["row"].to_numpy().astype(np.int64)
+    return np.arange(n, dtype=np.int64)
+
+
+def _against(against: Any, against_embeddings: Embeddings | None, methods: list[str]):
+    """``(table, embeddings, ids)`` of the reference dataset (all None without one): a table, or
+    ``(ids, matrix)`` for semantic dedup only."""
+    if against is None:
+        return None, against_embeddings, None
+    if isinstance(against, tuple):
+        if "near" in methods:
+            raise UserError("near dedup against another dataset needs its table, not (ids, matrix)")
+        emb = _split_embeddings(against, "against")
+        return None, emb, np.asarray(emb[0], dtype=object)
+    table = as_table(against, "against")
+    return table, against_embeddings, np.asarray(table["id"].to_pylist(), dtype=object)
 
 
 def _stored(data: Any, cfg: SemanticConfig) -> Embeddings:
