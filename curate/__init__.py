@@ -21,6 +21,7 @@ _API = {
     "select": "curate.selection",
     "run": "curate.pipeline",
     "report": "curate.reporting",
+    "distill": "curate.proxy",
 }
 __all__ = sorted(_API)
 
