@@ -130,3 +130,18 @@ def test_active_round_adds_teacher_rows(run):
     assert active.costs["teacher_rows"] == 150 and plain.costs["teacher_rows"] == 100
     assert len(active.rounds) == 2 and active.rounds[0]["rows"] == active.rounds[1]["rows"]
     assert active.key != plain.key
+
+
+def test_cli_prints_agreement_and_fails_in_one_line(run, capsys):
+    from curate.cli import main
+
+    path, _ = run
+    assert main([("distill"), str(path), "--column", "quality", "--features", "[synth-emb]", "--sample", "200",
+                 "--model", "ridge", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "quality_proxy" in out and "top-k overlap" in out and "teacher rows         200 of 400" in out
+    assert main(["distill", str(path), "--column", "nope", "--no-progress"]) == 2
+    assert main(["distill", str(path), "--column", "quality", "--features", "[synth-emb]", "--sample", "401"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("curate: error: ") for line in err)
+    assert "larger than the pool" in err[1]
