@@ -118,23 +118,29 @@ class ProxyResult:
 
 
 def _feature_keys(cfg: ProxyConfig, pool: Pool, store: ScoreStore, device: str, progress: bool) -> list[str]:
-    """Score each feature scorer on every row (only rows its key lacks); their keys."""
-    specs = list(cfg.features)
-    names = [store.meta(s).get("name") if isinstance(s, str) and s in store.keys() else build(s).name for s in specs]
-    if "length" in cfg.stratify and "heuristics" not in names:
-        specs.append("heuristics")  # the length buckets read its `tokens` column
-    keys, convs, stored = [], None, set(store.keys())
-    for spec in specs:
+    """Score each feature scorer on every row (only rows its key lacks); their keys. Heuristics are
+    added when the sample is stratified by length (its buckets read the ``tokens`` column)."""
+    stored = set(store.keys())
+    keys: list[str] = []
+    convs: Conversations | None = None
+
+    def ensure(spec: str | dict[str, Any]) -> None:
+        nonlocal convs
         if isinstance(spec, str) and spec in stored:  # a store key: features computed elsewhere
             keys.append(spec)
-            continue
+            return
         scorer = build(spec)
         _place(scorer, device)
         key = scorer_key(scorer)
-        if key not in set(store.keys()) or len(store.scored_ids(key)) < len(pool.frame):
+        if key not in stored or len(store.scored_ids(key)) < len(pool.frame):
             convs = convs or pool.conversations()
             run_scorer(scorer, convs, store, progress=progress)
         keys.append(key)
+
+    for spec in cfg.features:
+        ensure(spec)
+    if "length" in cfg.stratify and not any(store.meta(k).get("name") == "heuristics" for k in keys):
+        ensure("heuristics")
     return keys
 
 
