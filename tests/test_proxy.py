@@ -120,7 +120,16 @@ def test_config_rejects_unknown_keys_and_bad_values():
     with pytest.raises(UserError, match="active.how: unknown key"):
         parse_proxy({"column": "ifd", "active": {"how": "x"}})
     assert parse_proxy({"column": "ifd", "sample": 0.1}).sample == 0.1
+    with pytest.raises(UserError, match=r"sample is a row count \(an integer >= 1\) or a fraction"):
+        parse_proxy({"column": "ifd", "sample": 1.5})
     assert isinstance(parse_proxy(ProxyConfig(column="x"), sample=5), ProxyConfig)
+
+
+def test_stored_teacher_key_and_whole_pool_fraction(run):
+    path, _ = run
+    result = distill(path, _cfg(teacher="teach-1", sample=1.0, stratify=["source"]), progress=False)
+    assert result.teacher_key == "teach-1" and result.costs["teacher_rows"] == 400
+    assert result.costs["teacher_rows_scored_now"] == 0
 
 
 def test_active_round_adds_teacher_rows(run):

@@ -21,12 +21,12 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("run_dir", help="run directory (its data/conversations.parquet, or --input)")
     p.add_argument("--input", default=None, help="the rows, when RUN_DIR has no conversations (e.g. sharegpt-sample)")
     p.add_argument("--teacher", default=None,
-                   help="teacher scorer: a name (lm, reward, ...) or a YAML mapping like '{name: lm, max_length: 256}'; "
-                        "omit to use --column as already stored")
+                   help="teacher scorer: a name (lm, reward, ...) or a YAML mapping like '{name: lm, max_length: 256}', "
+                        "or a store key; omit to use --column as already stored")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a teacher setting, e.g. model=smollm2 or max_turns=1; repeatable")
     p.add_argument("--column", required=True, help="the teacher column to distill (e.g. ifd, ppl, reward)")
-    p.add_argument("--sample", type=float, default=None, help="teacher rows: a count, or a fraction below 1")
+    p.add_argument("--sample", default=None, help="teacher rows: a count (1000) or a fraction of the pool (0.02)")
     p.add_argument("--features", default=None,
                    help="YAML list of feature scorer specs or store keys, "
                         "e.g. '[heuristics, {name: embedding, backend: static}]'")
@@ -62,7 +62,10 @@ def teacher_spec(teacher: str | None, sets: list[str]) -> str | dict[str, Any] |
 def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     cfg: dict[str, Any] = {"column": args.column, "teacher": teacher_spec(args.teacher, args.set)}
     if args.sample is not None:
-        cfg["sample"] = int(args.sample) if args.sample >= 1 else args.sample
+        try:
+            cfg["sample"] = float(args.sample) if "." in args.sample else int(args.sample)
+        except ValueError:
+            raise UserError(f"--sample {args.sample!r}: give a row count (1000) or a fraction (0.02)") from None
     if args.features is not None:
         cfg["features"] = yaml.safe_load(args.features)
     for name in ("model", "target", "better", "seed"):

@@ -38,8 +38,9 @@ class ProxyConfig(_Strict):
     """Teach a cheap model to predict one expensive score column from stored cheap features.
 
     ``teacher``: a scorer spec as in a recipe's ``scorers:`` list (scored on the sample through the
-    score store), or None to use ``column`` as already stored (the sample is drawn from its rows).
-    ``sample``: teacher rows, a count (>= 1) or a fraction of the pool (< 1).
+    score store); or a store key, or None, to use ``column`` as already stored (the sample is then
+    drawn from the rows it scored).
+    ``sample``: teacher rows, a count (an integer >= 1) or a fraction of the pool (a float in (0, 1]).
     ``stratify``: draw the sample proportionally from each source x length bucket
     (``length_buckets`` quantile buckets of the heuristics ``tokens`` column).
     ``features``: scorer specs of cheap features, scored on every row first (reused when stored),
@@ -68,11 +69,9 @@ class ProxyConfig(_Strict):
     @field_validator("sample")
     @classmethod
     def _sample(cls, v: int | float) -> int | float:
-        if isinstance(v, float) and not 0 < v < 1 and not v.is_integer():
-            raise ValueError("a fractional sample must be between 0 and 1")
-        if v <= 0:
-            raise ValueError("sample must be > 0 (rows, or a fraction of the pool)")
-        return int(v) if isinstance(v, float) and v >= 1 else v
+        if v <= 0 or (isinstance(v, float) and v > 1):
+            raise ValueError("sample is a row count (an integer >= 1) or a fraction of the pool in (0, 1]")
+        return v
 
     @field_validator("stratify")
     @classmethod

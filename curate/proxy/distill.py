@@ -169,9 +169,13 @@ class _Teacher:
     def __init__(self, cfg: ProxyConfig, pool: Pool, store: ScoreStore, device: str, progress: bool):
         self.cfg, self.pool, self.store, self.progress = cfg, pool, store, progress
         self.seconds, self.scored = 0.0, 0
+        self.scorer: Scorer | None = None
         if cfg.teacher is None:
-            self.scorer: Scorer | None = None
             self.key = _stored_teacher(store, cfg.column)
+            return
+        if isinstance(cfg.teacher, str) and cfg.teacher in set(store.keys()):  # a stored key, no scoring
+            self.key = cfg.teacher
+            _teacher_values(store, self.key, cfg.column)  # fails now when the key lacks the column
             return
         self.scorer = build(cfg.teacher)
         if cfg.column not in self.scorer.columns:
@@ -295,7 +299,7 @@ def distill(run_dir: str | os.PathLike, config: ProxyConfig | dict[str, Any], da
     heur = next((k for k in feature_keys if store.meta(k).get("name") == "heuristics"), None)
     tokens = store.read(heur, ["id", "tokens"]).to_pandas() if heur else pd.DataFrame(columns=["id", "tokens"])
     frame = frame.merge(tokens, on="id", how="left")
-    if cfg.teacher is None:  # a stored teacher: the sample comes from the rows it scored
+    if teacher.scorer is None:  # a stored teacher: the sample comes from the rows it scored
         frame = frame[frame["id"].isin(_teacher_values(store, teacher.key, cfg.column).index)]
     sample = draw(frame, sample_size(cfg.sample, len(frame)), cfg.stratify, cfg.length_buckets, cfg.seed)
     feats = load_features(run_dir, feature_keys)

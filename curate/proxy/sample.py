@@ -18,7 +18,7 @@ from curate.errors import UserError
 
 def sample_size(sample: int | float, pool: int) -> int:
     """Rows asked for: a count as is, a fraction of the pool rounded (at least one row)."""
-    n = int(sample) if isinstance(sample, int) else max(1, round(sample * pool))
+    n = sample if isinstance(sample, int) else max(1, round(sample * pool))
     if n > pool:
         raise UserError(f"sample of {n} rows is larger than the pool of {pool} rows; use at most {pool} "
                         f"or a fraction below 1")
