@@ -38,36 +38,39 @@ def timed(fn, *a, **kw):
     return out, time.perf_counter() - w, time.process_time() - c
 
 
-def remember(run: Path, name: str, value: dict) -> dict:
-    """First measurement of a stage wins: a re-run that reuses stored scores keeps the real timing."""
+def teacher_per_row(run: Path, results: list[tuple[ProxyResult, float]]) -> dict:
+    """Seconds per teacher row (wall and CPU): from this run when it scored rows, else from the
+    primer that scored the sample first (its ``teacher_timings.json``); kept in bench_timings.json."""
     path = run / "bench_timings.json"
-    seen = json.loads(path.read_text()) if path.exists() else {}
-    if name not in seen or value.get("measured"):
-        seen.setdefault(name, value)
-    path.write_text(json.dumps(seen, indent=1))
-    return seen[name]
-
-
-def teacher_seconds_per_row(run: Path, results: list[ProxyResult]) -> dict:
-    """Seconds per teacher row: from this run when it scored rows, else the primer's log."""
-    for r in results:
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    for r, cpu in results:
         n = r.costs["teacher_rows_scored_now"]
-        if n:
-            return remember(run, "teacher", {"rows": n, "wall_s": r.costs["seconds"]["teacher"], "measured": True})
-    primer = run / "teacher_timings.json"  # written by a separate process that scored the sample first
-    if primer.exists():
+        if n and "teacher" not in saved:
+            saved["teacher"] = {"rows": n, "wall_s": r.costs["seconds"]["teacher"], "cpu_s": cpu}
+    primer = run / "teacher_timings.json"
+    if "teacher" not in saved and primer.exists():
         steps = json.loads(primer.read_text())
-        rows = max(s["scored"] for s in steps)
-        return remember(run, "teacher", {"rows": rows, "wall_s": sum(s["wall_s"] for s in steps),
-                                         "cpu_s": sum(s["cpu_s"] for s in steps), "measured": True})
-    return remember(run, "teacher", {})
+        saved["teacher"] = {"rows": sum(s["rows"] for s in steps), "wall_s": sum(s["wall_s"] for s in steps),
+                            "cpu_s": sum(s["cpu_s"] for s in steps)}
+    path.write_text(json.dumps(saved, indent=1))
+    return saved["teacher"]
+
+
+def feature_cost(data, spec, rows: int) -> dict:
+    """Wall and CPU seconds per row of a feature scorer on the first ``rows`` rows (in memory)."""
+    sub = data.table.slice(0, rows)
+    _, w, c = timed(curate.score, sub, [spec], run=None, progress=False)
+    return {"rows": sub.num_rows, "wall_s": w, "cpu_s": c}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", default="runs/bench-distill")
     ap.add_argument("--sample", type=int, default=1000)
+    ap.add_argument("--teacher-key", default=None,
+                    help="use this stored teacher key as is (the sample: every row it scored) instead of scoring")
     ap.add_argument("--limit", type=int, default=None, help="first N rows only (a smoke test)")
+    ap.add_argument("--slice", type=int, default=2000, help="rows to time the feature scorers on")
     ap.add_argument("--skip-torch", action="store_true", help="static backend only")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -76,52 +79,55 @@ def main() -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {os.getloadavg()}", flush=True)
     data = curate.load("sharegpt-sample", n=args.limit)
     n_all = len(Pool(run, data.table).frame)
-
-    feat = {}
-    for name, spec in (("heuristics", "heuristics"), ("static", STATIC)):
-        _, w, c = timed(curate.score, data, [spec], run=run, progress=False)
-        feat[name] = remember(run, f"features_{name}", {"rows": n_all, "wall_s": w, "cpu_s": c, "measured": w > 20})
-    results: dict[tuple[str, str], ProxyResult] = {}
+    teacher = args.teacher_key or TEACHER
+    sample = 1.0 if args.teacher_key else args.sample
+    feat = {"heuristics": feature_cost(data, "heuristics", args.slice), "static": feature_cost(data, STATIC, args.slice)}
+    results: dict[tuple[str, str], tuple[ProxyResult, float]] = {}
     for column, better in COLUMNS.items():
-        cfg = {"teacher": TEACHER, "column": column, "sample": args.sample, "better": better,
+        cfg = {"teacher": teacher, "column": column, "sample": sample, "better": better,
                "features": ["heuristics", STATIC]}
-        results[(column, "static")] = curate.distill(run, cfg, data=data, progress=False)
+        r, _, cpu = timed(curate.distill, run, cfg, data=data, progress=False)
+        results[(column, "static")] = (r, cpu)
     if not args.skip_torch:
-        sample_ids = results[("ifd", "static")]
-        ids = curate.scores(run, [sample_ids.key]).query("ifd_teacher_scored")["id"].tolist()
+        first = results[("ifd", "static")][0]
+        ids = curate.scores(run, [first.key]).query("ifd_teacher_scored")["id"].tolist()
         sub = data.table.filter(pc.is_in(data.table["id"], value_set=pa.array(ids)))
         _, w, c = timed(curate.score, sub, [TORCH], run=run, progress=False)
-        feat["torch"] = remember(run, "features_torch", {"rows": len(ids), "wall_s": w, "cpu_s": c, "measured": w > 20})
+        feat["torch"] = {"rows": len(ids), "wall_s": w, "cpu_s": c}
         for column, better in COLUMNS.items():
-            cfg = {"teacher": TEACHER, "column": column, "sample": len(ids), "better": better,
+            cfg = {"teacher": teacher, "column": column, "sample": 1.0, "better": better,
                    "features": ["heuristics", TORCH]}
-            results[(column, "torch")] = curate.distill(run, cfg, data=sub, progress=False)
+            r, _, cpu = timed(curate.distill, run, cfg, data=sub, progress=False)
+            results[(column, "torch")] = (r, cpu)
+    report(run, feat, results, n_all, teacher_per_row(run, list(results.values())))
 
-    teach = teacher_seconds_per_row(run, list(results.values()))
-    per_row = teach["wall_s"] / teach["rows"]
-    print(f"\nteacher {TEACHER}: {teach['rows']} rows in {teach['wall_s']:.0f} s wall "
-          f"({per_row:.2f} s/row, measured on the sample; teacher on all {n_all} rows EXTRAPOLATED: "
-          f"{per_row * n_all / 3600:.1f} h)")
+
+def report(run: Path, feat: dict, results: dict, n_all: int, teach: dict) -> None:
+    """The table: agreement per teacher column and backend, and CPU seconds of both paths."""
+    cpu_row = teach["cpu_s"] / teach["rows"]
+    print(f"\nteacher {TEACHER}: {teach['rows']} rows, {teach['wall_s']:.0f} s wall, {teach['cpu_s']:.0f} s CPU "
+          f"({cpu_row:.2f} CPU s/row, measured on the sample). Teacher on all {n_all} rows is EXTRAPOLATED: "
+          f"{cpu_row * n_all / 3600:.2f} CPU-hours")
     for name, f in feat.items():
-        print(f"features {name}: {f['rows']} rows in {f['wall_s']:.0f} s wall, {f.get('cpu_s', 0):.0f} s CPU"
-              + ("" if f["rows"] == n_all else f" (all {n_all} rows EXTRAPOLATED: {f['wall_s'] * n_all / f['rows']:.0f} s)"))
-    print("\n| teacher | backend | model | held-out | spearman | r2 | top10 | top25 | top50 | teacher rows | "
-          "features s | proxy path s | teacher-all s (extrap.) | ratio | ratio, features already stored |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        print(f"features {name}: {f['rows']} rows in {f['wall_s']:.1f} s wall, {f['cpu_s']:.1f} s CPU "
+              f"(all {n_all} rows extrapolated: {f['cpu_s'] * n_all / f['rows']:.0f} CPU s)")
+    print("\nCPU seconds. proxy path = teacher on the sample + features on every row + fit + apply.")
+    print("| teacher | backend | model | held-out | spearman | r2 | top10 | top25 | top50 | teacher rows | "
+          "features | fit+apply | proxy path | teacher on all (extrap.) | ratio | ratio, features stored |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     out = {"teacher": TEACHER, "teacher_timing": teach, "features": feat, "rows": n_all, "results": []}
-    for (column, backend), r in results.items():
-        a, s = r.agreement, r.costs["seconds"]
-        teacher_rows = r.costs["teacher_rows"]
-        emb = feat[backend]
-        features_s = feat["heuristics"]["wall_s"] + emb["wall_s"] * n_all / emb["rows"]
-        proxy_s = per_row * teacher_rows + features_s + s["fit"] + s["apply"] * (n_all / r.costs["all_rows"])
-        full_s = per_row * n_all
+    for (column, backend), (r, cpu) in results.items():
+        a = r.agreement
+        rows, scale = r.costs["teacher_rows"], n_all / r.costs["all_rows"]
+        fit_apply = (cpu if not r.costs["teacher_rows_scored_now"] else r.costs["seconds"]["fit"]) * scale
+        features = sum(feat[k]["cpu_s"] / feat[k]["rows"] for k in ("heuristics", backend)) * n_all
+        proxy, full = cpu_row * rows + features + fit_apply, cpu_row * n_all
         print(f"| {column} | {backend} | {r.model} | {a['rows']} | {a['spearman']:.3f} | {a['r2']:.3f} | "
-              f"{a['top10']:.2f} | {a['top25']:.2f} | {a['top50']:.2f} | {teacher_rows} | {features_s:.0f} | "
-              f"{proxy_s:.0f} | {full_s:.0f} | {full_s / proxy_s:.1f}x | {full_s / (proxy_s - features_s):.1f}x |")
-        out["results"].append({"column": column, "backend": backend, "model": r.model, "cv": r.cv,
-                               "agreement": a, "seconds": s, "features_s": features_s, "proxy_path_s": proxy_s, "teacher_all_s": full_s,
-                               "key": r.key})
+              f"{a['top10']:.2f} | {a['top25']:.2f} | {a['top50']:.2f} | {rows} | {features:.0f} | {fit_apply:.0f} | "
+              f"{proxy:.0f} | {full:.0f} | {full / proxy:.1f}x | {full / (proxy - features):.1f}x |")
+        out["results"].append({"column": column, "backend": backend, "model": r.model, "cv": r.cv, "agreement": a,
+                               "features_cpu_s": features, "fit_apply_cpu_s": fit_apply, "proxy_cpu_s": proxy,
+                               "teacher_all_cpu_s": full, "seconds": r.costs["seconds"], "key": r.key})
     (run / "bench_distill.json").write_text(json.dumps(out, indent=1))
     print(f"\nload {os.getloadavg()}; details in {run / 'bench_distill.json'}")
 
