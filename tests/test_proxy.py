@@ -130,6 +130,10 @@ def test_stored_teacher_key_and_whole_pool_fraction(run):
     result = distill(path, _cfg(teacher="teach-1", sample=1.0, stratify=["source"]), progress=False)
     assert result.teacher_key == "teach-1" and result.costs["teacher_rows"] == 400
     assert result.costs["teacher_rows_scored_now"] == 0
+    valid = pa.table({"id": [f"id{i:04d}" for i in range(300)]})  # a pipeline's valid rows: ids only
+    part = distill(path, _cfg(teacher="teach-1", sample=0.5, stratify=["source"]), data=valid, progress=False)
+    assert part.costs["all_rows"] == 300 and part.costs["teacher_rows"] == 150
+    assert len(curate.scores(path, [part.key])) == 300
 
 
 def test_active_round_adds_teacher_rows(run):

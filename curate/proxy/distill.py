@@ -40,25 +40,29 @@ APPLY_CHUNK = 100_000
 
 
 class Pool:
-    """The rows to distill over: ids and sources up front, messages read only for rows scored."""
+    """The rows to distill over: ids and sources up front, messages read only for rows scored.
+
+    ``data`` None: every row of ``RUN/data/conversations.parquet``. A table with ``id`` but no
+    ``messages`` (a pipeline's valid rows): those rows, messages read from that file by id.
+    Anything else with messages (a path, hub id, ``Loaded``, Arrow table): those rows as given.
+    """
 
     def __init__(self, run_dir: Path, data: Any = None):
-        if data is None:
-            path = RunDir(run_dir).conversations
-            if not path.exists():
-                raise UserError(f"no conversations in {run_dir} ({path} is missing): run `curate run` "
-                                "first, or pass the data (CLI: --input)")
-            self._path: Path | None = path
-            names = pq.read_schema(path).names
-            table = pq.read_table(path, columns=[c for c in ("id", "source") if c in names])
-        else:
+        self._path: Path | None = None
+        if data is not None and not isinstance(data, pa.Table):
             import curate
 
-            if not isinstance(data, pa.Table):
-                data = data.table if hasattr(data, "table") else curate.load(data).table
-            table = data
-            self._path, self._table = None, table
-        frame = table.select([c for c in ("id", "source") if c in table.column_names]).to_pandas()
+            data = data.table if hasattr(data, "table") else curate.load(data).table
+        if data is None or "messages" not in data.column_names:
+            self._path = RunDir(run_dir).conversations
+            if not self._path.exists():
+                raise UserError(f"no conversations in {run_dir} ({self._path} is missing): run `curate run` "
+                                "first, or pass the data (CLI: --input)")
+            if data is None:
+                names = pq.read_schema(self._path).names
+                data = pq.read_table(self._path, columns=[c for c in ("id", "source") if c in names])
+        self._table = data
+        frame = data.select([c for c in ("id", "source") if c in data.column_names]).to_pandas()
         self.frame = frame.drop_duplicates("id").reset_index(drop=True)
 
     @property
@@ -67,6 +71,8 @@ class Pool:
 
     def conversations(self, ids: list[str] | None = None) -> Conversations:
         """The messages of ``ids`` (all rows when None), for scoring."""
+        if ids is None and self._path is not None:
+            ids = self.ids  # the pool may be a subset of the file's rows
         want = None if ids is None else pa.array(ids, pa.string())
         if self._path is not None:
             import pyarrow.dataset as ds
