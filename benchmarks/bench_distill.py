@@ -66,9 +66,11 @@ def feature_cost(data, spec, rows: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", default="runs/bench-distill")
-    ap.add_argument("--sample", type=int, default=1000)
+    ap.add_argument("--sample", type=int, nargs="+", default=[1000],
+                    help="teacher rows; more than one: the first with both backends, the others static only")
     ap.add_argument("--teacher-key", default=None,
-                    help="use this stored teacher key as is (the sample: every row it scored) instead of scoring")
+                    help="use this stored teacher key as is (samples are drawn from the rows it scored; "
+                         "--sample 0 = all of them) instead of scoring")
     ap.add_argument("--limit", type=int, default=None, help="first N rows only (a smoke test)")
     ap.add_argument("--slice", type=int, default=2000, help="rows to time the feature scorers on")
     ap.add_argument("--skip-torch", action="store_true", help="static backend only")
@@ -80,16 +82,17 @@ def main() -> None:
     data = curate.load("sharegpt-sample", n=args.limit)
     n_all = len(Pool(run, data.table).frame)
     teacher = args.teacher_key or TEACHER
-    sample = 1.0 if args.teacher_key else args.sample
+    samples = [1.0 if (n == 0 and args.teacher_key) else n for n in args.sample]
     feat = {"heuristics": feature_cost(data, "heuristics", args.slice), "static": feature_cost(data, STATIC, args.slice)}
-    results: dict[tuple[str, str], tuple[ProxyResult, float]] = {}
-    for column, better in COLUMNS.items():
-        cfg = {"teacher": teacher, "column": column, "sample": sample, "better": better,
-               "features": ["heuristics", STATIC]}
-        r, _, cpu = timed(curate.distill, run, cfg, data=data, progress=False)
-        results[(column, "static")] = (r, cpu)
+    results: dict[tuple[str, str, int], tuple[ProxyResult, float]] = {}
+    for k, sample in enumerate(samples):
+        for column, better in COLUMNS.items():
+            cfg = {"teacher": teacher, "column": column, "sample": sample, "better": better,
+                   "features": ["heuristics", STATIC]}
+            r, _, cpu = timed(curate.distill, run, cfg, data=data, progress=False)
+            results[(column, "static", k)] = (r, cpu)
     if not args.skip_torch:
-        first = results[("ifd", "static")][0]
+        first = results[("ifd", "static", 0)][0]
         ids = curate.scores(run, [first.key]).query("ifd_teacher_scored")["id"].tolist()
         sub = data.table.filter(pc.is_in(data.table["id"], value_set=pa.array(ids)))
         _, w, c = timed(curate.score, sub, [TORCH], run=run, progress=False)
@@ -100,7 +103,7 @@ def main() -> None:
             cfg = {"teacher": teacher, "column": column, "sample": 1.0, "better": better,
                    "features": ["heuristics", TORCH]}
             r, _, cpu = timed(curate.distill, run, cfg, data=sub, progress=False)
-            results[(column, "torch")] = (r, cpu)
+            results[(column, "torch", 0)] = (r, cpu)
     report(run, feat, results, n_all, teacher_per_row(run, list(results.values())))
 
 
@@ -118,7 +121,7 @@ def report(run: Path, feat: dict, results: dict, n_all: int, teach: dict) -> Non
           "features | fit+apply | proxy path | teacher on all (extrap.) | ratio | ratio, features stored |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     out = {"teacher": TEACHER, "teacher_timing": teach, "features": feat, "rows": n_all, "results": []}
-    for (column, backend), (r, cpu) in results.items():
+    for (column, backend, _), (r, cpu) in results.items():
         a = r.agreement
         rows, scale = r.costs["teacher_rows"], n_all / r.costs["all_rows"]
         fit_apply = (cpu if not r.costs["teacher_rows_scored_now"] else r.costs["seconds"]["fit"]) * scale

@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dry-run", action="store_true", help="every step on the CPU at toy size (no Unsloth)")
     ap.add_argument("--out", default="runs/gpu-check", help="folder for the table (gpu-check.md/.json) and models")
     ap.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)  # internal: one step in this process
-    ap.add_argument("--timeout", type=float, default=300, help="seconds per step before it is recorded as failed")
+    ap.add_argument("--timeout", type=float, default=600, help="seconds per step before it is recorded as failed")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -56,9 +56,10 @@ def test_cuda_defaults_follow_the_machine(monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_dry_run_runs_every_step_on_cpu(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--dry-run", "--out", str(tmp_path)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=900,
+                          capture_output=True, text=True, cwd=ROOT, timeout=1800,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr[-2000:]
     table = json.loads((tmp_path / "gpu-check.json").read_text())

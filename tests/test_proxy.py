@@ -12,6 +12,7 @@ import curate
 from curate.errors import UserError
 from curate.proxy import ProxyConfig, distill, parse_proxy
 from curate.proxy.fit import top_k_overlap
+from curate.proxy.report import html_section
 from curate.proxy.sample import draw, strata
 from curate.rundir import write_parquet
 from curate.store import ScoreStore
@@ -62,6 +63,8 @@ def test_recovers_a_linear_score(run):
     assert meta["teacher_key"] == "teach-1" and meta["agreement"]["rows"] == result.agreement["rows"]
     assert (path / "scores" / result.key / "calibration.png").stat().st_size > 1000
     assert "quality_proxy" in result.table() and "spearman" in result.table()
+    section = html_section(path)
+    assert "Distilled proxies" in section and "quality_proxy" in section and "data:image/png;base64," in section
 
 
 def test_sample_is_stratified_and_deterministic():
