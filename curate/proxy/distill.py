@@ -31,7 +31,7 @@ from curate.proxy.features import Features, load_features
 from curate.proxy.fit import Fitted, agreement, fit
 from curate.proxy.sample import draw, hash_order, sample_size
 from curate.rundir import RunDir, fingerprint
-from curate.scorers import build
+from curate.scorers import allowed_settings, build, get_class
 from curate.scorers.base import Scorer, scorer_key
 from curate.scoring import Conversations, _place, run_scorer
 from curate.store import ScoreStore
@@ -190,6 +190,17 @@ class _Teacher:
         _place(self.scorer, device)
         self.key = scorer_key(self.scorer)
 
+    def model_scorer(self) -> Any:
+        """The teacher scorer, rebuilt from a stored key's settings when it was not given (for costs)."""
+        if self.scorer is not None:
+            return self.scorer
+        meta = self.store.meta(self.key)
+        try:
+            allowed = allowed_settings(get_class(meta.get("name", "")))
+            return build({"name": meta["name"], **{k: v for k, v in meta.get("settings", {}).items() if k in allowed}})
+        except (UserError, KeyError):
+            return None
+
     def values(self, ids: list[str]) -> pd.Series:
         """The teacher's values on ``ids`` (scoring those the store lacks); failed rows left out."""
         if self.scorer is not None:
@@ -245,7 +256,7 @@ def _active_pick(cfg: ProxyConfig, fitted: Fitted, feats: Features, pool_ids: li
     assert cfg.active is not None
     rest = [i for i in pool_ids if i not in seen]
     n = min(len(rest), int(cfg.active.rows) if cfg.active.rows >= 1 else max(1, round(cfg.active.rows * first)))
-    need, parts = [], []
+    parts = []
     for start in range(0, len(rest), APPLY_CHUNK):
         x, _ = feats.matrix(rest[start:start + APPLY_CHUNK])
         parts.append(fitted.spread(x) if cfg.active.by == "uncertain" else fitted.predict(x))
@@ -305,6 +316,7 @@ def distill(run_dir: str | os.PathLike, config: ProxyConfig | dict[str, Any], da
     heur = next((k for k in feature_keys if store.meta(k).get("name") == "heuristics"), None)
     tokens = store.read(heur, ["id", "tokens"]).to_pandas() if heur else pd.DataFrame(columns=["id", "tokens"])
     frame = frame.merge(tokens, on="id", how="left")
+    tokens = frame["tokens"].fillna(0).to_numpy()
     if teacher.scorer is None:  # a stored teacher: the sample comes from the rows it scored
         frame = frame[frame["id"].isin(_teacher_values(store, teacher.key, cfg.column).index)]
     sample = draw(frame, sample_size(cfg.sample, len(frame)), cfg.stratify, cfg.length_buckets, cfg.seed)
@@ -320,7 +332,7 @@ def distill(run_dir: str | os.PathLike, config: ProxyConfig | dict[str, Any], da
     t_apply = time.perf_counter() - t0
     seconds = {"teacher": teacher.seconds, "features": t_features, "fit": t_fit, "apply": t_apply,
                "total": time.perf_counter() - t_start}
-    cost = costs(teacher.scorer, len(pool.frame), len(teacher_y), frame["tokens"].fillna(0).to_numpy(), seconds)
+    cost = costs(teacher.model_scorer(), len(pool.frame), len(teacher_y), tokens, seconds)
     cost["teacher_rows_scored_now"] = teacher.scored
     plot = calibration_plot(y_held, p_held, store.root / key / "calibration.png", cfg.column) if store.root else None
     result = ProxyResult(key, cfg.column, teacher.key, fitted.name, rounds[-1], rounds, fitted.cv, cost, plot,
