@@ -28,7 +28,7 @@ from curate.errors import UserError
 from curate.proxy.config import ProxyConfig, parse_proxy
 from curate.proxy.costs import costs
 from curate.proxy.features import Features, load_features
-from curate.proxy.fit import Fitted, agreement, fit
+from curate.proxy.fit import Fitted, agreement, fit, refit
 from curate.proxy.sample import draw, hash_order, sample_size
 from curate.rundir import RunDir, fingerprint
 from curate.scorers import allowed_settings, build, get_class
@@ -246,7 +246,7 @@ def _fit_rounds(cfg: ProxyConfig, teacher: _Teacher, feats: Features, sample: li
         if progress:
             tqdm.write(f"[distill] round {r + 1}: +{len(new)} teacher rows, spearman before {rounds[-1]['spearman']:.3f}")
     x_all, _ = feats.matrix(y.index.tolist())
-    final = fit(x_all, y.to_numpy(), fitted.name, cfg.target, cfg.seed)
+    final = refit(fitted, x_all, y.to_numpy(), cfg.target)
     return final, rounds, held, y, (y.reindex(held).to_numpy(), pred_held)
 
 

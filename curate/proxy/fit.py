@@ -115,6 +115,15 @@ def _fit(x: np.ndarray, y: np.ndarray, model: str, target: str, seed: int, folds
     return Fitted(best, clone(pool[best]).fit(x, z), tgt, fold_models[best], cv)
 
 
+def refit(fitted: Fitted, x: np.ndarray, y: np.ndarray, target: str) -> Fitted:
+    """The same kind of model fitted on more rows (no new cross-validation): the applied model."""
+    tgt = None if fitted.target is None else Target(target, y)
+    z = y.astype(int) if tgt is None else tgt.forward(y)
+    with threadpool_limits(limits=1, user_api="openmp"):
+        model = clone(fitted.model).fit(x, z)
+    return Fitted(fitted.name, model, tgt, fitted.folds, fitted.cv)
+
+
 def top_k_overlap(teacher: np.ndarray, proxy: np.ndarray, frac: float, better: str = "high") -> float:
     """Of the teacher's top ``frac`` rows, the share that is also in the proxy's top ``frac``."""
     k = max(1, round(frac * len(teacher)))
