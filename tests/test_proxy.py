@@ -161,3 +161,19 @@ def test_cli_prints_agreement_and_fails_in_one_line(run, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("curate: error: ") for line in err)
     assert "larger than the pool" in err[1]
+
+
+def test_cli_flags_reach_the_config():
+    from curate.cli import build_parser
+    from curate.cli.distill import config_from_args
+
+    args = build_parser().parse_args([
+        "distill", "R", "--column", "ifd", "--teacher", "lm", "--set", "max_length=64", "--sample", "0.5",
+        "--features", "[heuristics]", "--model", "hgb", "--target", "log", "--better", "low",
+        "--active-rounds", "2", "--active-by", "cut", "--seed", "3"])
+    cfg = parse_proxy(config_from_args(args))
+    assert cfg.teacher == {"name": "lm", "max_length": 64} and cfg.sample == 0.5 and cfg.features == ["heuristics"]
+    assert (cfg.model, cfg.target, cfg.better, cfg.seed) == ("hgb", "log", "low", 3)
+    assert cfg.active is not None and (cfg.active.rounds, cfg.active.by) == (2, "cut")
+    assert parse_proxy(config_from_args(build_parser().parse_args(["distill", "R", "--column", "x",
+                                                                    "--sample", "300"]))).sample == 300
