@@ -120,8 +120,8 @@ def report(run: Path, feat: dict, results: dict, n_all: int, teach: dict, name: 
     print(f"\nteacher {TEACHER}: {teach['rows']} rows, {teach['wall_s']:.0f} s wall, {teach['cpu_s']:.0f} s CPU "
           f"({cpu_row:.2f} CPU s/row, measured on the sample). Teacher on all {n_all} rows is EXTRAPOLATED: "
           f"{cpu_row * n_all / 3600:.2f} CPU-hours")
-    for name, f in feat.items():
-        print(f"features {name}: {f['rows']} rows in {f['wall_s']:.1f} s wall, {f['cpu_s']:.1f} s CPU "
+    for kind, f in feat.items():
+        print(f"features {kind}: {f['rows']} rows in {f['wall_s']:.1f} s wall, {f['cpu_s']:.1f} s CPU "
               f"(all {n_all} rows extrapolated: {f['cpu_s'] * n_all / f['rows']:.0f} CPU s)")
     print("\nCPU seconds. proxy path = teacher on the sample + features on every row + fit + apply.")
     print("| teacher | backend | model | held-out | spearman | r2 | top10 | top25 | top50 | teacher rows | "
@@ -131,7 +131,8 @@ def report(run: Path, feat: dict, results: dict, n_all: int, teach: dict, name: 
     for (column, backend, _), (r, cpu) in results.items():
         a = r.agreement
         rows, scale = r.costs["teacher_rows"], n_all / r.costs["all_rows"]
-        fit_apply = (cpu if not r.costs["teacher_rows_scored_now"] else r.costs["seconds"]["fit"]) * scale
+        fit_apply = cpu if not r.costs["teacher_rows_scored_now"] else r.costs["seconds"]["fit"]
+        fit_apply += r.costs["seconds"]["apply"] * (scale - 1)  # only applying grows with the pool
         features = sum(feat[k]["cpu_s"] / feat[k]["rows"] for k in ("heuristics", backend)) * n_all
         proxy, full = cpu_row * rows + features + fit_apply, cpu_row * n_all
         print(f"| {column} | {backend} | {r.model} | {a['rows']} | {a['spearman']:.3f} | {a['r2']:.3f} | "
