@@ -1,4 +1,4 @@
-.PHONY: setup demo test test-quick lint app clean
+.PHONY: setup demo test test-quick lint app clean gpu-check
 VENV := .venv
 BIN := $(VENV)/bin
 
@@ -21,6 +21,10 @@ lint: setup
 
 app: setup
 	$(BIN)/curate app runs/demo
+
+# On a CUDA machine: installs the gpu extra, checks Unsloth/TRL training, bf16 scoring and generation.
+gpu-check: setup
+	@bash scripts/gpu-check.sh $(ARGS)
 
 clean:
 	rm -rf runs .pytest_cache

@@ -34,6 +34,7 @@ _API = {
     "RunDir": "curate.rundir",
     "report": "curate.reporting",
     "UserError": "curate.errors",
+    "distill": "curate.proxy",
 }
 _MODULES = ("duplicates", "errors", "executors", "loaders", "models", "pipeline", "recipe", "reporting", "rundir",
             "schema", "scorers", "scoring", "selection", "store")

@@ -52,6 +52,21 @@ def load_pretrained(loader: Callable[..., T], model: str, what: str, **kw: Any) 
         raise UserError(f"cannot load {what} {model!r}: {first}") from e
 
 
+def fastest_attention() -> str:
+    """``flash_attention_2`` when the flash-attn package is installed, else PyTorch's fused ``sdpa``."""
+    import importlib.util
+
+    return "flash_attention_2" if importlib.util.find_spec("flash_attn") is not None else "sdpa"
+
+
+def gpu_batch_tokens(per_80gb: int, device: str) -> int:
+    """A padded-token budget per batch scaled to the GPU's memory (the default is sized for 80 GB)."""
+    import torch
+
+    total = torch.cuda.get_device_properties(torch.device(device)).total_memory
+    return max(2048, int(per_80gb * total / 80e9) // 256 * 256)
+
+
 class ModelScorer:
     """Plumbing every model scorer shares: lazy load, device/dtype choice, revision metadata.
 
@@ -82,7 +97,11 @@ class ModelScorer:
     @property
     def batch_tokens(self) -> int:
         dev = resolve_device(self.device)
-        return self.max_batch_tokens or self.default_max_batch_tokens["cuda" if dev.startswith("cuda") else "cpu"]
+        if self.max_batch_tokens:
+            return self.max_batch_tokens
+        if dev.startswith("cuda"):
+            return gpu_batch_tokens(self.default_max_batch_tokens["cuda"], dev)
+        return self.default_max_batch_tokens["cpu"]
 
     def load(self) -> None:
         """Load tokenizer and model once (first ``score`` call or an explicit call)."""
@@ -97,6 +116,8 @@ class ModelScorer:
             tok.pad_token = tok.eos_token or tok.unk_token
         auto = getattr(transformers, self.auto_class)
         dtype = getattr(torch, resolve_dtype(self.dtype, self.device))
+        if resolve_device(self.device).startswith("cuda"):
+            kw["attn_implementation"] = fastest_attention()
         model = load_pretrained(auto, self.model, f"{self.name} model", dtype=dtype, **kw)
         if getattr(model.config, "pad_token_id", None) is None:
             model.config.pad_token_id = tok.pad_token_id
