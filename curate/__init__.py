@@ -21,6 +21,7 @@ _API = {
     "select": "curate.selection",
     "run": "curate.pipeline",
     "report": "curate.reporting",
+    "audit": "curate.audit.api",
 }
 __all__ = sorted(_API)
 
