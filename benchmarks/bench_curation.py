@@ -62,7 +62,6 @@ def prepare(args: argparse.Namespace, out: Path) -> None:
     from curate.audit.plant import plant
     from curate.rundir import write_parquet
     from curate.schema import instruction_text
-
     from curate.scorers.heuristics import heuristics
 
     # Well-formed conversations only (user first, roles alternate): a third of ShareGPT is not, and the
@@ -147,7 +146,7 @@ def job(args: argparse.Namespace, out: Path, variant: str, seed: int) -> None:
     torch.set_num_threads(1)
     wall, cpu = time.time(), time.process_time()
     name = f"{variant}-s{seed}"
-    held = [r["messages"] for r in _read_jsonl(out / "heldout.jsonl")]
+    held = [r["messages"] for r in _read_jsonl(out / "heldout.jsonl")][: args.heldout]
     if variant == "base":
         v = type("V", (), {"name": "base", "adapter": None, "base_model": "smollm2"})
         res = {"variant": "base", "seed": seed, **heldout_losses([v], held, max_length=args.max_length)[0]}
@@ -268,7 +267,7 @@ def main() -> None:
     ap.add_argument("--variants", default="recipe,random,whole,oracle")
     ap.add_argument("--pool", type=int, default=400, help="pool rows (30%% planted)")
     ap.add_argument("--offset", type=int, default=2000, help="first ShareGPT-sample row of the pool")
-    ap.add_argument("--heldout", type=int, default=32)
+    ap.add_argument("--heldout", type=int, default=32, help="held-out conversations (the first N of those prepared)")
     ap.add_argument("--rate", type=float, default=0.3)
     ap.add_argument("--budget", type=float, default=0.5, help="subset size as a share of the pool")
     ap.add_argument("--seeds", type=int, default=3)

@@ -64,7 +64,7 @@ def test_kinds_are_verifiably_applied():
     assert consistency(corrupt("restate", CONV, 1).messages)["restate_overlap"] > 0.5
     assert consistency(corrupt("wrong_language", CONV, 1, DONOR).messages)["lang_mismatch"]
     dup = corrupt("near_dup", CONV, 1, CONV)
-    assert 0 < dup.detail["edited_words"] and dup.messages != CONV and len(dup.messages) == len(CONV)
+    assert dup.detail["edited_words"] > 0 and dup.messages != CONV and len(dup.messages) == len(CONV)
 
 
 def test_plant_rate_kinds_and_seed():
@@ -115,8 +115,9 @@ def test_perfect_and_random_scores():
     assert precision_at_k(y, np.zeros(100), "high") == pytest.approx(0.3)  # all tied: the base rate
 
 
-@pytest.fixture
-def recipe(tmp_path):
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("audit")
     data = tmp_path / "data.jsonl"
     data.write_text("\n".join(json.dumps({"messages": c}) for c in conversations(60)) + "\n")
     path = tmp_path / "r.yaml"
@@ -133,7 +134,7 @@ def test_audit_stays_in_its_own_folder(recipe, tmp_path):
     import curate
 
     result = curate.audit(recipe, run_dir=tmp_path / "audit", progress=False)
-    assert not (tmp_path / "real").exists()  # the recipe's run directory is never written
+    assert not (recipe.parent / "real").exists()  # the recipe's run directory is never written
     s = json.loads((tmp_path / "audit" / "audit.json").read_text())
     assert s["planted_rows"] == 18 and (tmp_path / "audit" / "audit.html").exists()
     assert s["best"]["mojibake"]["auroc"] == 1.0 and s["best"]["mojibake"]["column"] == "mojibake_rate"

@@ -22,7 +22,8 @@ import pyarrow as pa
 
 from curate.audit.corruptions import KINDS
 from curate.audit.metrics import separation
-from curate.audit.plant import PlantedPool, check_plantable, plant as plant_pool
+from curate.audit.plant import PlantedPool, check_plantable
+from curate.audit.plant import plant as plant_pool
 from curate.errors import UserError
 from curate.recipe import InputSpec, Recipe, parse
 from curate.rundir import write_json, write_jsonl, write_parquet
