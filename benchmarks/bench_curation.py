@@ -222,6 +222,15 @@ def _plot(table: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def _alive(marker: Path) -> bool:
+    """A ``.running`` marker whose process still exists."""
+    try:
+        os.kill(int(marker.read_text()), 0)
+        return True
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return False
+
+
 def orchestrate(args: argparse.Namespace, out: Path) -> None:
     prepare(args, out)
     (out / "settings.json").write_text(json.dumps(vars(args), indent=2, default=str) + "\n")
@@ -232,22 +241,29 @@ def orchestrate(args: argparse.Namespace, out: Path) -> None:
     core = [v for v in ("recipe", "random", "oracle") if v in variants]
     order = [(v, s) for s in seeds for v in core] + [(v, s) for v in variants if v not in core for s in seeds]
     order.append(("base", 0))
-    todo = [(v, s) for v, s in order if not (out / "results" / f"{v}-s{s}.json").exists()]
+    todo = [(v, s) for v, s in order if not (out / "results" / f"{v}-s{s}.json").exists()
+            and not _alive(out / "results" / f"{v}-s{s}.running")]  # another orchestrator's job still runs
     running: list[tuple[subprocess.Popen, str]] = []
     t0 = time.time()
-    while todo or running:
-        blocked = {v for _, n in running for v in ("recipe", "heuristics")  # one process computes the subset
-                   if n.startswith(v) and not (out / f"run-{v}" / "subsets" / args.subset / "data.parquet").exists()}
-        while todo and len(running) < args.parallel and todo[0][0] not in blocked:
-            v, s = todo.pop(0)
+    while todo or running:  # (jobs started by an earlier orchestrator count against --parallel)
+        mine = {n for _, n in running}
+        elsewhere = [m.stem for m in (out / "results").glob("*.running") if m.stem not in mine and _alive(m)]
+        computing = {n.split("-s")[0] for n in (*mine, *elsewhere)}  # one process computes a recipe's subset
+        ready = [(v, s) for v, s in todo if v not in computing or v not in ("recipe", "heuristics")
+                 or (out / f"run-{v}" / "subsets" / args.subset / "data.parquet").exists()]
+        for v, s in ready[: max(0, args.parallel - len(running) - len(elsewhere))]:
+            todo.remove((v, s))
             log = open(out / "logs" / f"{v}-s{s}.log", "w")  # noqa: SIM115 (closed with the process)
             cmd = [sys.executable, __file__, "--job", v, str(s), *sys.argv[1:]]
-            running.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT), f"{v}-s{s}"))
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+            (out / "results" / f"{v}-s{s}.running").write_text(str(proc.pid))
+            running.append((proc, f"{v}-s{s}"))
             print(f"[{time.time() - t0:6.0f}s] start {v}-s{s}", flush=True)
         time.sleep(5)
         for p, name in list(running):
             if p.poll() is not None:
                 running.remove((p, name))
+                (out / "results" / f"{name}.running").unlink(missing_ok=True)
                 print(f"[{time.time() - t0:6.0f}s] done {name} rc={p.returncode}", flush=True)
                 summarize(out)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
