@@ -47,8 +47,9 @@ def _script(ch: str) -> str:
 
 
 def script(text: str) -> str:
-    """The main script of the letters outside code blocks ('latin', 'zh', 'ja', 'ru', ...; 'und' under 12)."""
-    letters = Counter(_script(c) for c in _CODE.sub(" ", text) if c.isalpha())
+    """The main script of the letters outside code blocks ('latin', 'zh', 'ja', 'ru', ...; 'und' under 12);
+    the first 2,000 characters decide (the cost stays flat on long answers)."""
+    letters = Counter(_script(c) for c in _CODE.sub(" ", text[:2000]) if c.isalpha())
     if sum(letters.values()) < 12:
         return "und"
     if letters["ja"] and letters["ja"] >= 0.1 * (letters["ja"] + letters["zh"]):
@@ -65,7 +66,7 @@ def language(text: str) -> str:
     main = script(text)
     if main != "latin":
         return main
-    words = [w.lower() for w in _WORD.findall(_CODE.sub(" ", text))[:400]]
+    words = [w.lower() for w in _WORD.findall(_CODE.sub(" ", text[:2000]))[:400]]
     hits = sorted(((sum(w in stop for w in words), lang) for lang, stop in _STOP.items()), reverse=True)
     return hits[0][1] if hits[0][0] >= 2 and hits[0][0] > hits[1][0] else "und"
 
@@ -76,8 +77,9 @@ def mojibake_rate(text: str) -> float:
 
 
 def restate_overlap(question: str, answer: str) -> float:
-    """Share of the answer's word 3-grams (unigrams for answers under 3 words) found in the question."""
-    q, a = _WORD.findall(question.lower()), _WORD.findall(answer.lower())
+    """Share of the answer's word 3-grams (unigrams for answers under 3 words) found in the question
+    (the answer's first 5,000 characters)."""
+    q, a = _WORD.findall(question.lower()), _WORD.findall(answer[:5000].lower())
     n = 3 if len(a) >= 3 else 1
     grams = list(zip(*(a[i:] for i in range(n))))
     if not grams:
@@ -112,7 +114,7 @@ class ConsistencyScorer:
     resources = Resources(device="cpu", batch_size=2048)
 
     def settings(self) -> dict[str, Any]:
-        return {"version": 1}
+        return {"version": 2}
 
     def score(self, conversations: list[list[Message]]) -> dict[str, list[Any]]:
         rows = [consistency(c) for c in conversations]
