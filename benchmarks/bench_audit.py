@@ -2,7 +2,7 @@
 confirmation slice the recipe was not tuned on, each with 30% planted corruption, every subset at a
 budget of half the slice (the issue's target: a subset keeps at most 1/4 of random's planted share).
 
-    .venv/bin/python benchmarks/bench_audit.py --recipe recipes/demo.yaml --slices 0:500,500:1000
+    .venv/bin/python benchmarks/bench_audit.py --recipe recipes/demo.yaml --slices 0:500,500:1000 [--no-models]
 
 Writes ``OUT/<slice>/audit.json`` (+ html, heatmap) and ``OUT/summary.json``; prints the per-kind table
 (best score per kind on each slice) and each subset's planted share next to random's. A second run on
@@ -36,6 +36,16 @@ def write_slice(lo: int, hi: int, path: Path) -> int:
     return sum(1 for line in path.read_text(encoding="utf-8").split("\n") if line.strip())
 
 
+CHEAP = ("heuristics", "consistency")  # scorers without a model
+
+
+def without_models(recipe: dict) -> dict:
+    """The recipe with only its no-model scorers and no semantic dedup (minutes instead of hours on CPU)."""
+    dedup = recipe.get("dedup") or {}
+    return {**recipe, "scorers": [s for s in recipe["scorers"] if (s if isinstance(s, str) else s["name"]) in CHEAP],
+            "dedup": {**dedup, "methods": [m for m in dedup.get("methods", ["exact"]) if m != "semantic"]}}
+
+
 def audit_slice(recipe: dict, lo: int, hi: int, out: Path, budget: float, seed: int) -> dict:
     import curate
 
@@ -57,8 +67,11 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=0.5, help="every subset's size as a share of the slice")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="runs/bench-audit")
+    ap.add_argument("--no-models", action="store_true", help="only the recipe's no-model scorers, no semantic dedup")
     args = ap.parse_args()
     recipe = yaml.safe_load(Path(args.recipe).read_text())
+    if args.no_models:
+        recipe = without_models(recipe)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = {}
@@ -74,7 +87,7 @@ def main() -> None:
             print(f"  subset {name:<12} planted {sub['planted_share']:.1%} vs random {sub['random_planted_share']:.1%}"
                   f"  ratio {sub['ratio']:.2f}")
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    summary = {"recipe": args.recipe, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    summary = {"recipe": args.recipe, "no_models": args.no_models, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                "cpu_s": round(usage.ru_utime + usage.ru_stime, 1), "slices": {
                    k: {"best": v["best"], "subsets": v["subsets"], "uncaught": v["uncaught"], "bench": v["bench"]}
                    for k, v in results.items()}}

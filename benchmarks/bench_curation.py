@@ -13,7 +13,8 @@ the pool. SmolLM2-135M LoRA on CPU, every variant at the same steps, batch, leng
 Each (variant, seed) trains in its own process (torch on 1 thread, ``--parallel`` at once) and writes
 ``OUT/results/<variant>-s<seed>.json`` as it finishes, so a run cut short still yields numbers;
 ``OUT/summary.json`` and ``OUT/curation.png`` are rebuilt after every job. The recipe's subset is
-computed when its first job starts (``curate run`` in a subprocess), from the recipe file as it is then.
+computed when its first job starts (``curate run`` in a subprocess), from the recipe file as it is then,
+with only the no-model scorers unless ``--model-scorers`` (the shipped quality subset reads only theirs).
 
     .venv/bin/python benchmarks/bench_curation.py --out runs/bench-curation --seeds 3 --steps 80
     .venv/bin/python benchmarks/bench_curation.py --out runs/bench-curation --summary   # tables only
@@ -35,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 VARIANTS = ("recipe", "random", "whole", "oracle", "heuristics")
+CHEAP = ("heuristics", "consistency")  # scorers without a model
 
 
 def _convs(table) -> list[list[dict]]:
@@ -113,10 +115,11 @@ def _recipe_subset(args: argparse.Namespace, out: Path, variant: str, budget: in
         spec = next(s for s in recipe["subsets"] if s["name"] == args.subset)
         spec = {**spec, "budget": {"rows": budget}}
         if variant == "heuristics":
-            recipe["scorers"] = [s for s in recipe["scorers"] if s in ("heuristics", "consistency")
-                                 or isinstance(s, dict) and s.get("name") in ("heuristics", "consistency")]
             spec = {"name": args.subset, "filter": args.heuristics_filter, "baseline": "random", "budget": {"rows": budget}}
-            recipe["dedup"] = {**(recipe.get("dedup") or {}), "methods": ["exact", "near"]}
+        if variant == "heuristics" or not args.model_scorers:  # model scores the subset does not read: skipped
+            recipe["scorers"] = [s for s in recipe["scorers"] if (s if isinstance(s, str) else s.get("name")) in CHEAP]
+            recipe["dedup"] = {**(recipe.get("dedup") or {}), "methods": [
+                m for m in (recipe.get("dedup") or {}).get("methods", ["exact"]) if m != "semantic"]}
         recipe.update(input={"source": str(out / "pool.jsonl"), "format": "messages"}, output=str(run),
                       subsets=[spec])
         recipe.pop("train", None)
@@ -291,6 +294,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--max-length", type=int, default=192)
     ap.add_argument("--parallel", type=int, default=2)
+    ap.add_argument("--model-scorers", action="store_true",
+                    help="run the recipe's model scorers and semantic dedup too (default: only the no-model scorers, "
+                         "enough for a subset that reads only their columns; hours of CPU saved on a shared machine)")
     ap.add_argument("--summary", action="store_true", help="only rebuild summary.json and the plot")
     ap.add_argument("--job", nargs=2, metavar=("VARIANT", "SEED"), help=argparse.SUPPRESS)
     args = ap.parse_args()

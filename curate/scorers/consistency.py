@@ -16,7 +16,8 @@ from typing import Any
 from curate.schema import Message
 from curate.scorers.base import Resources
 
-COLUMNS = ("question_lang", "answer_lang", "lang_mismatch", "mojibake_rate", "restate_overlap", "open_end")
+COLUMNS = ("question_lang", "answer_lang", "lang_mismatch", "mojibake_rate", "restate_overlap", "open_end",
+           "qa_overlap", "broken_sentences")
 
 _STOPWORDS = {
     "en": "the and is are of to in that it for you with this be on not or can",
@@ -36,6 +37,8 @@ _WORD = re.compile(r"[^\W\d_]+")
 _MOJIBAKE = re.compile("[\u00c2-\u00f4][\u0080-\u00bf\u20ac\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160"
                        "\u2039\u0152\u017d\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a"
                        "\u0153\u017e\u0178]|\ufffd")
+_STOP_ALL = set().union(*_STOP.values())
+_SENTENCE_END = re.compile(r"[a-z]{2,}[.!?] +(\S)")
 _TERMINAL = tuple(".!?)]}\"'`*:;>|~\u3002\uff01\uff1f")
 
 
@@ -88,6 +91,25 @@ def restate_overlap(question: str, answer: str) -> float:
     return round(sum(g in seen for g in grams) / len(grams), 4)
 
 
+def qa_overlap(question: str, answer: str) -> float | None:
+    """Share of the question's content words (4+ letters, not stopwords) that the answer uses: an answer
+    to another question shares few. None when the question has fewer than two content words."""
+    words = {w for w in _WORD.findall(question[:5000].lower()) if len(w) >= 4 and w not in _STOP_ALL}
+    if len(words) < 2:
+        return None
+    used = set(_WORD.findall(answer[:5000].lower()))
+    return round(len(words & used) / len(words), 4)
+
+
+def broken_sentences(answer: str) -> float | None:
+    """Share of sentence ends ('word. Next') followed by a lowercase word: shuffled words (word salad)
+    put a full stop before any word. None with fewer than three sentence ends."""
+    nexts = _SENTENCE_END.findall(_CODE.sub(" ", answer[:5000]))
+    if len(nexts) < 3:
+        return None
+    return round(sum(c.islower() for c in nexts) / len(nexts), 4)
+
+
 def consistency(messages: list[Message]) -> dict[str, Any]:
     question = next((m["content"] for m in messages if m["role"] == "user"), "")
     answers = [m["content"] for m in messages if m["role"] == "assistant"]
@@ -103,6 +125,8 @@ def consistency(messages: list[Message]) -> dict[str, Any]:
         "mojibake_rate": mojibake_rate("\n".join(answers)),
         "restate_overlap": restate_overlap(question, answer),
         "open_end": bool(end) and not end.endswith(_TERMINAL) and not end[-1].isdigit(),
+        "qa_overlap": qa_overlap(question, answer),
+        "broken_sentences": broken_sentences(answer),
     }
 
 
@@ -114,7 +138,7 @@ class ConsistencyScorer:
     resources = Resources(device="cpu", batch_size=2048)
 
     def settings(self) -> dict[str, Any]:
-        return {"version": 2}
+        return {"version": 3}
 
     def score(self, conversations: list[list[Message]]) -> dict[str, list[Any]]:
         rows = [consistency(c) for c in conversations]
