@@ -24,6 +24,7 @@ from curate.audit.corruptions import KINDS
 from curate.audit.metrics import separation
 from curate.audit.plant import PlantedPool, check_plantable
 from curate.audit.plant import plant as plant_pool
+from curate.duplicates.config import METHOD_ORDER
 from curate.errors import UserError
 from curate.recipe import InputSpec, Recipe, parse
 from curate.rundir import write_json, write_jsonl, write_parquet
@@ -105,8 +106,9 @@ def audit(recipe: str | Path | dict | Recipe | None = None, *, source: str | Non
     write_jsonl(folder / "pool.jsonl", ({"id": i, "messages": c} for i, c in zip(pool.labels["id"], pool.conversations)))
     write_parquet(folder / "labels.parquet", pa.Table.from_pandas(pool.labels, preserve_index=False))
     inner = base.model_copy(update={"input": InputSpec(source=str(folder / "pool.jsonl"), format="messages"),
-                                    "output": str(folder / "run"), "train": None})
-    curate.run(inner, progress=progress)
+                                    "train": None})
+    # The run directory goes positionally (``output`` here, ``run_dir`` after the rename): never the recipe's own.
+    curate.run(inner, folder / "run", progress=progress)
     frame = _frame(folder / "run", pool.labels)
     summary: dict[str, Any] = {"recipe": base.name, "source": base.input.source, "rows": len(pool),
                                "rate": rate if plant else 0.0, "seed": seed, "kinds": list(kinds) if plant else [],
@@ -132,7 +134,8 @@ def _frame(run: Path, labels: pd.DataFrame) -> pd.DataFrame:
     frame = labels.drop_duplicates("id").merge(scores, on="id", how="left")
     validity = pd.read_parquet(run / "validity.parquet")
     frame["removed_invalid"] = frame["id"].isin(validity["id"]).astype(float)
-    removed = [pd.read_parquet(p) for p in sorted((run / "dedup").glob("*.parquet"))]
+    removed = [pd.read_parquet(run / "dedup" / f"{m}.parquet") for m in METHOD_ORDER
+               if (run / "dedup" / f"{m}.parquet").exists()]
     removed = pd.concat(removed) if removed else pd.DataFrame({"id": [], "duplicate_of": []})
     gone, kept = set(removed["id"]), dict(zip(removed["id"], removed["duplicate_of"], strict=True))
     # a near-duplicate pair counts as caught whichever member dedup removed
