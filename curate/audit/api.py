@@ -101,7 +101,7 @@ def audit(recipe: str | Path | dict | Recipe | None = None, *, source: str | Non
             raise UserError(str(e)) from None
     else:
         pool = PlantedPool(convs, pd.DataFrame({"position": range(len(convs)), "id": [conversation_id(c) for c in convs],
-                                                "kind": "", "source_id": None, "detail": "{}"}))
+                                                "kind": "", "source_id": None, "eligible": True, "detail": "{}"}))
     folder = Path(run_dir or f"runs/{base.name}-audit")
     write_jsonl(folder / "pool.jsonl", ({"id": i, "messages": c} for i, c in zip(pool.labels["id"], pool.conversations)))
     write_parquet(folder / "labels.parquet", pa.Table.from_pandas(pool.labels, preserve_index=False))
@@ -146,7 +146,7 @@ def _frame(run: Path, labels: pd.DataFrame) -> pd.DataFrame:
 
 def score_columns(frame: pd.DataFrame) -> list[str]:
     """Columns that hold one number or yes/no per row (not ids, labels, vectors or text)."""
-    skip = {"position", "id", "kind", "source_id", "detail", "row"}
+    skip = {"position", "id", "kind", "source_id", "eligible", "detail", "row"}
     out = []
     for col in frame.columns:
         if col in skip or col.endswith("error"):
@@ -160,10 +160,11 @@ def score_columns(frame: pd.DataFrame) -> list[str]:
 def _planted_report(frame: pd.DataFrame, run: Path, kinds: tuple[str, ...], seed: int) -> dict[str, Any]:
     columns = score_columns(frame)
     sep: dict[str, dict[str, Any]] = {}
-    clean = frame["kind"] == ""
+    clean = (frame["kind"] == "") & frame["eligible"]  # malformed clean rows could never be planted
     for col in columns:
         values = frame[col].astype(float).to_numpy()
-        sep[col] = {"all": vars(separation((~clean).to_numpy(), values))}
+        rows = (clean | (frame["kind"] != "")).to_numpy()
+        sep[col] = {"all": vars(separation((frame["kind"] != "").to_numpy()[rows], values[rows]))}
         for kind in kinds:
             rows = (clean | (frame["kind"] == kind)).to_numpy()
             sep[col][kind] = vars(separation((frame["kind"] == kind).to_numpy()[rows], values[rows]))

@@ -4,7 +4,9 @@ A planted pool keeps the sample's size: ``round(rate * n)`` rows are replaced by
 the kinds in equal shares. ``near_dup`` rows are edited copies of a clean row that stays in the pool;
 ``misaligned`` rows take the answer of another conversation; ``wrong_language`` rows take an answer
 in another language than their question (from the sample; a small built-in bank when the sample has
-none). The labels stay beside the pool, never inside it, so no score can read them.
+none). Only rows whose first answer follows a user turn are corrupted (``eligible``); scores are
+compared against the eligible clean rows, so a malformed row never counts as a catch. The labels stay
+beside the pool, never inside it, so no score can read them.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class PlantedPool:
     """The pool (conversations in order) and one label row per pool row."""
 
     conversations: list[list[Message]]
-    labels: pd.DataFrame  # position, id, kind ('' = clean), source_id, detail (JSON)
+    labels: pd.DataFrame  # position, id, kind ('' = clean), source_id, eligible, detail (JSON)
 
     def __len__(self) -> int:
         return len(self.conversations)
@@ -98,6 +100,7 @@ def plant(conversations: list[list[Message]], rate: float = 0.3, kinds: tuple[st
         raise ValueError(f"only {len(eligible)} of {n} rows have a user turn before an answer; "
                          f"{planted_count(n, rate)} are needed at rate {rate:g}")
     positions = rng.sample(eligible, planted_count(n, rate))
+    eligible_set = set(eligible)
     kind_at = {p: kinds[j % len(kinds)] for j, p in enumerate(positions)}
     clean = [p for p in range(n) if p not in kind_at]
     answers = {p: conversations[p][first_answer(conversations[p])]["content"] for p in range(n)}
@@ -121,5 +124,5 @@ def plant(conversations: list[list[Message]], rate: float = 0.3, kinds: tuple[st
             msgs, detail = done.messages, {"turn": done.turn, **done.detail}
         pool.append(msgs)
         rows.append({"position": p, "id": conversation_id(msgs), "kind": kind, "source_id": source,
-                     "detail": json.dumps(detail, ensure_ascii=False)})
+                     "eligible": p in eligible_set, "detail": json.dumps(detail, ensure_ascii=False)})
     return PlantedPool(pool, pd.DataFrame(rows))
