@@ -195,7 +195,8 @@ def summarize(out: Path) -> dict:
     if {"recipe", "random", "oracle"} <= table.keys():
         rc, rd, orc = (table[k]["mean"] for k in ("recipe", "random", "oracle"))
         summary["gap_closed"] = (rd - rc) / (rd - orc) if rd != orc else None
-        summary["recipe_ci_excludes_random_mean"] = not (table["recipe"]["ci95"][0] <= rd <= table["recipe"]["ci95"][1])
+        lo, hi = table["recipe"]["ci95"]
+        summary["recipe_ci_excludes_random_mean"] = None if lo != lo else not lo <= rd <= hi  # None: one seed, no CI
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     _plot(table, out / "curation.png")
     return summary
