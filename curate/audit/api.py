@@ -217,8 +217,8 @@ def _flags(frame: pd.DataFrame, pool: PlantedPool) -> dict[str, Any]:
     out = {}
     for col in score_columns(frame):
         values = frame[col].dropna()
-        if not len(values) or not set(np.unique(values.astype(float))) <= {0.0, 1.0}:
-            continue
+        if not col.startswith("removed_") and not all(isinstance(v, (bool, np.bool_)) for v in values):
+            continue  # yes/no columns only
         hit = frame[col].astype(float).eq(0.0 if col in bad_when_false else 1.0)
         name = f"not {col}" if col in bad_when_false else col
         examples = []
