@@ -190,7 +190,7 @@ def summarize(out: Path) -> dict:
         table[v] = {"seeds": len(x), "mean": float(x.mean()), "ci95": [float(x.mean() - half), float(x.mean() + half)],
                     "losses": x.tolist(), "planted_share": float(np.mean([r.get("planted_share", 0) for r in rs])),
                     "rows": rs[0].get("rows"), "wall_s_mean": float(np.mean([r.get("wall_s", 0) for r in rs]))}
-    summary = {"variants": table, "load": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    summary = {"variants": table, "paired_vs_random": _paired(by), "load": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                "settings": json.loads((out / "settings.json").read_text()) if (out / "settings.json").exists() else {}}
     if {"recipe", "random", "oracle"} <= table.keys():
         rc, rd, orc = (table[k]["mean"] for k in ("recipe", "random", "oracle"))
@@ -200,6 +200,21 @@ def summarize(out: Path) -> dict:
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     _plot(table, out / "curation.png")
     return summary
+
+
+def _paired(by: dict[str, list[dict]]) -> dict:
+    """Per variant: loss minus random's at the same seed (same LoRA init and data order), mean and 95% CI."""
+    import numpy as np
+    from scipy import stats
+
+    rand = {r["seed"]: r["loss"] for r in by.get("random", [])}
+    out = {}
+    for v, rs in by.items():
+        d = np.array([r["loss"] - rand[r["seed"]] for r in rs if r["seed"] in rand and v not in ("random", "base")])
+        if len(d) > 1:
+            half = float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+            out[v] = {"seeds": len(d), "mean": float(d.mean()), "ci95": [float(d.mean() - half), float(d.mean() + half)]}
+    return out
 
 
 def _plot(table: dict, path: Path) -> None:
