@@ -35,6 +35,7 @@ _API = {
     "report": "curate.reporting",
     "UserError": "curate.errors",
     "distill": "curate.proxy",
+    "audit": "curate.audit.api",
 }
 _MODULES = ("duplicates", "errors", "executors", "loaders", "models", "pipeline", "recipe", "reporting", "rundir",
             "schema", "scorers", "scoring", "selection", "store")

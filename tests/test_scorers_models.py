@@ -54,7 +54,7 @@ def test_lm_ifd_and_ppl(tiny_lm_dir):
     # a plain per-row loss with the model's own forward agrees with our left-padded batches
     import torch
 
-    seqs, _ = s.pairs(CONVS[0])
+    seqs, _, _ = s.pairs(CONVS[0])
     cond, _, n = seqs[0]
     with torch.inference_mode():
         logits = s._model(torch.tensor([cond])).logits[0]
@@ -62,6 +62,23 @@ def test_lm_ifd_and_ppl(tiny_lm_dir):
     assert math.exp(ref) == pytest.approx(out["ppl"][0], rel=1e-4)
     cut = build({"name": "lm", "model": str(tiny_lm_dir), "max_length": 24}).score(CONVS)
     assert cut["lm_truncated"] == [False, True, True]
+
+
+def test_lm_end_logprob_is_the_end_of_turn_after_the_last_answer(tiny_lm_dir):
+    import torch
+
+    s = build({"name": "lm", "model": str(tiny_lm_dir), "device": "cpu"})
+    out = s.score(CONVS)
+    _, _, end = s.pairs(CONVS[1])
+    assert end[-1] == s._eot and end[:-1] == s.pairs(CONVS[1])[0][-1][0]  # the last turn's conditioned ids
+    with torch.inference_mode():
+        logits = s._model(torch.tensor([end])).logits[0]
+    ref = torch.log_softmax(logits[-2], -1)[s._eot].item()
+    assert out["end_logprob"][1] == pytest.approx(ref, abs=1e-4)
+    plain = build({"name": "lm", "model": str(tiny_lm_dir), "shared_prefix": False}).score(CONVS)
+    np.testing.assert_allclose(out["end_logprob"], plain["end_logprob"], rtol=1e-4)
+    cut = build({"name": "lm", "model": str(tiny_lm_dir), "max_length": 24}).score(CONVS)
+    assert all(v < 0 and math.isfinite(v) for v in cut["end_logprob"])
 
 
 def test_no_assistant_turn_is_an_error_not_a_default(tiny_lm_dir):

@@ -101,7 +101,7 @@ def test_registry_and_bad_specs():
     assert {"heuristics", "reward", "lm", "embedding", "classifier"} <= set(available())
     assert build("ifd").name == "lm"
     assert build({"name": "reward", "aggregate": "min"}).aggregate == "min"
-    with pytest.raises(UserError, match="unknown scorer 'nope'.*available: classifier, embedding"):
+    with pytest.raises(UserError, match="unknown scorer 'nope'.*available: classifier, consistency, embedding"):
         build("nope")
     with pytest.raises(UserError, match=r"unknown setting 'modle' for scorer 'lm'; allowed: model, revision"):
         build({"name": "lm", "modle": "x"})

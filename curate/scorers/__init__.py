@@ -21,6 +21,7 @@ REGISTRY: dict[str, str] = {
     "lm": "curate.scorers.lm:LMScorer",
     "embedding": "curate.scorers.embedding:EmbeddingScorer",
     "classifier": "curate.scorers.classifier:ClassifierScorer",
+    "consistency": "curate.scorers.consistency:ConsistencyScorer",
 }
 # Names people reach for (and the issue text uses) that mean a registered scorer.
 ALIASES: dict[str, str] = {"ifd": "lm", "ppl": "lm", "perplexity": "lm", "embed": "embedding", "edu": "classifier"}

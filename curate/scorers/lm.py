@@ -6,6 +6,9 @@ answer follows from its instruction. Each assistant turn is scored with all turn
 instruction (rendered with the model's chat template); ``ifd`` is the mean over turns. The
 unconditioned loss sees the answer after only a BOS (else EOS) token, and both losses average over
 exactly the same answer tokens. ``ppl`` is exp of the mean conditioned loss over all answer tokens.
+``end_logprob`` is the log-probability of the model's end-of-turn token right after the last scored
+answer: an answer cut mid-sentence rarely ends where the model would stop, whatever its length. (An
+answer cut by ``max_length`` is read from its last tokens, after the end of its prompt, for this.)
 Sequences longer than ``max_length`` keep the answer's start and the context's end
 (``lm_truncated``). ``max_turns`` scores only the first assistant turns.
 
@@ -28,7 +31,7 @@ from curate.scorers.model import ModelScorer
 
 class LMScorer(ModelScorer):
     name = "lm"
-    columns = ("ppl", "ifd", "ifd_turns", "lm_truncated")
+    columns = ("ppl", "ifd", "ifd_turns", "lm_truncated", "end_logprob")
     auto_class = "AutoModelForCausalLM"
     # logits are tokens x vocab floats; on CPU, long sequences run faster alone than padded together
     default_max_batch_tokens = {"cpu": 2048, "cuda": 32768}
@@ -47,7 +50,7 @@ class LMScorer(ModelScorer):
 
     def settings(self) -> dict[str, Any]:
         return {**self.base_settings(), "max_length": self.max_length, "max_turns": self.max_turns,
-                "method": "ifd-v1"}
+                "method": "ifd-v1+end"}
 
     def _prompt(self, context: list[Message]) -> list[int]:
         tok = self._tok
@@ -59,11 +62,14 @@ class LMScorer(ModelScorer):
             text = (conversation_text(context) + "\n" if context else "") + "assistant: "
         return tok(text, add_special_tokens=False)["input_ids"]
 
-    def pairs(self, msgs: list[Message]) -> tuple[list[tuple[list[int], list[int], int]], bool]:
-        """(conditioned ids, unconditioned ids) per assistant turn, each ending in the answer."""
+    def pairs(self, msgs: list[Message]) -> tuple[list[tuple[list[int], list[int], int]], bool, list[int]]:
+        """(conditioned ids, unconditioned ids, answer tokens) per assistant turn, each ending in the answer,
+        whether any was cut to ``max_length``, and the ids whose last token is the end-of-turn after
+        the last answer (the conditioned ids + end-of-turn, or for a cut answer its prompt's last
+        tokens, the answer's last tokens and the end-of-turn)."""
         tok, cap = self._tok, self.max_length
         start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
-        out, cut = [], False
+        out, cut, end = [], False, []
         for t, m in enumerate(msgs):
             if m["role"] != "assistant":
                 continue
@@ -73,12 +79,14 @@ class LMScorer(ModelScorer):
             if not answer:
                 continue
             prompt = self._prompt(msgs[:t])
+            end = prompt + answer + [self._eot]
             if len(prompt) + len(answer) > cap:
                 cut = True
+                end = prompt[-16:] + answer[-(cap // 2):] + [self._eot]
                 answer = answer[: max(cap // 2, cap - len(prompt))]
                 prompt = prompt[len(prompt) - (cap - len(answer)):] if cap > len(answer) else []
             out.append((prompt + answer, [start, *answer], len(answer)))
-        return out, cut
+        return out, cut, end
 
     def _losses(self, batch: list[tuple[list[int], list[tuple[int, int]]]]) -> list[list[float]]:
         """Mean NLL of each span ``(end, n)``: the ``n`` tokens before position ``end`` of a sequence.
@@ -115,6 +123,9 @@ class LMScorer(ModelScorer):
     def load(self) -> None:
         super().load()
         self._forward_params = set(inspect.signature(self._model.forward).parameters)
+        gen = getattr(getattr(self._model, "generation_config", None), "eos_token_id", None)
+        gen = gen[0] if isinstance(gen, list) and gen else gen  # a converted GGUF tokenizer may name another eos
+        self._eot = gen if isinstance(gen, int) else self._tok.eos_token_id
 
     def score(self, conversations: list[list[Message]]) -> dict[str, list[Any]]:
         self.load()
@@ -122,31 +133,41 @@ class LMScorer(ModelScorer):
         refs: list[list[tuple[int, int, int]]] = []  # per item span: (row, turn, 0 conditioned / 1 not)
         truncated, n_turns = [], []
         for r, msgs in enumerate(conversations):
-            pairs, cut = self.pairs(msgs)
+            pairs, cut, end = self.pairs(msgs)
             truncated.append(cut)
             n_turns.append([n for _, _, n in pairs])
             conds = [cond for cond, _, _ in pairs]
             groups = prefix_chains(conds) if self.shared_prefix else [[k] for k in range(len(conds))]
+            last = len(conds) - 1
             for g in groups:  # a conversation's turns share one conditioned pass where tokens allow
-                items.append((conds[g[-1]], [(len(conds[k]), pairs[k][2]) for k in g]))
+                spans = [(len(conds[k]), pairs[k][2]) for k in g]
                 refs.append([(r, k, 0) for k in g])
+                if g[-1] == last and end[:-1] == conds[last]:  # the end-of-turn rides on the last pass
+                    items.append((end, [*spans, (len(end), 1)]))
+                    refs[-1].append((r, last, 2))
+                else:
+                    items.append((conds[g[-1]], spans))
+            if pairs and end[:-1] != conds[last]:
+                items.append((end, [(len(end), 1)]))
+                refs.append([(r, last, 2)])
             for k, (_, uncond, n) in enumerate(pairs):
                 items.append((uncond, [(len(uncond), n)]))
                 refs.append([(r, k, 1)])
         out = run_sorted(items, [len(s) for s, _ in items], self._losses, self.batch_size,
                          self.batch_tokens, self.stats)
-        losses = [[[0.0, 0.0] for _ in ns] for ns in n_turns]
+        losses = [[[0.0, 0.0, 0.0] for _ in ns] for ns in n_turns]
         for item_refs, item_losses in zip(refs, out, strict=True):
             for (r, k, which), loss in zip(item_refs, item_losses, strict=True):
                 losses[r][k][which] = loss
-        nll_sum = [sum(c * n for (c, _), n in zip(ls, ns, strict=True)) for ls, ns in zip(losses, n_turns, strict=True)]
+        nll_sum = [sum(c * n for (c, _, _), n in zip(ls, ns, strict=True)) for ls, ns in zip(losses, n_turns, strict=True)]
         n_tok = [sum(ns) for ns in n_turns]
-        ifd_turns = [[c / u if u > 0 else math.inf for c, u in ls] for ls in losses]
+        ifd_turns = [[c / u if u > 0 else math.inf for c, u, _ in ls] for ls in losses]
         ok = [bool(t) for t in ifd_turns]
         return {
             "ppl": [math.exp(nll_sum[r] / n_tok[r]) if ok[r] else None for r in range(len(conversations))],
             "ifd": [statistics.fmean(t) if t else None for t in ifd_turns],
             "ifd_turns": [t or None for t in ifd_turns],
             "lm_truncated": [truncated[r] if ok[r] else None for r in range(len(conversations))],
+            "end_logprob": [-losses[r][-1][2] if ok[r] else None for r in range(len(conversations))],
             "lm_error": [None if o else "no assistant turn" for o in ok],
         }

@@ -1,0 +1,104 @@
+"""``audit.html`` and ``heatmap.png`` from an audit's summary (``audit.json``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from curate.reporting.html import image, page, snippet, table
+from curate.rundir import write_text
+
+CAUGHT = 0.75
+
+
+def heatmap(summary: dict[str, Any], path: Path) -> Path | None:
+    """Scores (rows) x kinds (columns), cells = direction-aware AUROC; the columns that catch something first."""
+    sep = summary.get("separation") or {}
+    if not sep:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    kinds = list(summary["kinds"])
+    cols = sorted(sep, key=lambda c: -max(sep[c][k]["auroc"] if sep[c][k]["auroc"] == sep[c][k]["auroc"] else 0
+                                          for k in kinds))
+    cells = np.array([[sep[c][k]["auroc"] for k in kinds] for c in cols], dtype=float)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(kinds), 1.0 + 0.3 * len(cols)))
+    im = ax.imshow(cells, vmin=0.5, vmax=1.0, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(kinds)), kinds, rotation=40, ha="right", fontsize=8)
+    labels = [f"{c} ({'low' if sep[c]['all']['direction'] == 'low' else 'high'})" for c in cols]
+    ax.set_yticks(range(len(cols)), labels, fontsize=7)
+    for i in range(len(cols)):
+        for j in range(len(kinds)):
+            if cells[i, j] == cells[i, j]:
+                ax.text(j, i, f"{cells[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                        color="white" if cells[i, j] < 0.8 else "black")
+    fig.colorbar(im, ax=ax, label="AUROC (better direction)")
+    ax.set_title("Which score catches which planted kind", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_html(folder: Path, summary: dict[str, Any]) -> Path:
+    sections = [("Summary", _overview(summary))]
+    if summary.get("separation"):
+        png = heatmap(summary, folder / "heatmap.png")
+        sections.append(("Best score per kind", _best(summary)))
+        sections.append(("Heatmap", image(png, "AUROC heatmap") if png else ""))
+        sections.append(("Subsets: planted rows kept", _subsets(summary)))
+        sections.append(("Every score and kind", _all(summary)))
+    if summary.get("flags"):
+        sections.append(("Flags on the data as it is", _flags(summary)))
+    path = folder / "audit.html"
+    write_text(path, page(f"curate audit: {summary['recipe']}", sections,
+                          f"{summary['rows']} rows of {summary['source']}, {summary['planted_rows']} planted, "
+                          f"seed {summary['seed']}, {summary['seconds']:.0f} s"))
+    return path
+
+
+def _overview(s: dict[str, Any]) -> str:
+    rows = [[k, n] for k, n in sorted(s.get("planted", {}).items())]
+    text = ("<p>Each kind of corruption was planted into its own rows; a score <em>catches</em> a kind when it "
+            f"ranks those rows apart from the clean ones (AUROC &ge; {CAUGHT}). The recipe then ran on the planted "
+            "pool in this folder's <code>run/</code>; its real run directory was not touched.</p>")
+    if s.get("uncaught"):
+        text += f"<p class='bad'>Not caught by any score: {', '.join(s['uncaught'])}.</p>"
+    return text + (table(["kind", "planted rows"], rows) if rows else "")
+
+
+def _best(s: dict[str, Any]) -> str:
+    rows = [[k, b["column"], b["direction"] + " = bad", b["auroc"], b["precision"], b["rows"]] for k, b in s["best"].items()]
+    return table(["kind", "best score", "direction", "AUROC", "precision at rate", "rows scored"], rows)
+
+
+def _subsets(s: dict[str, Any]) -> str:
+    if not s.get("subsets"):
+        return "<p class='muted'>The recipe defines no subsets.</p>"
+    kinds = s["kinds"]
+    rows = []
+    for name, sub in s["subsets"].items():
+        rows.append([name, sub["rows"], f"{sub['planted_share']:.1%}", f"{sub['random_planted_share']:.1%}", sub["ratio"],
+                     *[f"{sub['survival'][k]['subset']:.0%} / {sub['survival'][k]['random']:.0%}" for k in kinds]])
+    return ("<p>Share of each kind's planted rows that survive into the subset / into random subsets of the same "
+            "size from the whole planted pool (mean of draws). A near-duplicate survives only with its source.</p>"
+            + table(["subset", "rows", "planted share", "random", "ratio", *kinds], rows))
+
+
+def _all(s: dict[str, Any]) -> str:
+    kinds = [*s["kinds"], "all"]
+    rows = [[col, *[f"{v[k]['auroc']:.2f} {v[k]['direction'][0]}" for k in kinds]] for col, v in s["separation"].items()]
+    return "<p>AUROC in the better direction (h: high = bad, l: low = bad).</p>" + table(["score", *kinds], rows)
+
+
+def _flags(s: dict[str, Any]) -> str:
+    rows = []
+    for flag, info in s["flags"].items():
+        ex = "\n\n".join(f"Q: {e['question']}\nA: {e['answer']}" for e in info["examples"])
+        rows.append([flag, info["count"], f"{info['share']:.1%}", snippet(ex, 1500)])
+    return ("<p>Nothing was planted: how many rows each yes/no flag marks, with three examples. No ground truth "
+            "is claimed here.</p>" + table(["flag", "rows", "share", "examples"], rows))

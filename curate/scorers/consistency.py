@@ -1,0 +1,145 @@
+"""Cheap checks that an answer fits its question, with no model: the language of each (script, then
+stopwords for Latin-script text), mojibake (UTF-8 read as cp1252), how much of the answer only
+repeats the question, and whether the answer stops mid-sentence whatever its length.
+
+They read the first exchange (first user turn, first assistant answer) except ``mojibake_rate``,
+which reads every answer. Thresholds belong in recipes; the numbers behind them are in
+benchmarks/RESULTS.md ("audit").
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+from curate.schema import Message
+from curate.scorers.base import Resources
+
+COLUMNS = ("question_lang", "answer_lang", "lang_mismatch", "mojibake_rate", "restate_overlap", "open_end",
+           "qa_overlap", "broken_sentences")
+
+_STOPWORDS = {
+    "en": "the and is are of to in that it for you with this be on not or can",
+    "es": "el la los las de que y en un una es por para con no se del al lo como",
+    "fr": "le la les des de et est un une que pour dans pas en du sur vous il qui",
+    "de": "der die das und ist ein eine nicht zu den mit sie es von ich auf für dem",
+    "pt": "os as de que em um uma é para com não se do da no na mas ou",
+    "it": "il lo la gli le di che un una è per con non si del della sono",
+}
+_STOP = {lang: set(words.split()) for lang, words in _STOPWORDS.items()}
+_SCRIPTS = ((0x0370, 0x03FF, "el"), (0x0400, 0x04FF, "ru"), (0x0590, 0x05FF, "he"), (0x0600, 0x06FF, "ar"),
+            (0x0900, 0x097F, "hi"), (0x0E00, 0x0E7F, "th"), (0x3040, 0x30FF, "ja"), (0x1100, 0x11FF, "ko"),
+            (0xAC00, 0xD7AF, "ko"), (0x4E00, 0x9FFF, "zh"))
+_CODE = re.compile(r"```.*?(```|$)", re.S)
+_WORD = re.compile(r"[^\W\d_]+")
+# A UTF-8 lead byte read as cp1252/latin-1, followed by a continuation byte read the same way.
+_MOJIBAKE = re.compile("[\u00c2-\u00f4][\u0080-\u00bf\u20ac\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160"
+                       "\u2039\u0152\u017d\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a"
+                       "\u0153\u017e\u0178]|\ufffd")
+_STOP_ALL = set().union(*_STOP.values())
+_SENTENCE_END = re.compile(r"[a-z]{2,}[.!?] +(\S)")
+_TERMINAL = tuple(".!?)]}\"'`*:;>|~\u3002\uff01\uff1f")
+
+
+def _script(ch: str) -> str:
+    cp = ord(ch)
+    if cp < 0x0250:
+        return "latin"
+    return next((name for lo, hi, name in _SCRIPTS if lo <= cp <= hi), "other")
+
+
+def script(text: str) -> str:
+    """The main script of the letters outside code blocks ('latin', 'zh', 'ja', 'ru', ...; 'und' under 12);
+    the first 2,000 characters decide (the cost stays flat on long answers)."""
+    letters = Counter(_script(c) for c in _CODE.sub(" ", text[:2000]) if c.isalpha())
+    if sum(letters.values()) < 12:
+        return "und"
+    if letters["ja"] and letters["ja"] >= 0.1 * (letters["ja"] + letters["zh"]):
+        letters["ja"] += letters.pop("zh", 0)
+    main = letters.most_common(1)[0][0]
+    return main if main != "other" else "und"
+
+
+def language(text: str) -> str:
+    """A coarse language code ('en', 'es', 'zh', ...) or 'und' when the text is too short or is code.
+
+    Non-Latin scripts decide by their script (kana makes Han text Japanese); Latin text by its most
+    frequent stopwords (fewer than two, or a tie, is 'und')."""
+    main = script(text)
+    if main != "latin":
+        return main
+    words = [w.lower() for w in _WORD.findall(_CODE.sub(" ", text[:2000]))[:400]]
+    hits = sorted(((sum(w in stop for w in words), lang) for lang, stop in _STOP.items()), reverse=True)
+    return hits[0][1] if hits[0][0] >= 2 and hits[0][0] > hits[1][0] else "und"
+
+
+def mojibake_rate(text: str) -> float:
+    """Mojibake sequences per 1,000 characters."""
+    return round(1000 * len(_MOJIBAKE.findall(text)) / len(text), 3) if text else 0.0
+
+
+def restate_overlap(question: str, answer: str) -> float:
+    """Share of the answer's word 3-grams (unigrams for answers under 3 words) found in the question
+    (the answer's first 5,000 characters)."""
+    q, a = _WORD.findall(question.lower()), _WORD.findall(answer[:5000].lower())
+    n = 3 if len(a) >= 3 else 1
+    grams = list(zip(*(a[i:] for i in range(n))))
+    if not grams:
+        return 0.0
+    seen = set(zip(*(q[i:] for i in range(n))))
+    return round(sum(g in seen for g in grams) / len(grams), 4)
+
+
+def qa_overlap(question: str, answer: str) -> float | None:
+    """Share of the question's content words (4+ letters, not stopwords) that the answer uses: an answer
+    to another question shares few. None when the question has fewer than two content words."""
+    words = {w for w in _WORD.findall(question[:5000].lower()) if len(w) >= 4 and w not in _STOP_ALL}
+    if len(words) < 2:
+        return None
+    used = set(_WORD.findall(answer[:5000].lower()))
+    return round(len(words & used) / len(words), 4)
+
+
+def broken_sentences(answer: str) -> float | None:
+    """Share of sentence ends ('word. Next') followed by a lowercase word: shuffled words (word salad)
+    put a full stop before any word. None with fewer than three sentence ends."""
+    nexts = _SENTENCE_END.findall(_CODE.sub(" ", answer[:5000]))
+    if len(nexts) < 3:
+        return None
+    return round(sum(c.islower() for c in nexts) / len(nexts), 4)
+
+
+def consistency(messages: list[Message]) -> dict[str, Any]:
+    question = next((m["content"] for m in messages if m["role"] == "user"), "")
+    answers = [m["content"] for m in messages if m["role"] == "assistant"]
+    answer = answers[0] if answers else ""
+    q_lang, a_lang = language(question), language(answer)
+    q_script, a_script = script(question), script(answer)
+    end = answer.rstrip()
+    return {
+        "question_lang": q_lang,
+        "answer_lang": a_lang,
+        "lang_mismatch": ("und" not in (q_lang, a_lang) and q_lang != a_lang)
+        or "und" not in (q_script, a_script) and q_script != a_script,
+        "mojibake_rate": mojibake_rate("\n".join(answers)),
+        "restate_overlap": restate_overlap(question, answer),
+        "open_end": bool(end) and not end.endswith(_TERMINAL) and not end[-1].isdigit(),
+        "qa_overlap": qa_overlap(question, answer),
+        "broken_sentences": broken_sentences(answer),
+    }
+
+
+class ConsistencyScorer:
+    """No model, CPU only: does the first answer fit its question (language, encoding, content, ending)."""
+
+    name = "consistency"
+    columns = COLUMNS
+    resources = Resources(device="cpu", batch_size=2048)
+
+    def settings(self) -> dict[str, Any]:
+        return {"version": 3}
+
+    def score(self, conversations: list[list[Message]]) -> dict[str, list[Any]]:
+        rows = [consistency(c) for c in conversations]
+        return {col: [r[col] for r in rows] for col in COLUMNS}
