@@ -1,7 +1,7 @@
 """Does the recipe's subset train a better model than random rows at the same budget?
 
 Pool: the first ``pool`` well-formed ShareGPT-sample conversations from row ``offset`` on, with 30%
-planted corruption (curate.audit.plant). Held-out: later clean conversations, minus any whose prompt or near copy is in
+planted corruption (curate.auditing.plant). Held-out: later clean conversations, minus any whose prompt or near copy is in
 the pool. SmolLM2-135M LoRA on CPU, every variant at the same steps, batch, length and learning rate:
 
 - ``recipe``: the named subset of ``--recipe`` run on the pool (its scorers, validity, dedup, filter, rank)
@@ -61,7 +61,7 @@ def prepare(args: argparse.Namespace, out: Path) -> None:
     import pyarrow as pa
 
     from curate import dedup, load
-    from curate.audit.plant import plant
+    from curate.auditing.plant import plant
     from curate.rundir import write_parquet
     from curate.schema import instruction_text
     from curate.scorers.heuristics import heuristics
@@ -140,11 +140,11 @@ def job(args: argparse.Namespace, out: Path, variant: str, seed: int) -> None:
     import pandas as pd
     import pyarrow as pa
     import torch
+    from curate.train.config import TrainConfig
+    from curate.train.heldout import heldout_losses
+    from curate.train.sft import train_variant
 
     from curate.rundir import write_json, write_parquet
-    from train.config import TrainConfig
-    from train.heldout import heldout_losses
-    from train.sft import train_variant
 
     torch.set_num_threads(1)
     wall, cpu = time.time(), time.process_time()

@@ -87,10 +87,10 @@ def step_train(backend: str, sizes: Sizes, device: str, out: Path) -> dict:
     from curate.rundir import write_parquet
 
     if backend == "unsloth":
-        from train.backends import choose_backend
+        from curate.train.backends import choose_backend
 
         choose_backend("unsloth")  # imports unsloth before transformers, as it requires
-    from train.sft import train_variant
+    from curate.train.sft import train_variant
 
     subset = out / "subsets" / "gpu-check"
     write_parquet(subset / "data.parquet", pa.table({"messages": conversations(sizes.train_rows)}))
@@ -164,7 +164,7 @@ def step_score(kind: str, sizes: Sizes, device: str, out: Path) -> dict:
 
 
 def step_generate(sizes: Sizes, device: str, out: Path) -> dict:
-    from train.generate import Generator, list_variants
+    from curate.train.generate import Generator, list_variants
 
     variants = list_variants(out, base_model="smollm2")
     gen = Generator(variants, device=device)

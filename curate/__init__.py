@@ -35,7 +35,7 @@ _API = {
     "report": "curate.reporting",
     "UserError": "curate.errors",
     "distill": "curate.proxy",
-    "audit": "curate.audit.api",
+    "audit": "curate.auditing.api",
 }
 _MODULES = ("duplicates", "errors", "executors", "loaders", "models", "pipeline", "recipe", "reporting", "rundir",
             "schema", "scorers", "scoring", "selection", "store")

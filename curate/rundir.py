@@ -18,6 +18,8 @@ Layout::
     RUN/eval/                            heldout_ids.json, answers.jsonl, winrates.json, results.md
     RUN/votes.sqlite                     blind A/B votes of the app's arena
     RUN/steps/<step>.json                done markers: a step whose marker matches its fingerprint is skipped
+    RUN-audit/                           `curate audit` of this run's recipe: a sibling folder, so planted rows
+                                         never enter RUN (pool.jsonl, labels.parquet, run/, audit.json/html)
 
 Removals are keyed by input ``row`` when the data has it: exact copies share an ``id`` with the copy
 that is kept.
@@ -168,6 +170,16 @@ class RunDir:
     @property
     def eval_dir(self) -> Path:
         return self.root / "eval"
+
+    @property
+    def audit_dir(self) -> Path:
+        """Where ``curate audit`` of this run's recipe writes by default: beside the run, never in it."""
+        return self.root.with_name(self.root.name + "-audit")
+
+    def audit(self) -> dict | None:
+        """The audit summary (``audit.json``) of this run's recipe, or None when none was made."""
+        p = self.audit_dir / "audit.json"
+        return json.loads(p.read_text()) if p.exists() else None
 
     @property
     def votes_path(self) -> Path:

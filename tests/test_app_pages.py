@@ -372,6 +372,26 @@ def test_broken_adapter_shows_message(run):
     at = app()
     at.multiselect(key="compare_variants").set_value(["base", "broken"])
     at.chat_input(key="compare_input").set_value("Hi").run()
+    finish(at)  # the base answers on a background thread: wait for it under load too
     assert "broken adapter folder for variant 'broken'" in texts(at.error)
     assert len([m for m in at.chat_message if m.name == "assistant"]) == 2  # base answered; broken told why
     assert not at.exception
+
+
+def test_explorer_shows_the_audit_of_the_runs_recipe(run):
+    from curate.rundir import RunDir, write_json
+
+    audit = RunDir(run).audit_dir
+    write_json(audit / "audit.json", {
+        "rows": 40, "planted_rows": 12, "uncaught": ["misaligned"],
+        "best": {"truncated": {"column": "open_end", "direction": "high", "auroc": 0.97, "precision": 0.9},
+                 "misaligned": {"column": "ifd", "direction": "high", "auroc": 0.61, "precision": 0.3},
+                 "all": {"column": "open_end", "direction": "high", "auroc": 0.8, "precision": 0.5}},
+        "subsets": {"quality": {"rows": 20, "planted_share": 0.05, "random_planted_share": 0.3, "ratio": 0.1667}}})
+    at = app("explorer")
+    assert any("12 planted corruptions in 40 rows" in e.label for e in at.expander)
+    tables = [df.value for df in at.dataframe]
+    catches = next(t for t in tables if "best score" in t.columns)
+    assert catches.set_index("kind").loc["misaligned", "caught"].startswith("no")
+    survival = next(t for t in tables if "planted share" in t.columns)
+    assert survival.iloc[0].tolist() == ["quality", 20, "5.0%", "30.0%", 0.17]

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import yaml
 
-from curate.audit.corruptions import KINDS, LEAKS, corrupt
-from curate.audit.metrics import auroc, precision_at_k, separation
-from curate.audit.plant import plant
+from curate.auditing.corruptions import KINDS, LEAKS, corrupt
+from curate.auditing.metrics import auroc, precision_at_k, separation
+from curate.auditing.plant import plant
 from curate.scorers.consistency import consistency, language
 
 Q = "How do I sort a list of numbers in Python? I want the largest number first, please."
@@ -32,7 +32,8 @@ def conversations(n: int) -> list[list[dict]]:
     for i in range(n):
         t = topics[i % len(topics)]
         q = f"Question {i}: can you explain the basics of {t} and how a beginner should start with it?"
-        a = (f"Sure. The basics of {t} start with a few core ideas that you practise every day. "
+        own = " ".join(f"idea{i}x{k}" for k in range(6))  # row-specific words: rows are distinct, not near copies
+        a = (f"Sure. The basics of {t} start with a few core ideas that you practise every day: {own}. "
              f"Answer {i} walks through them one at a time, with an example for each, and ends with a plan.")
         out.append([{"role": "user", "content": q}, {"role": "assistant", "content": a}])
     return out
@@ -122,7 +123,7 @@ def recipe(tmp_path_factory):
     data.write_text("\n".join(json.dumps({"messages": c}) for c in conversations(60)) + "\n")
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump({
-        "name": "mini", "input": {"source": str(data)}, "output": str(tmp_path / "real"),
+        "name": "mini", "input": {"source": str(data)}, "run_dir": str(tmp_path / "real"),
         "scorers": ["heuristics", "consistency"], "validity": ["role_order", "refusal"],
         "dedup": {"methods": ["exact", "near"]},
         "subsets": [{"name": "clean", "filter": "not open_end and mojibake_rate == 0 and not lang_mismatch",

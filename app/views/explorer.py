@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 from curate.app import state  # noqa: E402
+from curate.app.audit_view import catches, survival  # noqa: E402
 from curate.app.explore import dedup_clusters, dedup_table, load_rows, removal_counts, source_mix  # noqa: E402
 from curate.app.inspect import conversation_diff, duplicate_of, export_rows, to_jsonl, to_parquet_bytes  # noqa: E402
 
@@ -46,6 +47,18 @@ if (report_dir / "report.html").exists() or list(report_dir.glob("*.png")):
             st.iframe(report_dir / "report.html", height=700)
         for png in pngs:
             st.image(str(png), caption=png.stem)
+
+audit = run_dir.audit()
+if audit and audit.get("best"):
+    with st.expander(f"Audit: {audit.get('planted_rows', 0)} planted corruptions in {audit.get('rows', 0)} rows "
+                     f"(`curate audit`, {run_dir.audit_dir.name}/)", expanded=False):
+        st.caption("Known corruptions were planted into a sample of this recipe's input and the recipe was run on "
+                   "it in its own folder. AUROC 1.0: the score separates that kind perfectly; 0.5: chance.")
+        st.dataframe(catches(audit), hide_index=True, width="stretch")
+        st.markdown("**Planted rows each subset kept** (lower is better; ratio = subset / random)")
+        st.dataframe(survival(audit), hide_index=True, width="stretch")
+        if (run_dir.audit_dir / "heatmap.png").exists():
+            st.image(str(run_dir.audit_dir / "heatmap.png"), caption="AUROC per score and kind")
 
 # --- rows ---------------------------------------------------------------------------------------
 

@@ -11,12 +11,12 @@ from curate.errors import UserError
 
 
 def add_parser(subparsers: Any) -> None:
-    from curate.audit.corruptions import KINDS
+    from curate.auditing.corruptions import KINDS
 
     p = subparsers.add_parser(
         "audit", help="plant corruptions into a sample and measure which scores and subsets catch them",
         description="Plant known corruptions (RATE of the rows, kinds equally mixed) into the first LIMIT rows "
-                    "of RECIPE's input, run the recipe on that pool in RUN_DIR (default runs/<name>-audit), "
+                    "of RECIPE's input, run the recipe on that pool in RUN_DIR (default: RUN_DIR-audit beside the recipe's run directory, e.g. runs/demo-audit), "
                     "and write audit.json and audit.html there: AUROC per score and kind, planted rows per "
                     "subset next to random subsets of the same size, and the kinds no score catches. "
                     "The recipe's own run directory is never touched.",
@@ -27,7 +27,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--limit", "-n", type=int, default=None,
                    help="rows of the input to audit (default the recipe's input limit, else 1000)")
     p.add_argument("--seed", type=int, default=0, help="which rows, kinds and edits (default 0)")
-    p.add_argument("--run-dir", default=None, help="audit folder (default runs/<recipe name>-audit)")
+    p.add_argument("--run-dir", default=None, help="audit folder (default: RUN_DIR-audit beside the recipe's run directory, e.g. runs/demo-audit)")
     p.add_argument("--no-plant", action="store_true",
                    help="plant nothing: count what each flag finds in the data as it is, with examples")
     p.add_argument("--no-progress", action="store_true", help="no progress output")
@@ -36,7 +36,7 @@ def add_parser(subparsers: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     import curate
-    from curate.audit.corruptions import KINDS
+    from curate.auditing.corruptions import KINDS
 
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     unknown = [k for k in kinds if k not in KINDS]

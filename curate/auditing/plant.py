@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from curate.audit.corruptions import KINDS, corrupt, first_answer, first_question
+from curate.auditing.corruptions import KINDS, corrupt, first_answer, first_question
 from curate.schema import Message, conversation_id
 from curate.scorers.consistency import language
 

@@ -1,7 +1,7 @@
 """``curate.audit``: plant known corruptions into a sample of the input, run the recipe on it in the
 audit's own folder, and measure what each score and each subset does with the planted rows.
 
-Everything lands in the audit folder (default ``runs/<recipe name>-audit/``): ``pool.jsonl`` (the
+Everything lands in the audit folder (default ``<recipe run_dir>-audit/``, ``RunDir.audit_dir``): ``pool.jsonl`` (the
 planted sample), ``labels.parquet`` (which row is which kind; never given to a scorer), ``run/`` (the
 recipe's run on the pool), ``audit.json``, ``audit.html`` and ``heatmap.png``. Nothing is written
 into the recipe's own run directory, so planted rows never reach a real run's subsets or training.
@@ -20,14 +20,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from curate.audit.corruptions import KINDS
-from curate.audit.metrics import separation
-from curate.audit.plant import PlantedPool, check_plantable
-from curate.audit.plant import plant as plant_pool
-from curate.duplicates.config import METHOD_ORDER
+from curate.auditing.corruptions import KINDS
+from curate.auditing.metrics import separation
+from curate.auditing.plant import PlantedPool, check_plantable
+from curate.auditing.plant import plant as plant_pool
 from curate.errors import UserError
 from curate.recipe import InputSpec, Recipe, parse
-from curate.rundir import write_json, write_jsonl, write_parquet
+from curate.rundir import RunDir, write_json, write_jsonl, write_parquet
 from curate.schema import conversation_id
 
 CAUGHT = 0.75  # AUROC below this: no score catches the kind
@@ -102,7 +101,7 @@ def audit(recipe: str | Path | dict | Recipe | None = None, *, source: str | Non
     else:
         pool = PlantedPool(convs, pd.DataFrame({"position": range(len(convs)), "id": [conversation_id(c) for c in convs],
                                                 "kind": "", "source_id": None, "eligible": True, "detail": "{}"}))
-    folder = Path(run_dir or f"runs/{base.name}-audit")
+    folder = Path(run_dir) if run_dir else RunDir(base.run_path()).audit_dir
     write_jsonl(folder / "pool.jsonl", ({"id": i, "messages": c} for i, c in zip(pool.labels["id"], pool.conversations)))
     write_parquet(folder / "labels.parquet", pa.Table.from_pandas(pool.labels, preserve_index=False))
     inner = base.model_copy(update={"input": InputSpec(source=str(folder / "pool.jsonl"), format="messages"),
@@ -120,7 +119,7 @@ def audit(recipe: str | Path | dict | Recipe | None = None, *, source: str | Non
         summary["flags"] = _flags(frame, pool)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     write_json(folder / "audit.json", summary)
-    from curate.audit.report import write_html
+    from curate.auditing.report import write_html
 
     write_html(folder, summary)
     return AuditResult(folder, summary)
@@ -128,15 +127,10 @@ def audit(recipe: str | Path | dict | Recipe | None = None, *, source: str | Non
 
 def _frame(run: Path, labels: pd.DataFrame) -> pd.DataFrame:
     """One row per pool row: its label, every numeric or yes/no score, and the removals as flags."""
-    import curate
-
-    scores = curate.scores(run)
-    frame = labels.drop_duplicates("id").merge(scores, on="id", how="left")
-    validity = pd.read_parquet(run / "validity.parquet")
-    frame["removed_invalid"] = frame["id"].isin(validity["id"]).astype(float)
-    removed = [pd.read_parquet(run / "dedup" / f"{m}.parquet") for m in METHOD_ORDER
-               if (run / "dedup" / f"{m}.parquet").exists()]
-    removed = pd.concat(removed) if removed else pd.DataFrame({"id": [], "duplicate_of": []})
+    rd = RunDir(run)
+    frame = labels.drop_duplicates("id").merge(rd.scores(vectors=False), on="id", how="left")
+    frame["removed_invalid"] = frame["id"].isin(rd.invalid()["id"]).astype(float)
+    removed = rd.duplicates()
     gone, kept = set(removed["id"]), dict(zip(removed["id"], removed["duplicate_of"], strict=True))
     # a near-duplicate pair counts as caught whichever member dedup removed
     frame["removed_duplicate"] = [float(i in gone or (k == "near_dup" and kept.get(s) == i))
@@ -189,8 +183,8 @@ def _survival(frame: pd.DataFrame, run: Path, kinds: tuple[str, ...], seed: int)
     planted = (frame["kind"] != "").to_numpy()
     rng = np.random.default_rng(seed)
     out = {}
-    for folder in sorted((run / "subsets").glob("*/data.parquet")):
-        chosen = set(pd.read_parquet(folder, columns=["id"])["id"])
+    for name, selection in RunDir(run).selections().items():
+        chosen = set(selection["id"])
         m = len(chosen)
 
         def measure(s: set[str]) -> dict[str, float]:
@@ -201,11 +195,11 @@ def _survival(frame: pd.DataFrame, run: Path, kinds: tuple[str, ...], seed: int)
         mine = measure(chosen)
         draws = [measure(set(rng.choice(ids, size=min(m, len(ids)), replace=False))) for _ in range(RANDOM_DRAWS)]
         rand = {k: float(np.mean([d[k] for d in draws])) for k in mine}
-        out[folder.parent.name] = {
+        out[name] = {
             "rows": m, "planted_share": round(mine.pop("planted_share"), 4),
             "random_planted_share": round(rand.pop("planted_share"), 4),
             "survival": {k: {"subset": round(mine[k], 4), "random": round(rand[k], 4)} for k in kinds}}
-        sub = out[folder.parent.name]
+        sub = out[name]
         sub["ratio"] = round(sub["planted_share"] / sub["random_planted_share"], 4) if sub["random_planted_share"] else None
     return out
 
