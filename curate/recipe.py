@@ -1,6 +1,6 @@
 """A recipe: one YAML file that declares the input, the scorers, validity checks, dedup, the named
 subsets and training. It is one pydantic model composed of the owning modules' models (``DedupConfig``,
-``SubsetSpec``, ``ExecutorSettings``, ``TrainConfig`` with ``EvaluateConfig``), validated completely
+``SubsetSpec``, ``ExecutorSettings``, ``ProxyConfig``, ``TrainConfig`` with ``EvaluateConfig``), validated completely
 before any work starts (and again on every assignment or override), and every error names the key and
 the allowed values, so a typo costs a second, not an hour of scoring."""
 
@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from curate.duplicates.config import DedupConfig
 from curate.errors import UserError, format_validation_error
 from curate.executors import ExecutorSettings
+from curate.proxy.config import ProxyConfig
 from curate.selection.config import SubsetSpec
 from curate.train.config import EvaluateConfig, TrainConfig
 
@@ -67,6 +68,7 @@ class Recipe(_Strict):
     executor_settings: ExecutorSettings = Field(default_factory=ExecutorSettings)
     scorers: list[ScorerSpec] = Field(default_factory=lambda: ["heuristics"])
     validity: list[Literal[VALIDITY_CHECKS]] = Field(default_factory=lambda: ["role_order", "template_leak"])
+    proxies: list[ProxyConfig] = Field(default_factory=list, description="distilled proxies, fit after scoring")
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     subsets: list[SubsetSpec] = Field(default_factory=list)
     train: TrainSection | None = None
@@ -89,6 +91,10 @@ class Recipe(_Strict):
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"subsets: names must be unique; repeated: {repeated}")
+        columns = [p.column for p in self.proxies]
+        repeated = sorted({c for c in columns if columns.count(c) > 1})
+        if repeated:
+            raise ValueError(f"proxies: one proxy per teacher column; repeated: {repeated}")
         unknown = sorted(set(self.train.subsets or []) - set(names)) if self.train else []
         if unknown:
             raise ValueError(f"train.subsets: no subset named {unknown} in `subsets`")

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from curate.pipeline.context import Context, Step, StepCounts
 from curate.pipeline.ingest import QUARANTINED, Ingest
-from curate.pipeline.steps import Dedup, Report, Score, Subsets, Validity, spec_name
+from curate.pipeline.steps import Dedup, Distill, Report, Score, Subsets, Validity, spec_name
 from curate.recipe import Recipe, parse
 from curate.rundir import RunDir, fingerprint
 
@@ -52,6 +52,8 @@ def steps(recipe: Recipe) -> list[Step]:
     out: list[Step] = [Ingest(), Score("heuristics", cheap, alive_only=False), Validity()]
     if models:
         out.append(Score("score", models, alive_only=True))
+    if recipe.proxies:
+        out.append(Distill())
     return out + [Dedup(), Subsets(), Report()]
 
 
@@ -129,8 +131,9 @@ def run(recipe: str | Path | dict[str, Any] | Recipe, run_dir: str | Path | None
         else:
             log.info(line)
         if step.name == "subsets":  # the report reads the counts from the manifest
+            proxies = done["distill"].info["proxies"] if "distill" in done else []
             rd.update_manifest(counts=_counts(done, ctx), subsets=ctx.subsets, timings=timings, status="scored",
-                               scorers=_scorer_settings(ctx.scorers))
+                               scorers=_scorer_settings(ctx.scorers), proxies=proxies)
     counts = _counts(done, ctx)
     rd.update_manifest(counts=counts, subsets=ctx.subsets, timings=timings, status="done")
     return RunSummary(rd.root, counts, ctx.subsets, timings)
