@@ -46,6 +46,23 @@ def _check_scorer(spec: str | dict[str, Any]) -> str | dict[str, Any]:
     return spec
 
 
+def _check_proxies(proxies: list[ProxyConfig]) -> None:
+    """Scorer specs given as mappings are checked now (strings may be store keys, known at run time);
+    one proxy per teacher column, since its columns are named after it."""
+    for i, proxy in enumerate(proxies):
+        specs = {"teacher": proxy.teacher, **{f"features.{j}": f for j, f in enumerate(proxy.features)}}
+        for where, spec in specs.items():
+            if isinstance(spec, dict):
+                try:
+                    _check_scorer(spec)
+                except ValueError as e:
+                    raise ValueError(f"proxies.{i}.{where}: {e}") from None
+    columns = [p.column for p in proxies]
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise ValueError(f"proxies: one proxy per teacher column; repeated: {repeated}")
+
+
 ScorerSpec = Annotated[str | dict[str, Any], AfterValidator(_check_scorer)]
 
 
@@ -91,10 +108,7 @@ class Recipe(_Strict):
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"subsets: names must be unique; repeated: {repeated}")
-        columns = [p.column for p in self.proxies]
-        repeated = sorted({c for c in columns if columns.count(c) > 1})
-        if repeated:
-            raise ValueError(f"proxies: one proxy per teacher column; repeated: {repeated}")
+        _check_proxies(self.proxies)
         unknown = sorted(set(self.train.subsets or []) - set(names)) if self.train else []
         if unknown:
             raise ValueError(f"train.subsets: no subset named {unknown} in `subsets`")

@@ -54,5 +54,7 @@ def test_recipe_rejects_an_unknown_proxy_key(tmp_path):
     with pytest.raises(UserError) as e:
         parse(recipe("in.jsonl", tmp_path, proxies=[PROXY | {"smaple": 10}]))
     assert "proxies.0.smaple" in str(e.value) and "allowed:" in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(UserError, match=r"proxies\.0\.teacher: unknown scorer 'rewrd'"):
+        parse(recipe("in.jsonl", tmp_path, proxies=[PROXY | {"teacher": {"name": "rewrd"}}]))
     with pytest.raises(UserError, match="one proxy per teacher column"):
         parse(recipe("in.jsonl", tmp_path, proxies=[PROXY, PROXY]))
