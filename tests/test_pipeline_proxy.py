@@ -29,6 +29,7 @@ def test_distill_step_scores_kept_rows_resumes_and_reports(dirty_jsonl, tmp_path
     (proxy,) = manifest["proxies"]
     assert proxy["column"] == "assistant_chars" and proxy["agreement"]["spearman"] > 0.5
     assert [s["name"] for s in manifest["scorers"]] == ["heuristics"]
+    assert summary.proxies == manifest["proxies"] and proxy["key"] in summary.table()
     scores = curate.scores(out, [proxy["key"]])
     rd = curate.RunDir(out)
     alive = set(rd.conversations_table(["id"]).column("id").to_pylist()) - set(rd.invalid()["id"])

@@ -27,12 +27,14 @@ PACKAGES = ("curate-chat", "torch", "transformers", "trl", "peft", "datasets", "
 
 @dataclass
 class RunSummary:
-    """What ``curate.run`` did: counts (read, quarantined, removed by reason, kept), subset sizes, timings."""
+    """What ``curate.run`` did: counts (read, quarantined, removed by reason, kept), subset sizes, timings,
+    and each distilled proxy's key and held-out agreement with its teacher."""
 
     run_dir: Path
     counts: dict[str, Any]
     subsets: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    proxies: list[dict[str, Any]] = field(default_factory=list)
 
     def table(self) -> str:
         """A plain-text summary for terminals."""
@@ -41,6 +43,9 @@ class RunSummary:
         lines += [f"  removed     {n:>8}  {reason}" for reason, n in sorted(c["removed"].items())]
         lines += [f"  kept        {c['kept']:>8}", "subsets:"]
         lines += [f"  {name:<20} {rows:>6} rows" for name, rows in self.subsets.items()]
+        lines += ["proxies (held-out agreement with the teacher):"] if self.proxies else []
+        lines += [f"  {p['column'] + '_proxy':<20} spearman {p['agreement']['spearman']:.3f}  top-25% "
+                  f"{p['agreement']['top25']:.2f}  ({p['key']})" for p in self.proxies]
         return "\n".join(lines)
 
 
@@ -87,6 +92,11 @@ def _scorer_settings(specs: list) -> list[dict[str, Any]]:
     return [{"name": s.name, "key": scorer_key(s), "settings": s.settings()} for s in map(build, specs)]
 
 
+def _proxies(done: dict[str, StepCounts]) -> list[dict[str, Any]]:
+    """Each distilled proxy's key, column, teacher key, model and held-out agreement (none without proxies)."""
+    return done["distill"].info["proxies"] if "distill" in done else []
+
+
 def _one(step: Step, ctx: Context, upstream: str) -> tuple[StepCounts, str]:
     """The resume rule: a step whose marker matches its fingerprint (and whose outputs exist) is restored,
     not run. Returns its counts and fingerprint, which the next step's fingerprint includes."""
@@ -131,9 +141,8 @@ def run(recipe: str | Path | dict[str, Any] | Recipe, run_dir: str | Path | None
         else:
             log.info(line)
         if step.name == "subsets":  # the report reads the counts from the manifest
-            proxies = done["distill"].info["proxies"] if "distill" in done else []
             rd.update_manifest(counts=_counts(done, ctx), subsets=ctx.subsets, timings=timings, status="scored",
-                               scorers=_scorer_settings(ctx.scorers), proxies=proxies)
+                               scorers=_scorer_settings(ctx.scorers), proxies=_proxies(done))
     counts = _counts(done, ctx)
     rd.update_manifest(counts=counts, subsets=ctx.subsets, timings=timings, status="done")
-    return RunSummary(rd.root, counts, ctx.subsets, timings)
+    return RunSummary(rd.root, counts, ctx.subsets, timings, _proxies(done))

@@ -75,7 +75,8 @@ class Distill(Step):
     def run(self, ctx: Context) -> StepCounts:
         from curate.proxy import distill
 
-        pool = ctx.kept().select(["id", "source"])  # the alive rows; messages come from the run's conversations
+        kept = ctx.kept()  # the alive rows; their messages are read from the run's conversations
+        pool = kept.select([c for c in ("id", "source") if c in kept.column_names])
         results = [distill(ctx.run.root, cfg, data=pool, progress=ctx.progress) for cfg in ctx.recipe.proxies]
         proxies = [{"key": r.key, "column": r.column, "teacher_key": r.teacher_key, "model": r.model,
                     "agreement": r.agreement} for r in results]
