@@ -48,7 +48,9 @@ def test_distill_step_scores_kept_rows_resumes_and_reports(dirty_jsonl, tmp_path
     assert calls == [] and again.subsets == summary.subsets  # resumed: the step restored, not re-run
     run(_recipe(dirty_jsonl, out, seed=1), progress=False)
     assert len(calls) == 1  # a changed proxy setting re-runs it
-    assert json.loads((out / "manifest.json").read_text())["proxies"][0]["key"] != proxy["key"]
+    new_key = json.loads((out / "manifest.json").read_text())["proxies"][0]["key"]
+    html = (out / "report" / "report.html").read_text()
+    assert new_key != proxy["key"] and html.count('alt="calibration of assistant_chars_proxy"') == 1  # not the old fit
 
 
 def test_recipe_rejects_an_unknown_proxy_key(tmp_path):

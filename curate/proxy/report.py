@@ -60,12 +60,14 @@ def html_section(run_dir: str | os.PathLike) -> str:
     return f"<section><h2>Distilled proxies</h2>\n{body}\n</section>" if body else ""
 
 
-def agreement_html(run_dir: str | os.PathLike) -> str:
+def agreement_html(run_dir: str | os.PathLike, keys: list[str] | None = None) -> str:
     """The section's content (a report page adds its own heading): the agreement table and the
-    calibration plots of every distilled proxy in the run's store ('' when there is none)."""
+    calibration plots of the given proxy keys, else of every distilled proxy in the run's store
+    ('' when there is none)."""
     store = ScoreStore(run_dir)
-    keys = store.keys()
-    metas = [m for m in map(store.meta, keys) if m.get("teacher_key") and "agreement" in m]
+    stored = store.keys()
+    chosen = stored if keys is None else [k for k in stored if k in keys]
+    metas = [m for m in map(store.meta, chosen) if m.get("teacher_key") and "agreement" in m]
     if not metas:
         return ""
     head = ["proxy", "teacher", "model", "held-out rows", "spearman", "fit", "top-10%", "top-25%", "top-50%",

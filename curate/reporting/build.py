@@ -71,7 +71,8 @@ def report(run_dir: str | os.PathLike, sample: int = SAMPLE) -> Path:
         sections.append(("Score correlations", _save(fig, out, "correlations.png") + why_n))
     if dedup is not None:
         sections.append(("Duplicates", _dedup_section(run, dedup)))
-    proxies = agreement_html(run.root)
+    current = [p["key"] for p in manifest.get("proxies") or []]  # a recipe's proxies, not earlier fits
+    proxies = agreement_html(run.root, current or None)
     if proxies:
         sections.append(("Distilled proxies", proxies))
     trained = training.section(run.root, lambda fig, name: _save(fig, out, name))
