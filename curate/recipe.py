@@ -1,6 +1,6 @@
 """A recipe: one YAML file that declares the input, the scorers, validity checks, dedup, the named
 subsets and training. It is one pydantic model composed of the owning modules' models (``DedupConfig``,
-``SubsetSpec``, ``ExecutorSettings``, ``TrainConfig`` with ``EvaluateConfig``), validated completely
+``SubsetSpec``, ``ExecutorSettings``, ``ProxyConfig``, ``TrainConfig`` with ``EvaluateConfig``), validated completely
 before any work starts (and again on every assignment or override), and every error names the key and
 the allowed values, so a typo costs a second, not an hour of scoring."""
 
@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from curate.duplicates.config import DedupConfig
 from curate.errors import UserError, format_validation_error
 from curate.executors import ExecutorSettings
+from curate.proxy.config import ProxyConfig
 from curate.selection.config import SubsetSpec
 from curate.train.config import EvaluateConfig, TrainConfig
 
@@ -45,6 +46,23 @@ def _check_scorer(spec: str | dict[str, Any]) -> str | dict[str, Any]:
     return spec
 
 
+def _check_proxies(proxies: list[ProxyConfig]) -> None:
+    """Scorer specs given as mappings are checked now (strings may be store keys, known at run time);
+    one proxy per teacher column, since its columns are named after it."""
+    for i, proxy in enumerate(proxies):
+        specs = {"teacher": proxy.teacher, **{f"features.{j}": f for j, f in enumerate(proxy.features)}}
+        for where, spec in specs.items():
+            if isinstance(spec, dict):
+                try:
+                    _check_scorer(spec)
+                except ValueError as e:
+                    raise ValueError(f"proxies.{i}.{where}: {e}") from None
+    columns = [p.column for p in proxies]
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise ValueError(f"proxies: one proxy per teacher column; repeated: {repeated}")
+
+
 ScorerSpec = Annotated[str | dict[str, Any], AfterValidator(_check_scorer)]
 
 
@@ -67,6 +85,7 @@ class Recipe(_Strict):
     executor_settings: ExecutorSettings = Field(default_factory=ExecutorSettings)
     scorers: list[ScorerSpec] = Field(default_factory=lambda: ["heuristics"])
     validity: list[Literal[VALIDITY_CHECKS]] = Field(default_factory=lambda: ["role_order", "template_leak"])
+    proxies: list[ProxyConfig] = Field(default_factory=list, description="distilled proxies, fit after scoring")
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     subsets: list[SubsetSpec] = Field(default_factory=list)
     train: TrainSection | None = None
@@ -89,6 +108,7 @@ class Recipe(_Strict):
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"subsets: names must be unique; repeated: {repeated}")
+        _check_proxies(self.proxies)
         unknown = sorted(set(self.train.subsets or []) - set(names)) if self.train else []
         if unknown:
             raise ValueError(f"train.subsets: no subset named {unknown} in `subsets`")

@@ -28,6 +28,10 @@ RAY = {"executor": "ray"}
 SUBSET = "subsets.0."
 DIVERSE = {SUBSET + "diversity": {"threshold": 0.99}}
 QUOTAS = {SUBSET + "quotas": {"column": "source", "max": {"alpha": 3}}}
+# a proxy of a heuristics column on the fake embeddings: distils in a fraction of a second, no model
+PROXY = {"column": "assistant_chars", "features": ["embedding-fake"], "sample": 12}
+PROXIED = {"proxies": [PROXY]}
+ACTIVE = {"proxies": [PROXY | {"active": {}}]}
 # key -> (non-default value, overrides of the base recipe that the key needs to act)
 CASES: dict[str, tuple[typing.Any, dict]] = {
     "name": ("other", {}),
@@ -81,6 +85,21 @@ CASES: dict[str, tuple[typing.Any, dict]] = {
     SUBSET + "diversity.column": ("alt", DIVERSE),
     SUBSET + "seed": (1, {SUBSET + "baseline": "random", SUBSET + "rank": None}),
     SUBSET + "format": ("messages", {}),
+    "proxies.0.teacher": ("teacher-fake", PROXIED),
+    "proxies.0.column": ("user_chars", PROXIED),
+    "proxies.0.sample": (16, PROXIED),
+    "proxies.0.stratify": (["source"], PROXIED),
+    "proxies.0.length_buckets": (2, PROXIED),
+    "proxies.0.features": (["other-fake"], PROXIED),
+    "proxies.0.model": ("hgb", PROXIED),
+    "proxies.0.target": ("raw", PROXIED),
+    "proxies.0.better": ("low", {"proxies": [PROXY | {"holdout": 0.5}]}),  # top-k of 6 held-out rows, not 3
+    "proxies.0.holdout": (0.4, PROXIED),
+    "proxies.0.seed": (1, PROXIED),
+    "proxies.0.active.rounds": (2, ACTIVE),
+    "proxies.0.active.rows": (3, ACTIVE),
+    "proxies.0.active.by": ("cut", ACTIVE),
+    "proxies.0.active.cut": (0.5, {"proxies": [PROXY | {"active": {"by": "cut"}}]}),
 }
 TRAIN_VALUES = {  # train.<TrainConfig key> -> non-default value
     "model": "tiny", "r": 8, "lora_alpha": 32, "lora_dropout": 0.1, "target_modules": ["q_proj"],
@@ -156,7 +175,8 @@ def inputs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def store(inputs):
     """A score store holding two fake embedding scorers ("embedding" with columns embedding and alt,
-    and "other"), so semantic dedup and diversity run without a model."""
+    and "other"), so semantic dedup and diversity run without a model, and a fake proxy teacher key
+    ("teacher-fake": a noisy ``assistant_chars``)."""
     from curate.store import ScoreStore
 
     tmp, first, _ = inputs
@@ -177,6 +197,8 @@ def store(inputs):
     s.write_meta("embedding-fake", {"name": "embedding"})
     s.append("other-fake", pa.table({"id": ids, "embedding": column(vectors["other"])}))
     s.write_meta("other-fake", {"name": "other"})
+    s.append("teacher-fake", pa.table({"id": ids, "assistant_chars": rng.normal(size=len(ids))}))
+    s.write_meta("teacher-fake", {"name": "teacher"})
     return root / "scores"
 
 
@@ -207,13 +229,15 @@ def _digest(root: Path) -> dict[str, str]:
 
 def observe(recipe: Recipe, tmp: Path, scores_dir: Path, monkeypatch) -> dict:
     """Everything a key may change: outputs and worker arguments of a run (no report), the executor's
-    settings, scorer keys, the run path, what training and evaluation receive."""
+    settings, scorer keys, the run path, what training and evaluation receive, each distilled proxy's
+    store key and held-out agreement."""
     import importlib
 
     from curate.train.evaluate import evaluate_run
 
     import curate.pipeline.runner as runner
     from curate.executors import get_executor
+    from curate.store import ScoreStore
 
     calls: list = []
     for mod, names in SPIED.items():
@@ -237,11 +261,14 @@ def observe(recipe: Recipe, tmp: Path, scores_dir: Path, monkeypatch) -> dict:
     local = {"scorers": ["heuristics"], "executor": "local", "executor_settings": ExecutorSettings()}
     runner.run(recipe.model_copy(update=local), run_dir=out, progress=False)
     monkeypatch.undo()
+    store = ScoreStore(out)
+    proxies = [[k, store.meta(k)["agreement"]] for k in sorted(store.keys()) if store.meta(k).get("teacher_key")]
     executor = get_executor(recipe.executor, **recipe.executor_options())
     evaluate = inspect.signature(evaluate_run).bind("RUN", **recipe.train.evaluate.model_dump()).arguments
     return {"outputs": _digest(out), "calls": calls, "executor": [type(executor).__name__, vars(executor)],
             "scorers": runner._scorer_settings(recipe.scorers), "run_path": str(recipe.run_path()),
-            "train": [recipe.train.subsets, recipe.train.settings()], "evaluate": {k: str(v) for k, v in evaluate.items()}}
+            "train": [recipe.train.subsets, recipe.train.settings()], "evaluate": {k: str(v) for k, v in evaluate.items()},
+            "proxies": proxies}
 
 
 def test_every_recipe_key_has_a_case():

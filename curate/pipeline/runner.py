@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from curate.pipeline.context import Context, Step, StepCounts
 from curate.pipeline.ingest import QUARANTINED, Ingest
-from curate.pipeline.steps import Dedup, Report, Score, Subsets, Validity, spec_name
+from curate.pipeline.steps import Dedup, Distill, Report, Score, Subsets, Validity, spec_name
 from curate.recipe import Recipe, parse
 from curate.rundir import RunDir, fingerprint
 
@@ -27,12 +27,14 @@ PACKAGES = ("curate-chat", "torch", "transformers", "trl", "peft", "datasets", "
 
 @dataclass
 class RunSummary:
-    """What ``curate.run`` did: counts (read, quarantined, removed by reason, kept), subset sizes, timings."""
+    """What ``curate.run`` did: counts (read, quarantined, removed by reason, kept), subset sizes, timings,
+    and each distilled proxy's key and held-out agreement with its teacher."""
 
     run_dir: Path
     counts: dict[str, Any]
     subsets: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    proxies: list[dict[str, Any]] = field(default_factory=list)
 
     def table(self) -> str:
         """A plain-text summary for terminals."""
@@ -41,6 +43,9 @@ class RunSummary:
         lines += [f"  removed     {n:>8}  {reason}" for reason, n in sorted(c["removed"].items())]
         lines += [f"  kept        {c['kept']:>8}", "subsets:"]
         lines += [f"  {name:<20} {rows:>6} rows" for name, rows in self.subsets.items()]
+        lines += ["proxies (held-out agreement with the teacher):"] if self.proxies else []
+        lines += [f"  {p['column'] + '_proxy':<20} spearman {p['agreement']['spearman']:.3f}  top-25% "
+                  f"{p['agreement']['top25']:.2f}  ({p['key']})" for p in self.proxies]
         return "\n".join(lines)
 
 
@@ -52,6 +57,8 @@ def steps(recipe: Recipe) -> list[Step]:
     out: list[Step] = [Ingest(), Score("heuristics", cheap, alive_only=False), Validity()]
     if models:
         out.append(Score("score", models, alive_only=True))
+    if recipe.proxies:
+        out.append(Distill())
     return out + [Dedup(), Subsets(), Report()]
 
 
@@ -83,6 +90,11 @@ def _scorer_settings(specs: list) -> list[dict[str, Any]]:
     from curate.scorers.base import scorer_key
 
     return [{"name": s.name, "key": scorer_key(s), "settings": s.settings()} for s in map(build, specs)]
+
+
+def _proxies(done: dict[str, StepCounts]) -> list[dict[str, Any]]:
+    """Each distilled proxy's key, column, teacher key, model and held-out agreement (none without proxies)."""
+    return done["distill"].info["proxies"] if "distill" in done else []
 
 
 def _one(step: Step, ctx: Context, upstream: str) -> tuple[StepCounts, str]:
@@ -130,7 +142,7 @@ def run(recipe: str | Path | dict[str, Any] | Recipe, run_dir: str | Path | None
             log.info(line)
         if step.name == "subsets":  # the report reads the counts from the manifest
             rd.update_manifest(counts=_counts(done, ctx), subsets=ctx.subsets, timings=timings, status="scored",
-                               scorers=_scorer_settings(ctx.scorers))
+                               scorers=_scorer_settings(ctx.scorers), proxies=_proxies(done))
     counts = _counts(done, ctx)
     rd.update_manifest(counts=counts, subsets=ctx.subsets, timings=timings, status="done")
-    return RunSummary(rd.root, counts, ctx.subsets, timings)
+    return RunSummary(rd.root, counts, ctx.subsets, timings, _proxies(done))

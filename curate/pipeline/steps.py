@@ -59,6 +59,37 @@ class Score(Step):
         ctx.add_scores(stored_scores(self._shards(ctx), self.specs, ctx.run.root), self.specs)
 
 
+class Distill(Step):
+    """Distilled proxies (``curate.proxy.distill``) fit on the alive rows after model scoring; adds each
+    proxy's ``<column>_proxy``, ``<column>_best`` and ``<column>_teacher_scored`` columns to the scores."""
+
+    name = "distill"
+
+    def settings(self, ctx: Context) -> Any:
+        return [p.model_dump() for p in ctx.recipe.proxies]
+
+    def outputs(self, ctx: Context) -> list[Path]:
+        marker = ctx.run.done(self.name, ctx.fingerprint)
+        return [ctx.run.scores_dir / key for key in (marker or {}).get("info", {}).get("keys", [])]
+
+    def run(self, ctx: Context) -> StepCounts:
+        from curate.proxy import distill
+
+        kept = ctx.kept()  # the alive rows; their messages are read from the run's conversations
+        pool = kept.select([c for c in ("id", "source") if c in kept.column_names])
+        results = [distill(ctx.run.root, cfg, data=pool, progress=ctx.progress) for cfg in ctx.recipe.proxies]
+        proxies = [{"key": r.key, "column": r.column, "teacher_key": r.teacher_key, "model": r.model,
+                    "agreement": r.agreement} for r in results]
+        info = {"keys": [r.key for r in results], "proxies": proxies}
+        self.restore(ctx, info)
+        n = int(ctx.alive.sum())
+        return StepCounts(n, n, info=info)
+
+    def restore(self, ctx: Context, info: dict[str, Any]) -> None:
+        frame = ctx.run.scores(info["keys"], vectors=False)
+        ctx.add_scores(frame.drop_duplicates("id"), [])
+
+
 def validity(table: pa.Table, scores: pd.DataFrame, checks: list[str]) -> pd.Series:
     """Per row: '' if valid, else 'invalid:<first failing check>'."""
     frame = pd.DataFrame({"id": table.column("id").to_pylist()}).merge(scores, on="id", how="left")

@@ -15,7 +15,7 @@ import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,13 +28,15 @@ from curate.errors import UserError
 from curate.proxy.config import ProxyConfig, parse_proxy
 from curate.proxy.costs import costs
 from curate.proxy.features import Features, load_features
-from curate.proxy.fit import Fitted, agreement, fit, refit
 from curate.proxy.sample import draw, hash_order, sample_size
 from curate.rundir import RunDir, fingerprint
 from curate.scorers import allowed_settings, build, get_class
 from curate.scorers.base import Scorer, scorer_key
 from curate.scoring import Conversations, _place, run_scorer
 from curate.store import ScoreStore
+
+if TYPE_CHECKING:  # scikit-learn loads on the first fit, not when a recipe validates its proxies
+    from curate.proxy.fit import Fitted
 
 APPLY_CHUNK = 100_000
 
@@ -226,6 +228,8 @@ def _split(ids: list[str], holdout: float, seed: int) -> tuple[list[str], list[s
 def _fit_rounds(cfg: ProxyConfig, teacher: _Teacher, feats: Features, sample: list[str], pool_ids: list[str],
                 progress: bool) -> tuple[Fitted, list[dict], list[str], pd.Series, tuple]:
     """Fit, measure on the held-out rows, then run the active-sampling rounds; refit on every row."""
+    from curate.proxy.fit import agreement, fit, refit
+
     y = teacher.values(sample)
     if len(y) < 10:
         raise UserError(f"only {len(y)} sample rows have a teacher {cfg.column!r} value; need at least 10")

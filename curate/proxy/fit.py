@@ -61,7 +61,7 @@ class Target:
 
 
 def _spearman(y: np.ndarray, p: np.ndarray) -> float:
-    return float(spearmanr(y, p).statistic) if np.std(p) > 0 and np.std(y) > 0 else 0.0
+    return float(spearmanr(y, p).statistic) if np.ptp(p) > 0 and np.ptp(y) > 0 else 0.0
 
 
 @dataclass

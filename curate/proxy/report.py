@@ -56,15 +56,23 @@ def _row(meta: dict) -> str:
 
 def html_section(run_dir: str | os.PathLike) -> str:
     """An HTML section for every distilled proxy in the run's store ('' when there is none)."""
+    body = agreement_html(run_dir)
+    return f"<section><h2>Distilled proxies</h2>\n{body}\n</section>" if body else ""
+
+
+def agreement_html(run_dir: str | os.PathLike, keys: list[str] | None = None) -> str:
+    """The section's content (a report page adds its own heading): the agreement table and the
+    calibration plots of the given proxy keys, else of every distilled proxy in the run's store
+    ('' when there is none)."""
     store = ScoreStore(run_dir)
-    keys = store.keys()
-    metas = [m for m in map(store.meta, keys) if m.get("teacher_key") and "agreement" in m]
+    stored = store.keys()
+    chosen = stored if keys is None else [k for k in stored if k in keys]
+    metas = [m for m in map(store.meta, chosen) if m.get("teacher_key") and "agreement" in m]
     if not metas:
         return ""
     head = ["proxy", "teacher", "model", "held-out rows", "spearman", "fit", "top-10%", "top-25%", "top-50%",
             "teacher rows", "H100-h saved (est.)"]
-    parts = ["<section><h2>Distilled proxies</h2>",
-             "<p>Agreement of each proxy with its teacher on held-out sample rows the proxy never saw; "
+    parts = ["<p>Agreement of each proxy with its teacher on held-out sample rows the proxy never saw; "
              "top-k: of the teacher's top k%, the share also in the proxy's top k%.</p>",
              "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>",
              *(_row(m) for m in metas), "</table>"]
@@ -74,5 +82,4 @@ def html_section(run_dir: str | os.PathLike) -> str:
         if png.exists():
             data = base64.b64encode(png.read_bytes()).decode()
             parts.append(f'<img alt="calibration of {html.escape(m["name"])}" src="data:image/png;base64,{data}">')
-    parts.append("</section>")
     return "\n".join(parts)

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from curate import glossary
 from curate.errors import UserError
+from curate.proxy.report import agreement_html
 from curate.reporting import html as H
 from curate.reporting import plots, training
 from curate.rundir import RunDir, write_text
@@ -70,6 +71,10 @@ def report(run_dir: str | os.PathLike, sample: int = SAMPLE) -> Path:
         sections.append(("Score correlations", _save(fig, out, "correlations.png") + why_n))
     if dedup is not None:
         sections.append(("Duplicates", _dedup_section(run, dedup)))
+    current = [p["key"] for p in manifest.get("proxies") or []]  # a recipe's proxies, not earlier fits
+    proxies = agreement_html(run.root, current or None)
+    if proxies:
+        sections.append(("Distilled proxies", proxies))
     trained = training.section(run.root, lambda fig, name: _save(fig, out, name))
     if trained:
         sections.append(("Training and evaluation", trained))
