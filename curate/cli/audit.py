@@ -16,7 +16,8 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "audit", help="plant corruptions into a sample and measure which scores and subsets catch them",
         description="Plant known corruptions (RATE of the rows, kinds equally mixed) into the first LIMIT rows "
-                    "of RECIPE's input, run the recipe on that pool in RUN_DIR (default: RUN_DIR-audit beside the recipe's run directory, e.g. runs/demo-audit), "
+                    "of RECIPE's input, run the recipe on that pool in the audit folder (--run-dir; default: the "
+                    "recipe's run directory + '-audit', e.g. runs/demo-audit, which `curate app runs/demo` shows), "
                     "and write audit.json and audit.html there: AUROC per score and kind, planted rows per "
                     "subset next to random subsets of the same size, and the kinds no score catches. "
                     "The recipe's own run directory is never touched.",
