@@ -11,7 +11,8 @@ import pandas as pd
 def catches(summary: dict[str, Any]) -> pd.DataFrame:
     """One row per corruption kind: the best score, which direction is bad, its AUROC and precision."""
     rows = [{"kind": kind.replace("_", " "), "best score": b.get("column"), "bad when": b.get("direction"),
-             "AUROC": round(float(b.get("auroc") or 0.0), 2), "precision at rate": round(float(b.get("precision") or 0.0), 2),
+             "AUROC": f"{float(b.get('auroc') or 0.0):.2f}",
+             "precision at rate": f"{float(b.get('precision') or 0.0):.2f}",
              "caught": "yes" if kind not in summary.get("uncaught", []) else "no (AUROC < 0.75)"}
             for kind, b in summary.get("best", {}).items() if kind != "all"]
     return pd.DataFrame(rows)
