@@ -120,11 +120,6 @@ class RunDir:
     def conversations_path(self) -> Path:
         return self.root / "data" / "conversations.parquet"
 
-    @property
-    def conversations(self) -> Path:
-        """The conversations file, its folder created (for writers)."""
-        return self.path("data", "conversations.parquet")
-
     def shard(self, k: int) -> Path:
         return self.root / "data" / "shards" / f"part-{k:05d}.parquet"
 

@@ -73,7 +73,7 @@ def run_outputs(root: Path) -> dict[str, Any]:
 def write_conversations(run: Path, convs: list[list[dict]], source: str | list[str] = "t",
                         ids: list[str] | None = None) -> Path:
     """``run``/data/conversations.parquet holding ``convs`` (ids from the content unless given)."""
-    path = RunDir(run).conversations
+    path = RunDir(run).conversations_path
     write_parquet(path, pa.table({
         "id": ids or [conversation_id(m) for m in convs], "messages": convs,
         "source": [source] * len(convs) if isinstance(source, str) else source, "row": np.arange(len(convs)),

@@ -1,8 +1,7 @@
 """How well a score separates planted rows from clean ones, whichever way it points.
 
-``auroc`` is the Mann-Whitney rank statistic (ties count half), the same number as
-``sklearn.metrics.roc_auc_score``; ``separation`` turns it direction-aware: a score that is *low* on
-bad rows (end-of-answer probability) separates as well as one that is high on them (perplexity).
+``auroc`` is ``sklearn.metrics.roc_auc_score`` (ties count half) without NaN scores; ``separation``
+turns it direction-aware: a score that is *low* on bad rows (end-of-answer probability) separates as well as one that is high on them (perplexity).
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
+from sklearn.metrics import roc_auc_score
 
 
 def auroc(bad: np.ndarray, score: np.ndarray) -> float:
@@ -18,11 +17,9 @@ def auroc(bad: np.ndarray, score: np.ndarray) -> float:
     bad, score = np.asarray(bad, bool), np.asarray(score, float)
     ok = ~np.isnan(score)
     bad, score = bad[ok], score[ok]
-    n_bad, n_clean = int(bad.sum()), int((~bad).sum())
-    if not n_bad or not n_clean:
+    if bad.all() or not bad.any():
         return float("nan")
-    ranks = rankdata(score)
-    return float((ranks[bad].sum() - n_bad * (n_bad + 1) / 2) / (n_bad * n_clean))
+    return float(roc_auc_score(bad, score))
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ class Ingest(Step):
         quarantine = [json.loads(line) for k in range(n_shards)
                       for line in run.quarantine_shard(k).read_text(encoding="utf-8").splitlines()]
         write_jsonl(run.quarantine, quarantine)
-        consolidate([run.shard(k) for k in range(n_shards)], run.conversations)
+        consolidate([run.shard(k) for k in range(n_shards)], run.conversations_path)
         self.restore(ctx, {"shards": n_shards})
         return StepCounts(sum(p["read"] for p in per), sum(p["rows"] for p in per), {QUARANTINED: len(quarantine)},
                           info={"shards": n_shards})

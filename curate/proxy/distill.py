@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from curate.errors import UserError
@@ -56,13 +55,13 @@ class Pool:
 
             data = data.table if hasattr(data, "table") else curate.load(data).table
         if data is None or "messages" not in data.column_names:
-            self._path = RunDir(run_dir).conversations
+            run = RunDir(run_dir)
+            self._path = run.conversations_path
             if not self._path.exists():
                 raise UserError(f"no conversations in {run_dir} ({self._path} is missing): run `curate run` "
                                 "first, or pass the data (CLI: --input)")
             if data is None:
-                names = pq.read_schema(self._path).names
-                data = pq.read_table(self._path, columns=[c for c in ("id", "source") if c in names])
+                data = run.conversations_table(["id", "source"])
         self._table = data
         frame = data.select([c for c in ("id", "source") if c in data.column_names]).to_pandas()
         self.frame = frame.drop_duplicates("id").reset_index(drop=True)
