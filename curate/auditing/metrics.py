@@ -1,7 +1,8 @@
 """How well a score separates planted rows from clean ones, whichever way it points.
 
 ``auroc`` is ``sklearn.metrics.roc_auc_score`` (ties count half) without NaN scores; ``separation``
-turns it direction-aware: a score that is *low* on bad rows (end-of-answer probability) separates as well as one that is high on them (perplexity).
+turns it direction-aware: a score that is *low* on bad rows (end-of-answer probability) separates
+as well as one that is high on them (perplexity).
 """
 
 from __future__ import annotations
