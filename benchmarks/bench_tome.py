@@ -41,12 +41,13 @@ from tqdm.auto import tqdm
 
 from curate.duplicates import minhash
 from curate.duplicates.config import NearConfig
-from curate.duplicates.shingles import _WORD, _buffer, _mix, conversation_texts
+from curate.duplicates.shingles import _WORD, _mix, conversation_texts
 from curate.executors import Shards, get_executor, score_shards
 from curate.executors.local import default_workers
 from curate.loaders import iter_load
 from curate.pipeline.steps import VALIDITY_COLUMNS
 from curate.rundir import write_jsonl, write_parquet
+from curate.text_kernels import utf8_buffer
 
 
 class Peak:
@@ -85,7 +86,7 @@ def _timed(peak: Peak, fn) -> dict:
 def one_hash_per_shingle(msgs: pa.Array) -> np.ndarray:
     """The least work a shingle signature needs: every word found (one byte-class pass over the
     lower-cased text) and hashed once, the minimum kept per row (one-permutation hashing, one bin)."""
-    data, offsets = _buffer(pc.utf8_lower(conversation_texts(msgs)))
+    data, offsets = utf8_buffer(pc.utf8_lower(conversation_texts(msgs)))
     starts = np.flatnonzero(np.diff(_WORD[data].view(np.int8), prepend=np.int8(0)) == 1)
     h = _mix(starts.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + data[starts])
     firsts = np.minimum(np.searchsorted(starts, offsets[:-1]), max(len(h) - 1, 0))

@@ -12,7 +12,6 @@ path's own. String checks use Python's whitespace set and ASCII-only role names,
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate.schema import FORMAT_COLUMNS, ROLES, SHAREGPT_ROLES
-from curate.scorers.heuristic_columns import PY_WHITESPACE
+from curate.text_kernels import PY_WHITESPACE, json_pairs, utf8_buffer
 
 PLAIN_TYPES = (pa.string(), pa.int64(), pa.float64(), pa.bool_(), pa.null())
 _RESERVED = {"messages", "row", "source_id"}  # extra columns that would collide with the output's own
@@ -124,14 +123,12 @@ def _alpaca(t: pa.Table) -> tuple[np.ndarray, np.ndarray, pa.Array, np.ndarray] 
 
 
 def conversation_ids(offsets: np.ndarray, code: np.ndarray, content: pa.Array) -> list[str]:
-    """``curate.schema.conversation_id`` of every row: contents stripped on the column, then the same
-    canonical JSON and hash per row (json's C encoder; the JSON escaping is its own)."""
-    text = pc.utf8_trim(content, characters=PY_WHITESPACE).to_pylist()
-    pairs = [[ROLES[c], t] for c, t in zip(code.tolist(), text, strict=True)]
-    bounds = offsets.tolist()
-    dumps, blake = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode, hashlib.blake2b
-    return [blake(dumps(pairs[lo:hi]).encode("utf-8"), digest_size=16).hexdigest()
-            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    """``curate.schema.conversation_id`` of every row: contents stripped on the column, the canonical
+    JSON written by a compiled kernel, then the same blake2b per row over slices of one buffer."""
+    data, text_offsets = utf8_buffer(pc.utf8_trim(content, characters=PY_WHITESPACE))
+    canon, bounds = json_pairs(data, text_offsets, code, list(ROLES), offsets)
+    view, blake, bounds = memoryview(canon), hashlib.blake2b, bounds.tolist()
+    return [blake(view[lo:hi], digest_size=16).hexdigest() for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def _extras(t: pa.Table, fmt: str) -> list[str] | None:

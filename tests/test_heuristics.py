@@ -81,7 +81,7 @@ def test_column_scorer_equals_reference_on_edge_cases():
 
 
 def test_python_whitespace_sets_spelled_out():
-    from curate.scorers.heuristic_columns import PY_LINE_BREAKS, PY_WHITESPACE
+    from curate.text_kernels import PY_LINE_BREAKS, PY_WHITESPACE
 
     chars = [chr(i) for i in range(0x3001)]
     assert set(PY_WHITESPACE) == {c for c in chars if c.isspace()}

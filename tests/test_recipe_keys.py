@@ -54,7 +54,7 @@ CASES: dict[str, tuple[typing.Any, dict]] = {
     "dedup.near.floor": (0.2, {}),
     "dedup.near.num_perm": (64, {}),
     "dedup.near.ngram": (5, {}),
-    "dedup.near.method": ("oph", {}),
+    "dedup.near.method": ("minhash", {}),
     "dedup.near.shingle": ("char", {}),
     "dedup.near.seed": (1, {}),
     "dedup.near.verify": ("exact", {}),

@@ -39,7 +39,7 @@ class NearConfig(_Thresholded):
     )
     num_perm: int = Field(128, ge=8, le=1024)
     method: Literal["minhash", "oph"] = Field(
-        "minhash", description="signatures: minhash (num_perm permutations per shingle) or oph (one hash per shingle)"
+        "oph", description="signatures: oph (one hash per shingle, the default) or minhash (num_perm permutations per shingle)"
     )
     ngram: int = Field(3, ge=1, le=32, description="word 3-grams at 0.7 find copies with 2-6%% of words edited (docs/dedup.md)")
     shingle: Literal["word", "char"] = "word"

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import rensa
+from numba import njit
 from scipy import sparse
 from tqdm.auto import tqdm
 
@@ -60,10 +61,10 @@ def signatures(
     out: str | Path | None = None,
     progress: bool = True,
     threads: int | None = None,
-    method: str = "minhash",
+    method: str = "oph",
 ) -> np.ndarray:
     """MinHash signature of every row as uint32 ``(rows, num_perm)``; ``out`` makes it a .npy memmap.
-    ``method``: ``minhash`` (rensa, ``num_perm`` permutations) or ``oph`` (one hash per shingle).
+    ``method``: ``oph`` (one hash per shingle) or ``minhash`` (rensa, ``num_perm`` permutations).
 
     Rows are shingled in chunks (memory stays bounded by ``chunk_rows``) on ``threads`` threads (default:
     every CPU); arrow, numpy and rensa release the GIL in the heavy parts. Each chunk writes its own
@@ -100,25 +101,37 @@ def oph_signatures(hashes: np.ndarray, offsets: np.ndarray, num_perm: int, seed:
     Each shingle hash (re-mixed with ``seed``) gives a bin (high bits) and a value (low 32 bits); a row
     keeps the minimum value per bin. An empty bin ``j`` copies the bin ``probe[t, j]`` for the first
     probe ``t`` that is non-empty in that row (the probes depend on ``j`` and ``t`` only, so two rows
-    with equal sets get equal fills); after ``DENSIFY_ROUNDS`` the next non-empty bin to the right."""
-    n = len(offsets) - 1
+    with equal sets get equal fills); after ``DENSIFY_ROUNDS`` the next non-empty bin to the right.
+    One compiled pass over the hashes (:func:`_oph`)."""
     h = _mix(hashes ^ np.uint64((seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % 2**64))
-    cell = np.repeat(np.arange(n, dtype=np.int64) * num_perm, np.diff(offsets))
-    cell += ((h >> np.uint64(32)) % np.uint64(num_perm)).astype(np.int64)
-    sig = np.full(n * num_perm, np.iinfo(np.uint32).max, np.uint32)
-    np.minimum.at(sig, cell, (h & np.uint64(0xFFFFFFFF)).astype(np.uint32))
-    filled = np.zeros(n * num_perm, bool)
-    filled[cell] = True
-    sig, filled = sig.reshape(n, num_perm), filled.reshape(n, num_perm)
-    r, j = np.nonzero(~filled)
     probes = np.random.default_rng(seed).integers(0, num_perm, size=(DENSIFY_ROUNDS, num_perm))
-    for t in range(DENSIFY_ROUNDS + num_perm - 1):
-        if not len(r):
-            break
-        c = probes[t, j] if t < DENSIFY_ROUNDS else (j + t - DENSIFY_ROUNDS + 1) % num_perm
-        ok = filled[r, c]
-        sig[r[ok], j[ok]] = sig[r[ok], c[ok]]
-        r, j = r[~ok], j[~ok]
+    return _oph(h, np.asarray(offsets, np.int64), num_perm, probes)
+
+
+@njit(cache=True, nogil=True)
+def _oph(h, offsets, num_perm, probes):
+    n = len(offsets) - 1
+    sig = np.full((n, num_perm), np.iinfo(np.uint32).max, np.uint32)
+    filled = np.zeros(num_perm, np.bool_)
+    rounds = probes.shape[0]
+    for r in range(n):
+        filled[:] = False
+        for i in range(offsets[r], offsets[r + 1]):
+            b = np.int64((h[i] >> np.uint64(32)) % np.uint64(num_perm))
+            v = np.uint32(h[i] & np.uint64(0xFFFFFFFF))
+            filled[b] = True
+            if v < sig[r, b]:
+                sig[r, b] = v
+        if offsets[r + 1] == offsets[r]:
+            continue
+        for j in range(num_perm):
+            if filled[j]:
+                continue
+            for t in range(rounds + num_perm - 1):
+                c = probes[t, j] if t < rounds else (j + t - rounds + 1) % num_perm
+                if filled[c]:
+                    sig[r, j] = sig[r, c]
+                    break
     return sig
 
 

@@ -13,6 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curate.text_kernels import run_hashes, utf8_buffer
+
 _P = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier for combining token hashes
 
 
@@ -44,71 +46,21 @@ def text_lengths(messages: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 _WORD = np.zeros(256, bool)  # bytes of \\w tokens: ASCII letters, digits, '_' and every non-ASCII UTF-8 byte
 _WORD[[*range(48, 58), *range(65, 91), *range(97, 123), 95, *range(128, 256)]] = True
-_B = np.uint64(0x100000001B3)  # odd base of the polynomial token hash (mod 2**64)
-_B_INV = pow(int(_B), -1, 2**64)
-
-
-_POWERS = np.ones(1, np.uint64)
-
-
-def _powers(m: int) -> np.ndarray:
-    """``B**j`` for ``j <= m`` (mod 2**64), grown on demand and reused across chunks."""
-    global _POWERS
-    if len(_POWERS) <= m:
-        size = max(m + 1, 2 * len(_POWERS))
-        _POWERS = np.concatenate([[np.uint64(1)], np.cumprod(np.full(size - 1, _B, np.uint64), dtype=np.uint64)])
-    return _POWERS
-
-
-def _buffer(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """UTF-8 bytes and int64 row offsets of a string array, without copying strings to Python."""
-    texts = texts.cast(pa.large_binary())
-    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
-    data = np.frombuffer(texts.buffers()[2], dtype=np.uint8) if len(texts) and offsets[-1] else np.zeros(0, np.uint8)
-    return data[offsets[0] : offsets[-1]], (offsets - offsets[0]).astype(np.int64)
-
-
-def _poly_hash(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Mixed polynomial hash ``sum(byte_j * B**(j - start))`` mod 2**64 of each ``data[offsets[i]:offsets[i+1]]``,
-    from prefix sums (one uint64 pass over ``data``)."""
-    m = len(data)
-    powers = _powers(m)
-    prefix = np.zeros(m + 1, np.uint64)
-    np.cumsum(data.astype(np.uint64) * powers[:m], dtype=np.uint64, out=prefix[1:])
-    begins, ends = offsets[:-1], offsets[1:]
-    # (prefix[e] - prefix[s]) = B**s * h; multiply by B**(m-s) then by B**-m to get h on every machine
-    return _mix((prefix[ends] - prefix[begins]) * powers[m - begins] * np.uint64(pow(_B_INV, m, 2**64)))
+_B = 0x100000001B3  # odd base of the polynomial word hash (mod 2**64)
 
 
 def _words(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Hash every word (maximal run of word bytes) of the lower-cased text, all rows at once.
-
-    Word bounds come from one byte-class pass in numpy; the word bytes are packed into an arrow binary
-    array and dictionary-encoded, so only the distinct words (a few % of all) are hashed, by the
-    polynomial hash of their bytes (a function of the word alone: equal across chunks, runs, machines)."""
-    # a newline after every row, so a word never spans two rows
-    low = pc.binary_join_element_wise(pc.utf8_lower(texts), "", "\n")
-    data, offsets = _buffer(low)
-    if len(data) == len(texts):  # only the added newlines
-        return np.zeros(0, np.uint64), np.zeros(len(texts) + 1, np.int64)
-    word = _WORD[data].view(np.int8)
-    step = np.diff(word, prepend=np.int8(0))  # +1 where a word starts, -1 one past its end (rows end in '\n')
-    begins = np.flatnonzero(step == 1)
-    ends = np.flatnonzero(step == -1)
-    packed = np.zeros(len(begins) + 1, np.int64)
-    np.cumsum(ends - begins, out=packed[1:])
-    words = pa.LargeBinaryArray.from_buffers(
-        pa.large_binary(), len(begins), [None, pa.py_buffer(packed), pa.py_buffer(data[word.view(bool)])]
-    ).dictionary_encode()
-    distinct = words.dictionary
-    uniq = _poly_hash(*_buffer(distinct))
-    tokens = uniq[words.indices.to_numpy()]
-    return tokens, np.searchsorted(begins, offsets).astype(np.int64)
+    """Hash every word (maximal run of word bytes) of the lower-cased text, all rows at once, in one
+    compiled pass over the UTF-8 buffer (:func:`curate.text_kernels.run_hashes`). A word's hash is a
+    function of its bytes alone: equal across chunks, runs and machines."""
+    data, offsets = utf8_buffer(pc.utf8_lower(texts))
+    tokens, counts = run_hashes(data, offsets, _WORD, _B)
+    return tokens, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
 
 def _bytes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     norm = pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.utf8_lower(texts), r"\s+", " "))
-    data, offsets = _buffer(norm)
+    data, offsets = utf8_buffer(norm)
     # a byte's token hash: mix of its value, so n-gram combination below is the same code path
     tokens = _mix(data.astype(np.uint64) + np.uint64(1))
     return tokens, offsets

@@ -1,0 +1,293 @@
+"""Compiled byte-level text kernels (numba): one pass over an Arrow string column's UTF-8 buffer where
+Arrow compute has no kernel and numpy would need a temporary per byte.
+
+Every kernel takes ``(data, offsets)``: the column's bytes and its ``n + 1`` int64 string offsets
+(:func:`utf8_buffer`). Whitespace and line breaks are Python's own sets (``str.split``,
+``str.strip``, ``str.splitlines``), decoded from UTF-8 here, so the results equal the per-row Python
+definitions they replace (tests compare them). Hashes are 64-bit and fixed-constant, the same on every
+machine and run; distinct counts compare hashes (a collision needs ~2**32 values in one row).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+from numba import njit
+
+PY_WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + \
+    "\u2028\u2029\u202f\u205f\u3000"  # str.isspace(), str.split() and str.strip() whitespace
+PY_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # str.splitlines() boundaries
+
+
+def _table(chars: str) -> np.ndarray:
+    out = np.zeros(max(map(ord, chars)) + 1, np.bool_)
+    out[[ord(c) for c in chars]] = True
+    return out
+
+
+_WS = _table(PY_WHITESPACE)
+_BREAKS = _table(PY_LINE_BREAKS)
+_FNV_OFFSET, _FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def utf8_buffer(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """UTF-8 bytes and int64 string offsets (from 0) of a string column, without a copy per string."""
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    texts = texts.cast(pa.large_string()) if texts.type != pa.large_string() else texts
+    if texts.null_count:
+        texts = texts.fill_null("")
+    offsets = np.frombuffer(texts.buffers()[1], np.int64)[texts.offset: texts.offset + len(texts) + 1]
+    data = np.frombuffer(texts.buffers()[2], np.uint8) if len(texts) and offsets[-1] else np.zeros(0, np.uint8)
+    return data[offsets[0]: offsets[-1]], offsets - offsets[0]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _char(data, i):
+    """``(code point, byte width)`` of the UTF-8 character starting at ``data[i]``."""
+    b = np.int64(data[i])
+    if b < 0x80:
+        return b, 1
+    if b < 0xE0:
+        return ((b & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F), 2
+    if b < 0xF0:
+        return ((b & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F), 3
+    return 0x10000, 4  # no whitespace or line break lies beyond the BMP
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _in(table, cp):
+    return cp < len(table) and table[cp]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _mix(x):
+    """splitmix64 finalizer."""
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@njit(cache=True, nogil=True)
+def _word_spans(data, offsets, ws, want_hashes):
+    """Words (maximal runs of non-whitespace, as ``str.split()``) per string; with ``want_hashes``
+    also each word's FNV-1a hash, in order."""
+    n = len(offsets) - 1
+    counts = np.zeros(n, np.int64)
+    hashes = np.empty(len(data) // 2 + n + 1 if want_hashes else 0, np.uint64)  # a word and a space: >= 2 bytes
+    k = 0
+    for s in range(n):
+        i, end, inside, h = offsets[s], offsets[s + 1], False, _FNV_OFFSET
+        while i < end:
+            cp, width = _char(data, i)
+            if _in(ws, cp):
+                if inside and want_hashes:
+                    hashes[k] = _mix(h)
+                    k += 1
+                inside = False
+            else:
+                if not inside:
+                    counts[s] += 1
+                    h = _FNV_OFFSET
+                inside = True
+                if want_hashes:
+                    for j in range(i, i + width):
+                        h = (h ^ np.uint64(data[j])) * _FNV_PRIME
+            i += width
+        if inside and want_hashes:
+            hashes[k] = _mix(h)
+            k += 1
+    return counts, hashes[:k]
+
+
+def word_counts(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """``len(text.split())`` of every string."""
+    return _word_spans(data, offsets, _WS, False)[0]
+
+
+def word_hashes(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(hash of every word of every string, in order; words per string)`` for ``text.split()``."""
+    counts, hashes = _word_spans(data, offsets, _WS, True)
+    return hashes, counts
+
+
+@njit(cache=True, nogil=True)
+def _line_hashes(data, offsets, ws, breaks):
+    n = len(offsets) - 1
+    counts = np.zeros(n, np.int64)
+    hashes = np.empty(len(data) + n + 1, np.uint64)
+    k = 0
+    for s in range(n):
+        i, end = offsets[s], offsets[s + 1]
+        lo, hi = -1, -1  # the stripped line: first and one-past-last non-whitespace byte
+        while i <= end:
+            cp, width = (0x0A, 1) if i == end else _char(data, i)  # the string's end closes its last line
+            if _in(breaks, cp):
+                if lo >= 0:
+                    h = _FNV_OFFSET
+                    for j in range(lo, hi):
+                        h = (h ^ np.uint64(data[j])) * _FNV_PRIME
+                    hashes[k] = _mix(h)
+                    k += 1
+                    counts[s] += 1
+                lo, hi = -1, -1
+            elif not _in(ws, cp):
+                if lo < 0:
+                    lo = i
+                hi = i + width
+            i += width
+    return counts, hashes[:k]
+
+
+def line_hashes(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(hash of every non-empty stripped line, in order; lines per string)``: the lines of
+    ``[ln.strip() for ln in text.splitlines() if ln.strip()]``."""
+    counts, hashes = _line_hashes(data, offsets, _WS, _BREAKS)
+    return hashes, counts
+
+
+@njit(cache=True, nogil=True)
+def _run_hashes(data, offsets, in_word, base):
+    n = len(offsets) - 1
+    counts = np.zeros(n, np.int64)
+    hashes = np.empty(len(data) // 2 + n + 1, np.uint64)
+    k = 0
+    for s in range(n):
+        inside, h, power = False, np.uint64(0), np.uint64(1)
+        for i in range(offsets[s], offsets[s + 1]):
+            if in_word[data[i]]:
+                if not inside:
+                    inside, h, power = True, np.uint64(0), np.uint64(1)
+                h += np.uint64(data[i]) * power
+                power *= base
+            elif inside:
+                hashes[k] = _mix(h)
+                k += 1
+                counts[s] += 1
+                inside = False
+        if inside:
+            hashes[k] = _mix(h)
+            k += 1
+            counts[s] += 1
+    return hashes[:k], counts
+
+
+def run_hashes(data: np.ndarray, offsets: np.ndarray, in_word: np.ndarray, base: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(hash of every maximal run of bytes with in_word[byte], in order; runs per string)``. A run's
+    hash is the splitmix64-mixed polynomial ``sum(byte_j * base**j)`` mod 2**64 of its bytes."""
+    return _run_hashes(data, offsets, in_word, np.uint64(base))
+
+
+@njit(cache=True, nogil=True)
+def distinct_per_row(hashes, row_offsets):
+    """Distinct values in each row's slice ``hashes[row_offsets[r]:row_offsets[r + 1]]``."""
+    n = len(row_offsets) - 1
+    out = np.zeros(n, np.int64)
+    for r in range(n):
+        part = np.sort(hashes[row_offsets[r]: row_offsets[r + 1]])
+        if len(part):
+            out[r] = 1 + np.count_nonzero(part[1:] != part[:-1])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def distinct_ngrams_per_row(hashes, row_offsets, size):
+    """Distinct runs of ``size`` consecutive hashes inside each row (n-grams of words)."""
+    n = len(row_offsets) - 1
+    out = np.zeros(n, np.int64)
+    for r in range(n):
+        lo, hi = row_offsets[r], row_offsets[r + 1]
+        windows = hi - lo - size + 1
+        if windows <= 0:
+            continue
+        keys = np.empty(windows, np.uint64)
+        for w in range(windows):
+            key = np.uint64(size)
+            for j in range(size):
+                key = key * _GOLDEN + hashes[lo + w + j]
+            keys[w] = _mix(key)
+        keys.sort()
+        out[r] = 1 + np.count_nonzero(keys[1:] != keys[:-1])
+    return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _escaped_size(b):
+    if b == 0x22 or b == 0x5C or b == 0x08 or b == 0x09 or b == 0x0A or b == 0x0C or b == 0x0D:
+        return 2
+    return 6 if b < 0x20 else 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _hex(d):
+    return d + 48 if d < 10 else d + 87  # lower-case, as Python's json writes \u00XX
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _escape_into(data, lo, hi, out, at):
+    """JSON string body of ``data[lo:hi]`` as ``json.dumps(ensure_ascii=False)`` writes it."""
+    for i in range(lo, hi):
+        b = data[i]
+        if b >= 0x20 and b != 0x22 and b != 0x5C:
+            out[at] = b
+            at += 1
+            continue
+        out[at] = 0x5C
+        short = b if b == 0x22 or b == 0x5C else 0x62 if b == 0x08 else 0x74 if b == 0x09 else \
+            0x6E if b == 0x0A else 0x66 if b == 0x0C else 0x72 if b == 0x0D else 0
+        if short:
+            out[at + 1] = short
+            at += 2
+        else:
+            out[at + 1], out[at + 2], out[at + 3] = 0x75, 0x30, 0x30
+            out[at + 4], out[at + 5] = _hex(b >> 4), _hex(b & 0xF)
+            at += 6
+    return at
+
+
+@njit(cache=True, nogil=True)
+def _json_pairs(data, offsets, roles, names, name_offsets, row_offsets):
+    n = len(row_offsets) - 1
+    out_offsets = np.zeros(n + 1, np.int64)
+    for r in range(n):
+        turns = row_offsets[r + 1] - row_offsets[r]
+        size = 2 + 7 * turns + max(turns - 1, 0)  # [ ] around, ["",""] per turn, commas between
+        for t in range(row_offsets[r], row_offsets[r + 1]):
+            size += name_offsets[roles[t] + 1] - name_offsets[roles[t]]
+            for i in range(offsets[t], offsets[t + 1]):
+                size += _escaped_size(data[i])
+        out_offsets[r + 1] = out_offsets[r] + size
+    out = np.empty(out_offsets[-1], np.uint8)
+    for r in range(n):
+        at = out_offsets[r]
+        out[at] = 0x5B
+        at += 1
+        for t in range(row_offsets[r], row_offsets[r + 1]):
+            if t > row_offsets[r]:
+                out[at] = 0x2C
+                at += 1
+            out[at], out[at + 1] = 0x5B, 0x22
+            at += 2
+            for j in range(name_offsets[roles[t]], name_offsets[roles[t] + 1]):
+                out[at] = names[j]
+                at += 1
+            out[at], out[at + 1], out[at + 2] = 0x22, 0x2C, 0x22
+            at = _escape_into(data, offsets[t], offsets[t + 1], out, at + 3)
+            out[at], out[at + 1] = 0x22, 0x5D
+            at += 2
+        out[at] = 0x5D
+    return out, out_offsets
+
+
+def json_pairs(data: np.ndarray, offsets: np.ndarray, roles: np.ndarray, names: list[str],
+               row_offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``json.dumps([[names[role], text], ...], ensure_ascii=False, separators=(",", ":"))`` of each
+    row's turns ``row_offsets[r]:row_offsets[r + 1]``, as UTF-8 bytes and int64 row offsets."""
+    encoded = [x.encode() for x in names]
+    name_offsets = np.concatenate([[0], np.cumsum([len(x) for x in encoded])]).astype(np.int64)
+    name_bytes = np.frombuffer(b"".join(encoded), np.uint8)
+    return _json_pairs(data, offsets, np.asarray(roles, np.int64), name_bytes, name_offsets,
+                       np.asarray(row_offsets, np.int64))
