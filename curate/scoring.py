@@ -72,8 +72,10 @@ class Conversations:
 
 
 def _column(values: list[Any]) -> pa.Array:
-    """Vectors (1-d float numpy arrays) become float16 lists; everything else as Arrow infers."""
-    if any(isinstance(v, np.ndarray) and v.ndim == 1 for v in values):
+    """Vectors (1-d float numpy arrays) become float16 lists; everything else as Arrow infers. The
+    first non-null value decides (a column holds one kind of value)."""
+    first = next((v for v in values if v is not None), None)
+    if isinstance(first, np.ndarray) and first.ndim == 1:
         return pa.array([None if v is None else np.asarray(v, np.float16) for v in values],
                         type=pa.list_(pa.float16()))
     return pa.array(values)

@@ -19,14 +19,15 @@ PY_WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(ch
 PY_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # str.splitlines() boundaries
 
 
-def _table(chars: str) -> np.ndarray:
-    out = np.zeros(max(map(ord, chars)) + 1, np.bool_)
-    out[[ord(c) for c in chars]] = True
+def _kinds(limit: int) -> np.ndarray:
+    """Kind of every code point below ``limit``: 0 other, 1 whitespace, 2 line break (also whitespace)."""
+    out = np.zeros(limit, np.uint8)
+    out[[ord(c) for c in PY_WHITESPACE if ord(c) < limit]] = 1
+    out[[ord(c) for c in PY_LINE_BREAKS if ord(c) < limit]] = 2
     return out
 
 
-_WS = _table(PY_WHITESPACE)
-_BREAKS = _table(PY_LINE_BREAKS)
+_KIND = _kinds(0x3001)  # no whitespace or line break lies above U+3000
 _FNV_OFFSET, _FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -44,21 +45,10 @@ def utf8_buffer(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarr
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _char(data, i):
-    """``(code point, byte width)`` of the UTF-8 character starting at ``data[i]``."""
-    b = np.int64(data[i])
-    if b < 0x80:
-        return b, 1
-    if b < 0xE0:
-        return ((b & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F), 2
-    if b < 0xF0:
-        return ((b & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F), 3
-    return 0x10000, 4  # no whitespace or line break lies beyond the BMP
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _in(table, cp):
-    return cp < len(table) and table[cp]
+def _fnv(h, data, lo, hi):
+    for j in range(lo, hi):
+        h = (h ^ np.uint64(data[j])) * _FNV_PRIME
+    return h
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -72,7 +62,7 @@ def _mix(x):
 
 
 @njit(cache=True, nogil=True)
-def _word_spans(data, offsets, ws, want_hashes):
+def _word_spans(data, offsets, kinds, want_hashes):
     """Words (maximal runs of non-whitespace, as ``str.split()``) per string; with ``want_hashes``
     also each word's FNV-1a hash, in order."""
     n = len(offsets) - 1
@@ -80,42 +70,54 @@ def _word_spans(data, offsets, ws, want_hashes):
     hashes = np.empty(len(data) // 2 + n + 1 if want_hashes else 0, np.uint64)  # a word and a space: >= 2 bytes
     k = 0
     for s in range(n):
-        i, end, inside, h = offsets[s], offsets[s + 1], False, _FNV_OFFSET
+        i, end, inside, h, words = offsets[s], offsets[s + 1], False, _FNV_OFFSET, 0
         while i < end:
-            cp, width = _char(data, i)
-            if _in(ws, cp):
+            # the character's kind, written out here: a helper returning (kind, width) runs 3x slower.
+            # Only ASCII and the lead bytes C2 (U+0080-00BF) and E1-E3 (U+1000-3FFF) can start
+            # whitespace; any other byte (a letter's lead or continuation byte) counts as 'other' alone.
+            b, width = data[i], 1
+            if b < 0x80:
+                kind = kinds[b]
+            elif b == 0xC2:
+                kind, width = kinds[((np.int64(b) & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F)], 2
+            elif b == 0xE1 or b == 0xE2 or b == 0xE3:
+                cp = ((np.int64(b) & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F)
+                kind, width = (kinds[cp] if cp < len(kinds) else 0), 3
+            else:
+                kind = 0
+            if kind:
                 if inside and want_hashes:
                     hashes[k] = _mix(h)
                     k += 1
                 inside = False
             else:
                 if not inside:
-                    counts[s] += 1
+                    words += 1
                     h = _FNV_OFFSET
                 inside = True
                 if want_hashes:
-                    for j in range(i, i + width):
-                        h = (h ^ np.uint64(data[j])) * _FNV_PRIME
+                    h = _fnv(h, data, i, i + width)
             i += width
         if inside and want_hashes:
             hashes[k] = _mix(h)
             k += 1
+        counts[s] = words
     return counts, hashes[:k]
 
 
 def word_counts(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """``len(text.split())`` of every string."""
-    return _word_spans(data, offsets, _WS, False)[0]
+    return _word_spans(data, offsets, _KIND, False)[0]
 
 
 def word_hashes(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(hash of every word of every string, in order; words per string)`` for ``text.split()``."""
-    counts, hashes = _word_spans(data, offsets, _WS, True)
+    counts, hashes = _word_spans(data, offsets, _KIND, True)
     return hashes, counts
 
 
 @njit(cache=True, nogil=True)
-def _line_hashes(data, offsets, ws, breaks):
+def _line_hashes(data, offsets, kinds):
     n = len(offsets) - 1
     counts = np.zeros(n, np.int64)
     hashes = np.empty(len(data) + n + 1, np.uint64)
@@ -124,17 +126,23 @@ def _line_hashes(data, offsets, ws, breaks):
         i, end = offsets[s], offsets[s + 1]
         lo, hi = -1, -1  # the stripped line: first and one-past-last non-whitespace byte
         while i <= end:
-            cp, width = (0x0A, 1) if i == end else _char(data, i)  # the string's end closes its last line
-            if _in(breaks, cp):
+            b, width = (0x0A if i == end else data[i]), 1  # the string's end closes its last line
+            if b < 0x80:  # the character's kind, as in _word_spans
+                kind = kinds[b]
+            elif b == 0xC2:
+                kind, width = kinds[((np.int64(b) & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F)], 2
+            elif b == 0xE1 or b == 0xE2 or b == 0xE3:
+                cp = ((np.int64(b) & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F)
+                kind, width = (kinds[cp] if cp < len(kinds) else 0), 3
+            else:
+                kind = 0
+            if kind == 2:
                 if lo >= 0:
-                    h = _FNV_OFFSET
-                    for j in range(lo, hi):
-                        h = (h ^ np.uint64(data[j])) * _FNV_PRIME
-                    hashes[k] = _mix(h)
+                    hashes[k] = _mix(_fnv(_FNV_OFFSET, data, lo, hi))
                     k += 1
                     counts[s] += 1
                 lo, hi = -1, -1
-            elif not _in(ws, cp):
+            elif kind == 0:
                 if lo < 0:
                     lo = i
                 hi = i + width
@@ -145,7 +153,7 @@ def _line_hashes(data, offsets, ws, breaks):
 def line_hashes(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(hash of every non-empty stripped line, in order; lines per string)``: the lines of
     ``[ln.strip() for ln in text.splitlines() if ln.strip()]``."""
-    counts, hashes = _line_hashes(data, offsets, _WS, _BREAKS)
+    counts, hashes = _line_hashes(data, offsets, _KIND)
     return hashes, counts
 
 
@@ -182,36 +190,85 @@ def run_hashes(data: np.ndarray, offsets: np.ndarray, in_word: np.ndarray, base:
 
 
 @njit(cache=True, nogil=True)
-def distinct_per_row(hashes, row_offsets):
-    """Distinct values in each row's slice ``hashes[row_offsets[r]:row_offsets[r + 1]]``."""
-    n = len(row_offsets) - 1
-    out = np.zeros(n, np.int64)
-    for r in range(n):
-        part = np.sort(hashes[row_offsets[r]: row_offsets[r + 1]])
-        if len(part):
-            out[r] = 1 + np.count_nonzero(part[1:] != part[:-1])
+def _contains_any(data, offsets, needles, needle_offsets, by_first):
+    n = len(offsets) - 1
+    out = np.zeros(n, np.bool_)
+    for s in range(n):
+        end = offsets[s + 1]
+        for i in range(offsets[s], end):
+            for k in range(by_first[data[i]], by_first[np.int64(data[i]) + 1]):  # needles starting with this byte
+                lo, hi = needle_offsets[k], needle_offsets[k + 1]
+                if i + hi - lo > end:
+                    continue
+                j = 1
+                while j < hi - lo and data[i + j] == needles[lo + j]:
+                    j += 1
+                if j == hi - lo:
+                    out[s] = True
+                    break
+            if out[s]:
+                break
     return out
+
+
+def contains_any(data: np.ndarray, offsets: np.ndarray, needles: list[str]) -> np.ndarray:
+    """Whether each string contains any of ``needles`` (literal substrings; a non-ASCII character is
+    a needle too), in one pass that compares only the needles starting with the byte at hand."""
+    encoded = sorted(x.encode() for x in needles if x)
+    firsts = np.array([x[0] for x in encoded], np.int64)
+    by_first = np.searchsorted(firsts, np.arange(257)).astype(np.int64)
+    needle_offsets = np.concatenate([[0], np.cumsum([len(x) for x in encoded])]).astype(np.int64)
+    return _contains_any(data, offsets, np.frombuffer(b"".join(encoded), np.uint8), needle_offsets, by_first)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _insert(slots, stamps, mask, key, stamp):
+    """Add ``key`` to the open-addressing set in ``slots[:mask + 1]`` whose live slots carry
+    ``stamp``; True if it was new. Stamps make a fresh set per row without clearing the table."""
+    j = np.int64(key & np.uint64(mask))
+    while stamps[j] == stamp:
+        if slots[j] == key:
+            return False
+        j = (j + 1) & mask
+    stamps[j], slots[j] = stamp, key
+    return True
 
 
 @njit(cache=True, nogil=True)
-def distinct_ngrams_per_row(hashes, row_offsets, size):
-    """Distinct runs of ``size`` consecutive hashes inside each row (n-grams of words)."""
+def _distinct(hashes, row_offsets, size):
     n = len(row_offsets) - 1
     out = np.zeros(n, np.int64)
+    longest = 1
     for r in range(n):
-        lo, hi = row_offsets[r], row_offsets[r + 1]
-        windows = hi - lo - size + 1
-        if windows <= 0:
-            continue
-        keys = np.empty(windows, np.uint64)
-        for w in range(windows):
-            key = np.uint64(size)
-            for j in range(size):
-                key = key * _GOLDEN + hashes[lo + w + j]
-            keys[w] = _mix(key)
-        keys.sort()
-        out[r] = 1 + np.count_nonzero(keys[1:] != keys[:-1])
+        longest = max(longest, row_offsets[r + 1] - row_offsets[r])
+    cap = 16
+    while cap < 2 * longest:
+        cap *= 2
+    slots, stamps = np.empty(cap, np.uint64), np.zeros(cap, np.int64)
+    for r in range(n):
+        lo, windows = row_offsets[r], row_offsets[r + 1] - row_offsets[r] - size + 1
+        mask = 15
+        while mask + 1 < 2 * windows:
+            mask = 2 * mask + 1
+        for w in range(lo, lo + max(windows, 0)):
+            key = hashes[w]
+            if size > 1:
+                key = np.uint64(size)
+                for j in range(size):
+                    key = key * _GOLDEN + hashes[w + j]
+                key = _mix(key)
+            out[r] += _insert(slots, stamps, mask, key, r + 1)
     return out
+
+
+def distinct_per_row(hashes: np.ndarray, row_offsets: np.ndarray) -> np.ndarray:
+    """Distinct values in each row's slice ``hashes[row_offsets[r]:row_offsets[r + 1]]``."""
+    return _distinct(hashes, np.asarray(row_offsets, np.int64), 1)
+
+
+def distinct_ngrams_per_row(hashes: np.ndarray, row_offsets: np.ndarray, size: int) -> np.ndarray:
+    """Distinct runs of ``size`` consecutive hashes inside each row (n-grams of words)."""
+    return _distinct(hashes, np.asarray(row_offsets, np.int64), size)
 
 
 @njit(cache=True, nogil=True, inline="always")

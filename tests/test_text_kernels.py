@@ -76,7 +76,7 @@ def test_json_pairs_is_json_dumps(texts):
 
 
 def test_py_lower_is_str_lower(texts):
-    special = [chr(int(h, 16)) for h in _lower_differs().strip("[]").replace("\\x{", " ").replace("}", "").split()]
+    special = _lower_differs()
     assert "\u03a3" in special and len(special) > 1
     cases = texts + ["ΟΔΟΣ ΣΑΣ", "Σ", "AΣ.", "İİ", "".join(special), "ASCII ONLY", "Ǆ ǅ ǆ"]
     assert _py_lower(pa.array(cases)).to_pylist() == [t.lower() for t in cases]
@@ -105,3 +105,11 @@ def test_oph_kernel_matches_numpy_reference():
                     ref[r, j] = ref[r, c]
                     break
     assert np.array_equal(got, ref)
+
+
+def test_contains_any_is_substring_search(texts):
+    needles = ["<s>", "</s>", "[INST]", "é", "😀", "\u2028", "ab", "a"]
+    data, offsets = K.utf8_buffer(pa.array(texts + ["[INS", "x<s", "<s>"]))
+    got = K.contains_any(data, offsets, needles)
+    assert got.tolist() == [any(x in t for x in needles) for t in texts + ["[INS", "x<s", "<s>"]]
+    assert not K.contains_any(data, offsets, []).any()

@@ -14,9 +14,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.scorers.heuristics import _REFUSAL_RE, _TEMPLATE_RE, _TERMINAL
+from curate.scorers.heuristics import _REFUSAL_RE, _TERMINAL, TEMPLATE_TOKENS
 from curate.text_kernels import (
     PY_WHITESPACE,
+    contains_any,
     distinct_ngrams_per_row,
     distinct_per_row,
     line_hashes,
@@ -56,17 +57,17 @@ def _dup_line_frac(answers: pa.Array, answers_per_row: np.ndarray) -> list[float
     return _ratio(distinct_per_row(hashes, rows), total, total > 1)
 
 
-def _dup_ngram_frac(lowered: pa.Array, answers_per_row: np.ndarray, size: int = 5) -> list[float]:
-    """``_dup_ngram_frac`` over each row's lower-cased answer words (n-grams span its messages)."""
-    hashes, words = word_hashes(*utf8_buffer(lowered))
+def _dup_ngram_frac(hashes: np.ndarray, words: np.ndarray, answers_per_row: np.ndarray, size: int = 5) -> list[float]:
+    """``_dup_ngram_frac`` over each row's lower-cased answer words (``hashes``, ``words`` per answer;
+    n-grams span its messages)."""
     rows = _row_offsets(words, answers_per_row)
     total = np.diff(rows)
     return _ratio(distinct_ngrams_per_row(hashes, rows, size), total - size + 1, total > size)
 
 
 @functools.cache
-def _lower_differs() -> str:
-    """A regex class of the characters whose lower-case Arrow and Python disagree on: their Unicode
+def _lower_differs() -> tuple[str, ...]:
+    """The characters whose lower-case Arrow and Python disagree on: their Unicode
     versions differ by a few dozen, and Python lower-cases a final capital sigma to 'ς'. Only the
     characters either one changes are compared (Arrow lower-cases every character in one call)."""
     text = "".join(map(chr, range(0x80, 0xD800))) + "".join(map(chr, range(0xE000, 0x110000)))
@@ -78,15 +79,14 @@ def _lower_differs() -> str:
     candidates = {text[i] for i in arrow_changed} | {c for c in text if c.lower() != c}
     candidates = sorted(candidates)
     arrow = pc.utf8_lower(pa.array(candidates)).to_pylist()
-    differ = [c for c, a in zip(candidates, arrow, strict=True) if c.lower() != a] + ["\u03a3"]
-    return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in differ) + "]"
+    return tuple(c for c, a in zip(candidates, arrow, strict=True) if c.lower() != a) + ("\u03a3",)
 
 
 def _py_lower(texts: pa.Array) -> pa.Array:
     """``str.lower`` of every string: Arrow's, except on the strings holding a character where
     Python's differs (:func:`_lower_differs`), which Python lower-cases."""
     low = pc.utf8_lower(texts)
-    other = np.flatnonzero(_np(pc.fill_null(pc.match_substring_regex(texts, _lower_differs()), False)))
+    other = np.flatnonzero(contains_any(*utf8_buffer(texts), _lower_differs()))
     if not len(other):
         return low
     fixed = pa.array([t.lower() for t in texts.take(pa.array(other)).to_pylist()], pa.string())
@@ -139,12 +139,16 @@ def score_columns(messages: pa.Array | pa.ChunkedArray) -> dict[str, list]:
     user_turns, asst_turns = _per_row(rid, user, n), _per_row(rid, asst, n)
     chars = _per_row(rid, clen, n) + turns - 1
     asst_chars = _per_row(rid, clen * asst, n) + np.maximum(asst_turns - 1, 0)
-    words = _per_row(rid, word_counts(*utf8_buffer(content)), n)
     starts, ends = offsets[:-1], offsets[1:]
     last = ends - 1
     answers = content.filter(pa.array(asst))
     lowered = _py_lower(answers)
-    leak = _per_row(rid, _np(pc.match_substring_regex(content, _TEMPLATE_RE.pattern)), n) > 0
+    answer_words, answer_word_counts = word_hashes(*utf8_buffer(lowered))  # lower-casing keeps the words
+    message_words = np.zeros(len(content), np.int64)
+    message_words[asst] = answer_word_counts
+    message_words[~asst] = word_counts(*utf8_buffer(content.filter(pa.array(~asst))))
+    words = _per_row(rid, message_words, n)
+    leak = _per_row(rid, contains_any(*utf8_buffer(content), TEMPLATE_TOKENS), n) > 0
     refusal = _per_row(rid[asst], _np(pc.match_substring_regex(lowered, _REFUSAL_RE.pattern)), n) > 0
     return {
         "turns": turns.tolist(),
@@ -160,7 +164,7 @@ def score_columns(messages: pa.Array | pa.ChunkedArray) -> dict[str, list]:
         "ends_with_assistant": (code[last] == 2).tolist(),
         "truncated": _truncated(code[last], content.take(pa.array(last))).tolist(),
         "dup_line_frac": _dup_line_frac(answers, asst_turns),
-        "dup_ngram_frac": _dup_ngram_frac(lowered, asst_turns),
+        "dup_ngram_frac": _dup_ngram_frac(answer_words, answer_word_counts, asst_turns),
         "template_leak": leak.tolist(),
         "refusal": refusal.tolist(),
     }
