@@ -52,8 +52,8 @@ def _fnv(h, data, lo, hi):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _mix(x):
-    """splitmix64 finalizer."""
+def mix(x):
+    """splitmix64 finalizer (uint64)."""
     x ^= x >> np.uint64(30)
     x *= np.uint64(0xBF58476D1CE4E5B9)
     x ^= x >> np.uint64(27)
@@ -87,7 +87,7 @@ def _word_spans(data, offsets, kinds, want_hashes):
                 kind = 0
             if kind:
                 if inside and want_hashes:
-                    hashes[k] = _mix(h)
+                    hashes[k] = mix(h)
                     k += 1
                 inside = False
             else:
@@ -99,7 +99,7 @@ def _word_spans(data, offsets, kinds, want_hashes):
                     h = _fnv(h, data, i, i + width)
             i += width
         if inside and want_hashes:
-            hashes[k] = _mix(h)
+            hashes[k] = mix(h)
             k += 1
         counts[s] = words
     return counts, hashes[:k]
@@ -138,7 +138,7 @@ def _line_hashes(data, offsets, kinds):
                 kind = 0
             if kind == 2:
                 if lo >= 0:
-                    hashes[k] = _mix(_fnv(_FNV_OFFSET, data, lo, hi))
+                    hashes[k] = mix(_fnv(_FNV_OFFSET, data, lo, hi))
                     k += 1
                     counts[s] += 1
                 lo, hi = -1, -1
@@ -172,12 +172,12 @@ def _run_hashes(data, offsets, in_word, base):
                 h += np.uint64(data[i]) * power
                 power *= base
             elif inside:
-                hashes[k] = _mix(h)
+                hashes[k] = mix(h)
                 k += 1
                 counts[s] += 1
                 inside = False
         if inside:
-            hashes[k] = _mix(h)
+            hashes[k] = mix(h)
             k += 1
             counts[s] += 1
     return hashes[:k], counts
@@ -256,7 +256,7 @@ def _distinct(hashes, row_offsets, size):
                 key = np.uint64(size)
                 for j in range(size):
                     key = key * _GOLDEN + hashes[w + j]
-                key = _mix(key)
+                key = mix(key)
             out[r] += _insert(slots, stamps, mask, key, r + 1)
     return out
 

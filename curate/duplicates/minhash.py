@@ -27,6 +27,7 @@ from scipy import sparse
 from tqdm.auto import tqdm
 
 from curate.duplicates.shingles import _mix, shingle_hashes
+from curate.text_kernels import mix
 
 METHODS = ("minhash", "oph")
 DENSIFY_ROUNDS = 32  # optimal-densification probes per empty bin before the rotation fallback
@@ -103,22 +104,24 @@ def oph_signatures(hashes: np.ndarray, offsets: np.ndarray, num_perm: int, seed:
     probe ``t`` that is non-empty in that row (the probes depend on ``j`` and ``t`` only, so two rows
     with equal sets get equal fills); after ``DENSIFY_ROUNDS`` the next non-empty bin to the right.
     One compiled pass over the hashes (:func:`_oph`)."""
-    h = _mix(hashes ^ np.uint64((seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % 2**64))
+    salt = np.uint64((seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % 2**64)
     probes = np.random.default_rng(seed).integers(0, num_perm, size=(DENSIFY_ROUNDS, num_perm))
-    return _oph(h, np.asarray(offsets, np.int64), num_perm, probes)
+    return _oph(hashes, salt, np.asarray(offsets, np.int64), num_perm, probes)
 
 
 @njit(cache=True, nogil=True)
-def _oph(h, offsets, num_perm, probes):
+def _oph(hashes, salt, offsets, num_perm, probes):
     n = len(offsets) - 1
+    mask = np.uint64(num_perm - 1) if num_perm & (num_perm - 1) == 0 else np.uint64(0)  # x % 2**k == x & (2**k - 1)
     sig = np.full((n, num_perm), np.iinfo(np.uint32).max, np.uint32)
     filled = np.zeros(num_perm, np.bool_)
     rounds = probes.shape[0]
     for r in range(n):
         filled[:] = False
         for i in range(offsets[r], offsets[r + 1]):
-            b = np.int64((h[i] >> np.uint64(32)) % np.uint64(num_perm))
-            v = np.uint32(h[i] & np.uint64(0xFFFFFFFF))
+            h = mix(hashes[i] ^ salt)
+            b = np.int64((h >> np.uint64(32)) & mask if mask else (h >> np.uint64(32)) % np.uint64(num_perm))
+            v = np.uint32(h & np.uint64(0xFFFFFFFF))
             filled[b] = True
             if v < sig[r, b]:
                 sig[r, b] = v

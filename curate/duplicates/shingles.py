@@ -12,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numba import njit
 
+from curate.text_kernels import mix as _mix64
 from curate.text_kernels import run_hashes, utf8_buffer
 
 _P = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier for combining token hashes
@@ -71,36 +73,30 @@ def ngram_hashes(tokens: np.ndarray, offsets: np.ndarray, n: int) -> tuple[np.nd
     shingle of all its tokens (an empty row gets the hash of nothing), so no row is signature-less."""
     offsets = np.asarray(offsets, np.int64)
     lengths = np.diff(offsets)
-    counts = np.where(lengths >= n, lengths - n + 1, 1)
     out_off = np.zeros(len(lengths) + 1, np.int64)
-    np.cumsum(counts, out=out_off[1:])
-    out = np.empty(int(out_off[-1]), np.uint64)
-    short = np.flatnonzero(lengths < n)
-    from_short = np.zeros(len(out), bool)
-    from_short[out_off[short]] = True
-    m = len(tokens)
-    if m >= n:
-        windows = m - n + 1
-        h = tokens[:windows] * _P if n > 1 else tokens.copy()  # then in place: no temporaries
-        for k in range(1, n):
-            np.add(h, tokens[k : windows + k], out=h)
-            if k < n - 1:
-                np.multiply(h, _P, out=h)
-        # a window is valid unless it runs past its row's end: the last n-1 starts of every row
-        valid = np.ones(windows, bool)
-        for k in range(1, n):
-            start = offsets[1:] - k
-            start = start[(lengths >= k) & (start < windows)]
-            valid[start] = False
-        out[~from_short] = h[valid]
-    if len(short):
-        hs = np.full(len(short), np.uint64(n), np.uint64)  # seeded by n so 'a b' != 5-gram of 'a b ...'
-        for k in range(n - 1):
-            has = lengths[short] > k
-            idx = offsets[short[has]] + k
-            hs[has] = hs[has] * _P + tokens[idx]
-        out[from_short] = hs
-    return _mix(out), out_off
+    np.cumsum(np.where(lengths >= n, lengths - n + 1, 1), out=out_off[1:])
+    return _ngrams(tokens, offsets, out_off, n), out_off
+
+
+@njit(cache=True, nogil=True)
+def _ngrams(tokens, offsets, out_off, n):
+    """``((t[i] * P + t[i+1]) * P + ...) + t[i+n-1]``, mixed, per window; a short row's one shingle is
+    seeded by ``n`` (so 'a b' is not the 5-gram of 'a b ...')."""
+    out = np.empty(out_off[-1], np.uint64)
+    for r in range(len(offsets) - 1):
+        lo, length, at = offsets[r], offsets[r + 1] - offsets[r], out_off[r]
+        if length < n:
+            h = np.uint64(n)
+            for k in range(length):
+                h = h * _P + tokens[lo + k]
+            out[at] = _mix64(h)
+            continue
+        for w in range(length - n + 1):
+            h = tokens[lo + w]
+            for k in range(1, n):
+                h = h * _P + tokens[lo + w + k]
+            out[at + w] = _mix64(h)
+    return out
 
 
 def shingle_hashes(messages: pa.ChunkedArray | pa.Array, ngram: int = 5, kind: str = "word") -> tuple[np.ndarray, np.ndarray]:
