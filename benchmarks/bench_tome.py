@@ -13,8 +13,8 @@ same run, each stage's floor and its ratio to it:
 - read: ``pyarrow.json`` over the whole file (what a user would reach for; no normalization, no
   quarantine), next to a plain read of the bytes;
 - heuristics: one Arrow pass over every message's text (``utf8_length``), reading the shards;
-- MinHash signatures: a minimal one-hash-per-shingle pass (conversation text, lower-case, word
-  starts from one byte-class pass, one mixed hash per word, the minimum per row);
+- MinHash signatures: a minimal one-hash-per-shingle pass (conversation text, lower-case, every word
+  hashed once by the signature stage's own compiled word kernel, the minimum per row);
 - write: the kept shards written again with no filtering.
 """
 
@@ -41,13 +41,13 @@ from tqdm.auto import tqdm
 
 from curate.duplicates import minhash
 from curate.duplicates.config import NearConfig
-from curate.duplicates.shingles import _WORD, _mix, conversation_texts
+from curate.duplicates.shingles import _B, _WORD, conversation_texts
 from curate.executors import Shards, get_executor, score_shards
 from curate.executors.local import default_workers
 from curate.loaders import iter_load
 from curate.pipeline.steps import VALIDITY_COLUMNS
 from curate.rundir import write_jsonl, write_parquet
-from curate.text_kernels import utf8_buffer
+from curate.text_kernels import run_hashes, utf8_buffer
 
 
 class Peak:
@@ -84,12 +84,12 @@ def _timed(peak: Peak, fn) -> dict:
 
 
 def one_hash_per_shingle(msgs: pa.Array) -> np.ndarray:
-    """The least work a shingle signature needs: every word found (one byte-class pass over the
-    lower-cased text) and hashed once, the minimum kept per row (one-permutation hashing, one bin)."""
+    """The least work a shingle signature needs: every word of the lower-cased text found and hashed
+    once (one compiled pass, the signature stage's own word kernel), the minimum kept per row
+    (one-permutation hashing with one bin)."""
     data, offsets = utf8_buffer(pc.utf8_lower(conversation_texts(msgs)))
-    starts = np.flatnonzero(np.diff(_WORD[data].view(np.int8), prepend=np.int8(0)) == 1)
-    h = _mix(starts.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + data[starts])
-    firsts = np.minimum(np.searchsorted(starts, offsets[:-1]), max(len(h) - 1, 0))
+    h, counts = run_hashes(data, offsets, _WORD, _B)
+    firsts = np.minimum(np.concatenate([[0], np.cumsum(counts)[:-1]]), max(len(h) - 1, 0))
     return np.minimum.reduceat(h, firsts) if len(h) else h
 
 
@@ -248,6 +248,10 @@ def main() -> None:
     for name, floor in ratio.items():
         stages[name]["floor_cpu_seconds"] = floors[floor]["cpu_seconds"]
         stages[name]["cpu_ratio_to_floor"] = round(stages[name]["cpu_seconds"] / max(floors[floor]["cpu_seconds"], 1e-3), 1)
+    # the read stage also writes the shards: its whole floor is the parse plus writing the same shards
+    both = floors["pyarrow_json"]["cpu_seconds"] + floors["rewrite_shards"]["cpu_seconds"]
+    stages["read+validate+shard"]["cpu_ratio_to_parse_plus_write"] = round(
+        stages["read+validate+shard"]["cpu_seconds"] / max(both, 1e-3), 1)
     total = sum(s["seconds"] for s in stages.values())
     cpu_total = sum(s["cpu_seconds"] for s in stages.values())
     result = {"workers": workers, "method": cfg.method, "ngram": cfg.ngram, "threshold": cfg.threshold,

@@ -19,8 +19,9 @@ RECIPE = {
     "validity": ["role_order", "template_leak", "ends_with_assistant"],
     # keep: first. The code before steps ignored a recipe's dedup.keep (and methods) and always kept the
     # first copy; with keep: first both versions do the same thing, so the recorded digests stand. ngram 5
-    # pins the near-dup shingling of that code (the default is now 3-grams, issue 16).
-    "dedup": {"methods": ["exact", "near"], "keep": "first", "near": {"threshold": 0.7, "ngram": 5}},
+    # and method minhash pin the near-dup shingling and signatures of that code (the defaults are now
+    # 3-grams and one-permutation hashing, issue 16).
+    "dedup": {"methods": ["exact", "near"], "keep": "first", "near": {"threshold": 0.7, "ngram": 5, "method": "minhash"}},
     "subsets": [
         {"name": "quality", "filter": "not truncated and not refusal and turns <= 6",
          "rank": {"assistant_chars": 1.0, "dup_ngram_frac": -0.5}, "budget": 40},

@@ -97,7 +97,8 @@ def test_run_limit_and_run_dir_go_through_the_recipe(tmp_path, capsys):
 def test_dedup_near_threshold_acts(tmp_path, capsys):
     text = [" ".join(f"w{i}_{k}" for k in range(60)) for i in range(6)]
     rows = [{"messages": conv(f"question {i}", t)} for i, t in enumerate(text)]
-    rows.append({"messages": conv("question 2", text[2].rsplit(" ", 1)[0] + " changed")})  # Jaccard ~0.9
+    copy = [w if k % 20 != 10 else "changed" for k, w in enumerate(text[2].split())]
+    rows.append({"messages": conv("question 2", " ".join(copy))})  # 3 of 60 words: 3-gram Jaccard ~0.8
     src = write_jsonl(tmp_path / "in.jsonl", rows)
     removed = {}
     for t in ("0.6", "0.99"):
