@@ -7,8 +7,9 @@ Heavy per-row work runs one shard at a time (the pipeline's ingest shards, the l
 heuristics, MinHash signatures written into a .npy memmap); across shards only compact per-row arrays
 are kept (ids, validity flags, uint32 signatures). Prints per-stage seconds (wall, and CPU: on a
 shared machine the CPU seconds, worker processes included, are what an idle one would take), rows/s and
-peak RSS of the process and its workers (sampled every 50 ms), and, measured on the same file in the
-same run, each stage's floor and its ratio to it:
+peak RSS of the process and its workers (sampled every 50 ms), the CPU time the hypervisor stole for
+other guests during the run (a noisy host inflates CPU seconds too), and, measured on the same file in
+the same run, each stage's floor and its ratio to it:
 
 - read: ``pyarrow.json`` over the whole file (what a user would reach for; no normalization, no
   quarantine), next to a plain read of the bytes;
@@ -137,6 +138,7 @@ def main() -> None:
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
     peak, stages = Peak(), {}
+    steal0 = psutil.cpu_times().steal  # CPU time the hypervisor gave to other guests: a noisy host inflates every number
 
     def stage(name, rows):
         def deco(fn):
@@ -260,7 +262,8 @@ def main() -> None:
               "near_removed": int(near_removed.sum()), "kept": int(keep_all.sum()), "stages": stages,
               "total_seconds": round(total, 1), "total_cpu_seconds": round(cpu_total, 1),
               "peak_rss_gb": max(s["peak_rss_gb"] for s in stages.values()), "floors": floors,
-              "load_average": os.getloadavg()}
+              "load_average": os.getloadavg(),
+              "steal_seconds": round(psutil.cpu_times().steal - steal0, 1)}
     print(json.dumps(result, indent=1))
     (work / "bench_tome.json").write_text(json.dumps(result, indent=1))
 

@@ -131,10 +131,16 @@ def iter_chunks(path: Path, name: str, chunk_rows: int, start: int = 0, limit: i
     """``Loaded`` chunks of ``path`` in input order, read on ``workers`` processes (1: this one). If
     the pool cannot run (a script without a ``__main__`` guard, a killed worker), the chunks not yet
     yielded are read in this process."""
-    ranges = line_ranges(path, chunk_rows, start, limit)
+    for chunk, (_, hi, _, _) in _chunks(path, name, line_ranges(path, chunk_rows, start, limit), fmt, workers):
+        chunk.end_byte = hi
+        yield chunk
+
+
+def _chunks(path: Path, name: str, ranges: Iterator, fmt: str | None, workers: int) -> Iterator:
+    """``(Loaded, its range)`` in input order (see :func:`iter_chunks`)."""
     if workers <= 1:
         for r in ranges:
-            yield load_range(str(path), name, *r, fmt, threads=True)
+            yield load_range(str(path), name, *r, fmt, threads=True), r
         return
     folder = tempfile.mkdtemp(prefix="curate-read-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
@@ -145,14 +151,14 @@ def iter_chunks(path: Path, name: str, chunk_rows: int, start: int = 0, limit: i
                 pending.append([r, None])  # listed first: a failing submit leaves its range to the fallback
                 pending[-1][1] = pool.submit(_load_to_file, folder, str(path), name, *r, fmt)
                 if len(pending) > workers:
-                    yield _mapped(pending[0][1].result())
+                    yield _mapped(pending[0][1].result()), pending[0][0]
                     pending.popleft()
             while pending:
-                yield _mapped(pending[0][1].result())
+                yield _mapped(pending[0][1].result()), pending[0][0]
                 pending.popleft()
         except BrokenProcessPool:
             for r in itertools.chain((r for r, _ in pending), ranges):
-                yield load_range(str(path), name, *r, fmt, threads=True)
+                yield load_range(str(path), name, *r, fmt, threads=True), r
     finally:
         pool.shutdown(cancel_futures=True)
         shutil.rmtree(folder, ignore_errors=True)

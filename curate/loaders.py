@@ -35,6 +35,7 @@ class Loaded:
     table: pa.Table
     quarantine: list[dict[str, Any]] = field(default_factory=list)
     read: int = 0
+    end_byte: int | None = None  # where this chunk ends in the input file, where the reader knows it
 
     def __len__(self) -> int:
         return self.table.num_rows
@@ -236,7 +237,7 @@ def normalize_records(
     return rows, bad
 
 
-def _jsonl_file(source: str | Path) -> Path | None:
+def jsonl_file(source: str | Path) -> Path | None:
     """The path of a plain (not gzipped) JSONL file, which the columnar reader takes; else None."""
     if str(source) == SAMPLE:
         return None
@@ -268,7 +269,7 @@ def iter_load(
         raise UserError("chunk_rows must be at least 1")
     if workers is not None and workers < 1:
         raise UserError("workers must be at least 1")
-    path = _jsonl_file(source)
+    path = jsonl_file(source)
     if path is not None:
         from curate import jsonl_reader
 

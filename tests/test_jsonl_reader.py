@@ -105,6 +105,8 @@ def test_process_pool_and_resume_give_the_same_chunks(write_jsonl, sharegpt_rows
     full = list(iter_load(path, chunk_rows=8, workers=2))
     rest = list(iter_load(path, chunk_rows=8, workers=2, start=24))
     assert all(c.table.equals(r.table) and c.quarantine == r.quarantine for c, r in zip(full[3:], rest, strict=True))
+    ends = [c.end_byte for c in full]  # the ingest bar's position: where each chunk ends in the file
+    assert ends == sorted(ends) and ends[-1] == path.stat().st_size and [c.end_byte for c in rest] == ends[3:]
 
 
 def test_run_killed_mid_ingest_resumes_identically_with_the_reader_pool(dirty_jsonl, tmp_path, monkeypatch):

