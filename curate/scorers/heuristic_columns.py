@@ -86,7 +86,8 @@ def _py_lower(texts: pa.Array) -> pa.Array:
     """``str.lower`` of every string: Arrow's, except on the strings holding a character where
     Python's differs (:func:`_lower_differs`), which Python lower-cases."""
     low = pc.utf8_lower(texts)
-    other = np.flatnonzero(contains_any(*utf8_buffer(texts), _lower_differs()))
+    wide = np.flatnonzero(~_np(pc.fill_null(pc.string_is_ascii(texts), True)))  # ASCII lower-cases alike
+    other = wide[contains_any(*utf8_buffer(texts.take(pa.array(wide, pa.int64()))), _lower_differs())]
     if not len(other):
         return low
     fixed = pa.array([t.lower() for t in texts.take(pa.array(other)).to_pylist()], pa.string())
