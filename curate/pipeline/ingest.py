@@ -19,14 +19,14 @@ from curate.rundir import atomic_path, write_jsonl, write_parquet
 QUARANTINED = "quarantined"  # the removal reason of records that could not be read
 
 
-def consolidate(files: list[Path], out: Path) -> None:
+def consolidate(files: list[Path], out: Path, progress: bool = False) -> None:
     """Shards -> one Parquet file, a shard at a time; columns missing from a shard become nulls."""
     if not files:
         write_parquet(out, to_table([]))
         return
     schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
     with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-        for f in files:
+        for f in tqdm(files, desc="conversations.parquet", unit="shard", disable=not progress or len(files) < 2):
             t = pq.read_table(f)
             for name in schema.names:
                 if name not in t.column_names:
@@ -77,7 +77,7 @@ class Ingest(Step):
         quarantine = [json.loads(line) for k in range(n_shards)
                       for line in run.quarantine_shard(k).read_text(encoding="utf-8").splitlines()]
         write_jsonl(run.quarantine, quarantine)
-        consolidate([run.shard(k) for k in range(n_shards)], run.conversations_path)
+        consolidate([run.shard(k) for k in range(n_shards)], run.conversations_path, ctx.progress)
         self.restore(ctx, {"shards": n_shards})
         return StepCounts(sum(p["read"] for p in per), sum(p["rows"] for p in per), {QUARANTINED: len(quarantine)},
                           info={"shards": n_shards})
