@@ -62,20 +62,22 @@ def mix(x):
 
 
 @njit(cache=True, nogil=True)
-def _word_spans(data, offsets, kinds, want_hashes):
-    """Words (maximal runs of non-whitespace, as ``str.split()``) per string; with ``want_hashes``
-    also each word's FNV-1a hash, in order."""
+def _units(data, offsets, kinds, sep, want_hashes):
+    """Per string, the runs of non-whitespace between characters of kind >= ``sep`` (``_kinds``):
+    ``sep=1`` gives the words of ``str.split()``, ``sep=2`` the non-empty stripped lines of
+    ``str.splitlines()``. Returns the count per string and, with ``want_hashes``, each unit's
+    FNV-1a hash (from its first to its last non-whitespace byte), in order."""
     n = len(offsets) - 1
     counts = np.zeros(n, np.int64)
-    hashes = np.empty(len(data) // 2 + n + 1 if want_hashes else 0, np.uint64)  # a word and a space: >= 2 bytes
+    hashes = np.empty(len(data) // 2 + n + 1 if want_hashes else 0, np.uint64)  # a unit and a separator: >= 2 bytes
     k = 0
     for s in range(n):
-        i, end, inside, h, words = offsets[s], offsets[s + 1], False, _FNV_OFFSET, 0
-        while i < end:
+        i, end, lo, hi, units = offsets[s], offsets[s + 1], -1, -1, 0
+        while i <= end:
             # the character's kind, written out here: a helper returning (kind, width) runs 3x slower.
             # Only ASCII and the lead bytes C2 (U+0080-00BF) and E1-E3 (U+1000-3FFF) can start
             # whitespace; any other byte (a letter's lead or continuation byte) counts as 'other' alone.
-            b, width = data[i], 1
+            b, width = (0x0A if i == end else data[i]), 1  # the string's end closes its last unit
             if b < 0x80:
                 kind = kinds[b]
             elif b == 0xC2:
@@ -85,75 +87,37 @@ def _word_spans(data, offsets, kinds, want_hashes):
                 kind, width = (kinds[cp] if cp < len(kinds) else 0), 3
             else:
                 kind = 0
-            if kind:
-                if inside and want_hashes:
-                    hashes[k] = mix(h)
-                    k += 1
-                inside = False
-            else:
-                if not inside:
-                    words += 1
-                    h = _FNV_OFFSET
-                inside = True
-                if want_hashes:
-                    h = _fnv(h, data, i, i + width)
-            i += width
-        if inside and want_hashes:
-            hashes[k] = mix(h)
-            k += 1
-        counts[s] = words
-    return counts, hashes[:k]
-
-
-def word_counts(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """``len(text.split())`` of every string."""
-    return _word_spans(data, offsets, _KIND, False)[0]
-
-
-def word_hashes(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(hash of every word of every string, in order; words per string)`` for ``text.split()``."""
-    counts, hashes = _word_spans(data, offsets, _KIND, True)
-    return hashes, counts
-
-
-@njit(cache=True, nogil=True)
-def _line_hashes(data, offsets, kinds):
-    n = len(offsets) - 1
-    counts = np.zeros(n, np.int64)
-    hashes = np.empty(len(data) + n + 1, np.uint64)
-    k = 0
-    for s in range(n):
-        i, end = offsets[s], offsets[s + 1]
-        lo, hi = -1, -1  # the stripped line: first and one-past-last non-whitespace byte
-        while i <= end:
-            b, width = (0x0A if i == end else data[i]), 1  # the string's end closes its last line
-            if b < 0x80:  # the character's kind, as in _word_spans
-                kind = kinds[b]
-            elif b == 0xC2:
-                kind, width = kinds[((np.int64(b) & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F)], 2
-            elif b == 0xE1 or b == 0xE2 or b == 0xE3:
-                cp = ((np.int64(b) & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F)
-                kind, width = (kinds[cp] if cp < len(kinds) else 0), 3
-            else:
-                kind = 0
-            if kind == 2:
+            if kind >= sep:
                 if lo >= 0:
-                    hashes[k] = mix(_fnv(_FNV_OFFSET, data, lo, hi))
-                    k += 1
-                    counts[s] += 1
-                lo, hi = -1, -1
+                    units += 1
+                    if want_hashes:
+                        hashes[k] = mix(_fnv(_FNV_OFFSET, data, lo, hi))
+                        k += 1
+                lo = -1
             elif kind == 0:
                 if lo < 0:
                     lo = i
                 hi = i + width
             i += width
+        counts[s] = units
     return counts, hashes[:k]
+
+
+def word_counts(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """``len(text.split())`` of every string."""
+    return _units(data, offsets, _KIND, 1, False)[0]
+
+
+def word_hashes(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(hash of every word of every string, in order; words per string)`` for ``text.split()``."""
+    counts, hashes = _units(data, offsets, _KIND, 1, True)
+    return hashes, counts
 
 
 def line_hashes(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(hash of every non-empty stripped line, in order; lines per string)``: the lines of
     ``[ln.strip() for ln in text.splitlines() if ln.strip()]``."""
-    counts, hashes = _line_hashes(data, offsets, _KIND)
+    counts, hashes = _units(data, offsets, _KIND, 2, True)
     return hashes, counts
 
 
