@@ -12,7 +12,8 @@ other guests during the run (a noisy host inflates CPU seconds too), and, measur
 the same run, each stage's floor and its ratio to it:
 
 - read: ``pyarrow.json`` over the whole file (what a user would reach for; no normalization, no
-  quarantine), next to a plain read of the bytes;
+  quarantine), next to a plain read of the bytes; the stage also writes the shards, so it is compared
+  with the parse plus the rewrite below too, and curate's reader alone (no writes) is timed as well;
 - heuristics: one Arrow pass over every message's text (``utf8_length``), reading the shards;
 - MinHash signatures: a minimal one-hash-per-shingle pass (conversation text, lower-case, every word
   hashed once by the signature stage's own compiled word kernel, the minimum per row);
@@ -245,6 +246,14 @@ def main() -> None:
             write_parquet(work / "kept" / f"part-{k:05d}.parquet", t.filter(pa.array(mask)))
 
     floors = measure_floors(args.source, shards, work, keep_all, peak)
+
+    def read_alone():  # the reader without the shard writes: what pyarrow.json alone is compared with
+        for _ in iter_load(args.source, chunk_rows=args.chunk_rows, workers=args.workers or os.cpu_count()):
+            pass
+
+    reader = _timed(peak, read_alone)
+    reader["cpu_ratio_to_pyarrow_json"] = round(reader["cpu_seconds"] / max(floors["pyarrow_json"]["cpu_seconds"], 1e-3), 1)
+    print("read without writes", reader, flush=True)
     ratio = {"read+validate+shard": "pyarrow_json", "heuristics": "arrow_text_pass",
              "minhash signatures": "one_hash_per_shingle", "write kept shards": "rewrite_shards"}
     for name, floor in ratio.items():
@@ -262,6 +271,7 @@ def main() -> None:
               "near_removed": int(near_removed.sum()), "kept": int(keep_all.sum()), "stages": stages,
               "total_seconds": round(total, 1), "total_cpu_seconds": round(cpu_total, 1),
               "peak_rss_gb": max(s["peak_rss_gb"] for s in stages.values()), "floors": floors,
+              "read_without_writes": reader,
               "load_average": os.getloadavg(),
               "steal_seconds": round(psutil.cpu_times().steal - steal0, 1)}
     print(json.dumps(result, indent=1))
