@@ -67,17 +67,16 @@ def _dup_ngram_frac(hashes: np.ndarray, words: np.ndarray, answers_per_row: np.n
 
 @functools.cache
 def _lower_differs() -> tuple[str, ...]:
-    """The characters whose lower-case Arrow and Python disagree on: their Unicode
-    versions differ by a few dozen, and Python lower-cases a final capital sigma to 'ς'. Only the
-    characters either one changes are compared (Arrow lower-cases every character in one call)."""
+    """The characters whose lower-case Arrow and Python disagree on: their Unicode versions differ by a
+    few dozen, and Python lower-cases a final capital sigma to 'ς'. Only the characters either one
+    changes are compared (Arrow lower-cases every character in one call)."""
     text = "".join(map(chr, range(0x80, 0xD800))) + "".join(map(chr, range(0xE000, 0x110000)))
     data = np.frombuffer(text.encode(), np.uint8)
     starts = np.flatnonzero((data & 0xC0) != 0x80)
     chars = pa.StringArray.from_buffers(len(starts), pa.py_buffer(np.append(starts, len(data)).astype(np.int32)),
                                         pa.py_buffer(data))
     arrow_changed = np.flatnonzero(_np(pc.not_equal(pc.utf8_lower(chars), chars)))
-    candidates = {text[i] for i in arrow_changed} | {c for c in text if c.lower() != c}
-    candidates = sorted(candidates)
+    candidates = sorted({text[i] for i in arrow_changed} | {c for c in text if c.lower() != c})
     arrow = pc.utf8_lower(pa.array(candidates)).to_pylist()
     return tuple(c for c, a in zip(candidates, arrow, strict=True) if c.lower() != a) + ("\u03a3",)
 
