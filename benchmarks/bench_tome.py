@@ -46,6 +46,7 @@ from curate.duplicates.config import NearConfig
 from curate.duplicates.shingles import _B, _WORD, conversation_texts
 from curate.executors import Shards, get_executor, score_shards
 from curate.executors.local import default_workers
+from curate.jsonl_reader import write_shards
 from curate.loaders import iter_load
 from curate.pipeline.steps import VALIDITY_COLUMNS
 from curate.rundir import write_jsonl, write_parquet
@@ -160,13 +161,15 @@ def main() -> None:
     counts = {"read": 0, "quarantined": 0}
 
     @stage("read+validate+shard", lambda: counts["read"])
-    def _():
-        chunks = iter_load(args.source, chunk_rows=args.chunk_rows, workers=args.workers or os.cpu_count())
-        for k, chunk in enumerate(tqdm(chunks, unit="shard", desc="read")):
-            p = work / "data" / "shards" / f"part-{k:05d}.parquet"
-            write_parquet(p, chunk.table)
+    def _():  # as the pipeline's ingest: the reading processes write the shards
+        def shard(k: int) -> Path:
+            return work / "data" / "shards" / f"part-{k:05d}.parquet"
+
+        source = Path(args.source)
+        written = write_shards(source, source.stem, args.chunk_rows, shard, workers=args.workers or os.cpu_count())
+        for k, chunk in enumerate(tqdm(written, unit="shard", desc="read")):
             write_jsonl(work / "data" / "quarantine" / f"part-{k:05d}.jsonl", chunk.quarantine)
-            paths.append(p)
+            paths.append(shard(k))
             counts["read"] += chunk.read
             counts["quarantined"] += len(chunk.quarantine)
 

@@ -16,10 +16,12 @@ import os
 import shutil
 import tempfile
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -126,39 +128,82 @@ def _mapped(result: tuple[str, list, int]):
     return Loaded(table, quarantine, read)
 
 
+@dataclass
+class Written:
+    """A chunk written as a Parquet shard by the process that read it."""
+
+    rows: int
+    read: int
+    quarantine: list[dict[str, Any]]
+    end_byte: int
+
+
+def _load_to_parquet(out: str, *args) -> tuple[int, list, int]:
+    from curate.rundir import write_parquet
+
+    chunk = load_range(*args)
+    write_parquet(out, chunk.table)
+    return chunk.table.num_rows, chunk.quarantine, chunk.read
+
+
 def iter_chunks(path: Path, name: str, chunk_rows: int, start: int = 0, limit: int | None = None,
                 fmt: str | None = None, workers: int = 1) -> Iterator:
     """``Loaded`` chunks of ``path`` in input order, read on ``workers`` processes (1: this one). If
     the pool cannot run (a script without a ``__main__`` guard, a killed worker), the chunks not yet
     yielded are read in this process."""
-    for chunk, (_, hi, _, _) in _chunks(path, name, line_ranges(path, chunk_rows, start, limit), fmt, workers):
-        chunk.end_byte = hi
-        yield chunk
+    folder = tempfile.mkdtemp(prefix="curate-read-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None) \
+        if workers > 1 else ""
+    try:
+        in_order = _in_order(line_ranges(path, chunk_rows, start, limit), workers,
+                             remote=lambda r: (_load_to_file, folder, str(path), name, *r, fmt), finish=_mapped,
+                             local=lambda r: load_range(str(path), name, *r, fmt, threads=True))
+        for chunk, (_, hi, _, _) in in_order:
+            chunk.end_byte = hi
+            yield chunk
+    finally:
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
-def _chunks(path: Path, name: str, ranges: Iterator, fmt: str | None, workers: int) -> Iterator:
-    """``(Loaded, its range)`` in input order (see :func:`iter_chunks`)."""
+def write_shards(path: Path, name: str, chunk_rows: int, shard_path: Callable[[int], Path], first: int = 0,
+                 start: int = 0, limit: int | None = None, fmt: str | None = None, workers: int = 1) -> Iterator[Written]:
+    """:func:`iter_chunks`, each chunk written as the Parquet shard ``shard_path(first + i)`` by the
+    process that read it: the parent never holds the text (no copy between processes, and the shard
+    writes run on every worker). Yields each shard's counts, quarantine and end byte, in input order."""
+    ranges = ((str(shard_path(first + i)), r) for i, r in enumerate(line_ranges(path, chunk_rows, start, limit)))
+
+    def local(job):
+        return _load_to_parquet(job[0], str(path), name, *job[1], fmt, True)
+
+    for (rows, quarantine, read), (_, (_, hi, _, _)) in _in_order(
+            ranges, workers, remote=lambda job: (_load_to_parquet, job[0], str(path), name, *job[1], fmt),
+            finish=lambda result: result, local=local):
+        yield Written(rows, read, quarantine, hi)
+
+
+def _in_order(jobs: Iterator, workers: int, remote: Callable, finish: Callable, local: Callable) -> Iterator:
+    """``(result, job)`` for every job in input order: ``finish(f(*args))`` with ``(f, *args) =
+    remote(job)`` on a spawned pool of ``workers``, at most ``workers`` ahead of the consumer; or
+    ``local(job)`` in this process (one worker, or the rest of the jobs once the pool broke)."""
     if workers <= 1:
-        for r in ranges:
-            yield load_range(str(path), name, *r, fmt, threads=True), r
+        for job in jobs:
+            yield local(job), job
         return
-    folder = tempfile.mkdtemp(prefix="curate-read-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
     pending: deque = deque()
     try:
         try:
-            for r in ranges:
-                pending.append([r, None])  # listed first: a failing submit leaves its range to the fallback
-                pending[-1][1] = pool.submit(_load_to_file, folder, str(path), name, *r, fmt)
+            for job in jobs:
+                pending.append([job, None])  # listed first: a failing submit leaves its job to the fallback
+                pending[-1][1] = pool.submit(*remote(job))
                 if len(pending) > workers:
-                    yield _mapped(pending[0][1].result()), pending[0][0]
+                    yield finish(pending[0][1].result()), pending[0][0]
                     pending.popleft()
             while pending:
-                yield _mapped(pending[0][1].result()), pending[0][0]
+                yield finish(pending[0][1].result()), pending[0][0]
                 pending.popleft()
         except BrokenProcessPool:
-            for r in itertools.chain((r for r, _ in pending), ranges):
-                yield load_range(str(path), name, *r, fmt, threads=True), r
+            for job in itertools.chain((job for job, _ in pending), jobs):
+                yield local(job), job
     finally:
         pool.shutdown(cancel_futures=True)
-        shutil.rmtree(folder, ignore_errors=True)

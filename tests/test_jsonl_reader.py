@@ -110,30 +110,30 @@ def test_process_pool_and_resume_give_the_same_chunks(write_jsonl, sharegpt_rows
 
 
 def test_run_killed_mid_ingest_resumes_identically_with_the_reader_pool(dirty_jsonl, tmp_path, monkeypatch):
-    """``curate.run`` reading with two worker processes, killed while writing its second shard, resumes
-    to the outputs of an uninterrupted run."""
+    """``curate.run`` reading with two worker processes that write the shards, killed before the second
+    shard's marker, resumes to the outputs of an uninterrupted run."""
     import curate.jsonl_reader as reader
     import curate.pipeline.ingest as pipeline
     from curate.pipeline import run
 
     monkeypatch.setattr(reader, "POOL_MIN_BYTES", 0)  # the pool even for this small file
     monkeypatch.setattr(reader.os, "cpu_count", lambda: 2)
-    pools, real_chunks = [], reader.iter_chunks
-    monkeypatch.setattr(reader, "iter_chunks", lambda *a: pools.append(a[-1]) or real_chunks(*a))
+    pools, real_shards = [], pipeline.write_shards
+    monkeypatch.setattr(pipeline, "write_shards", lambda *a: pools.append(a[-1]) or real_shards(*a))
     src = dirty_jsonl
     clean = run(recipe(src, tmp_path / "clean"), progress=False)
-    real, calls = pipeline.write_parquet, {"n": 0}
+    real, calls = pipeline.write_jsonl, {"n": 0}
 
-    def dying(path, table):
+    def dying(path, rows):
         calls["n"] += 1
-        if calls["n"] == 2:
+        if calls["n"] == 2:  # the workers wrote the second shard (and maybe the third); its marker is missing
             raise KeyboardInterrupt
-        return real(path, table)
+        return real(path, rows)
 
-    monkeypatch.setattr(pipeline, "write_parquet", dying)
+    monkeypatch.setattr(pipeline, "write_jsonl", dying)
     with pytest.raises(KeyboardInterrupt):
         run(recipe(src, tmp_path / "resumed"), progress=False)
-    monkeypatch.setattr(pipeline, "write_parquet", real)
+    monkeypatch.setattr(pipeline, "write_jsonl", real)
     resumed = run(recipe(src, tmp_path / "resumed"), progress=False)
     assert resumed.counts == clean.counts and resumed.subsets == clean.subsets
     assert run_outputs(tmp_path / "resumed") == run_outputs(tmp_path / "clean")
@@ -165,3 +165,20 @@ def test_workers_must_be_positive(write_jsonl):
 
     with pytest.raises(UserError, match="workers"):
         next(iter_load(write_jsonl([SHAREGPT]), workers=0))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_write_shards_writes_the_chunks_iter_load_yields(write_jsonl, sharegpt_rows, tmp_path, workers):
+    """Shards written by the reading processes hold exactly the chunks the reader would hand back."""
+    import pyarrow.parquet as pq
+
+    from curate.jsonl_reader import write_shards
+
+    path = write_jsonl([json.dumps(r) for r in sharegpt_rows * 3] + ["{bad"])
+    out = tmp_path / "shards"
+    written = list(write_shards(path, path.stem, 8, lambda k: out / f"part-{k:05d}.parquet", first=2, workers=workers))
+    chunks = list(iter_load(path, chunk_rows=8, workers=1))
+    assert len(written) == len(chunks) > 2
+    for k, (w, c) in enumerate(zip(written, chunks, strict=True)):
+        assert pq.read_table(out / f"part-{k + 2:05d}.parquet").equals(c.table)
+        assert (w.rows, w.read, w.quarantine, w.end_byte) == (c.table.num_rows, c.read, c.quarantine, c.end_byte)

@@ -39,24 +39,25 @@ def test_interrupted_run_resumes_to_identical_outputs(dirty_jsonl, tmp_path, mon
 
     import curate.pipeline.ingest as pipeline
 
-    real, calls = pipeline.write_parquet, {"n": 0}
+    real, calls = pipeline.write_jsonl, {"n": 0}
 
-    def dying(path, table):
+    def dying(path, rows):
         calls["n"] += 1
         if calls["n"] == 2:
-            raise KeyboardInterrupt  # killed while writing the second shard
-        return real(path, table)
+            raise KeyboardInterrupt  # killed after the second shard was written, before its marker
+        return real(path, rows)
 
-    monkeypatch.setattr(pipeline, "write_parquet", dying)
+    monkeypatch.setattr(pipeline, "write_jsonl", dying)
     with pytest.raises(KeyboardInterrupt):
         run(recipe(dirty_jsonl, tmp_path / "resumed"), progress=False)
-    monkeypatch.setattr(pipeline, "write_parquet", real)
+    monkeypatch.setattr(pipeline, "write_jsonl", real)
     assert (tmp_path / "resumed" / "steps" / "ingest-00000.json").exists()
+    assert not (tmp_path / "resumed" / "steps" / "ingest-00001.json").exists()
     assert not (tmp_path / "resumed" / "steps" / "ingest.json").exists()
 
     seen = []
-    orig_iter = pipeline.iter_load
-    monkeypatch.setattr(pipeline, "iter_load", lambda *a, **kw: seen.append(kw["start"]) or orig_iter(*a, **kw))
+    orig = pipeline.write_shards
+    monkeypatch.setattr(pipeline, "write_shards", lambda *a: seen.append(a[5]) or orig(*a))
     resumed = run(recipe(dirty_jsonl, tmp_path / "resumed"), progress=False)
     assert seen == [16], "resume starts after the finished shard"
     assert resumed.counts == clean.counts and resumed.subsets == clean.subsets

@@ -4,6 +4,7 @@ shard, so a killed ingest restarts at the first missing shard and ends with the 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from curate.jsonl_reader import Written, default_workers, write_shards
 from curate.loaders import iter_load, jsonl_file, to_table
 from curate.pipeline.context import Context, Step, StepCounts
 from curate.rundir import atomic_path, write_jsonl, write_parquet
@@ -32,6 +34,24 @@ def consolidate(files: list[Path], out: Path, progress: bool = False) -> None:
                 if name not in t.column_names:
                     t = t.append_column(name, pa.nulls(t.num_rows, schema.field(name).type))
             writer.write_table(t.select(schema.names).cast(schema))
+
+
+def _write_shards(ctx: Context, first: int, start: int, limit: int | None) -> Iterator[Written]:
+    """The input from record ``start`` written as shards ``first, first + 1, ...``: by the reader's
+    worker processes for a JSONL file (the text never passes through this one), else here."""
+    spec = ctx.recipe.input
+    fmt = None if spec.format == "auto" else spec.format
+    workers = ctx.recipe.executor_options().get("workers")  # the local executor's processes parse JSONL too
+    path = jsonl_file(spec.source)
+    if path is not None:
+        yield from write_shards(path, path.stem, spec.chunk_rows, ctx.run.shard, first, start, limit, fmt,
+                                workers or default_workers(path))
+        return
+    chunks = iter_load(spec.source, chunk_rows=spec.chunk_rows, limit=limit, fmt=fmt, split=spec.split, start=start,
+                       workers=workers)
+    for i, chunk in enumerate(chunks):
+        write_parquet(ctx.run.shard(first + i), chunk.table)
+        yield Written(chunk.table.num_rows, chunk.read, chunk.quarantine, chunk.end_byte)
 
 
 def _bar(source: str, progress: bool) -> tqdm:
@@ -62,17 +82,12 @@ class Ingest(Step):
             n_shards += 1
         read = n_shards * spec.chunk_rows
         limit = None if spec.limit is None else spec.limit - read
-        fmt = None if spec.format == "auto" else spec.format
-        workers = ctx.recipe.executor_options().get("workers")  # the local executor's processes parse JSONL too
-        chunks = iter_load(spec.source, chunk_rows=spec.chunk_rows, limit=limit, fmt=fmt, split=spec.split,
-                           start=read, workers=workers)
         with _bar(spec.source, ctx.progress) as bar:
-            for chunk in chunks if limit is None or limit > 0 else ():
-                write_parquet(run.shard(n_shards), chunk.table)
-                write_jsonl(run.quarantine_shard(n_shards), chunk.quarantine)
-                run.mark_done(f"ingest-{n_shards:05d}", fp, read=chunk.read, rows=chunk.table.num_rows)
+            for shard in _write_shards(ctx, n_shards, read, limit) if limit is None or limit > 0 else ():
+                write_jsonl(run.quarantine_shard(n_shards), shard.quarantine)
+                run.mark_done(f"ingest-{n_shards:05d}", fp, read=shard.read, rows=shard.rows)
                 n_shards += 1
-                bar.update(chunk.read if bar.total is None else chunk.end_byte - bar.n)
+                bar.update(shard.read if bar.total is None else shard.end_byte - bar.n)
         per = [run.done(f"ingest-{k:05d}", fp) for k in range(n_shards)]
         quarantine = [json.loads(line) for k in range(n_shards)
                       for line in run.quarantine_shard(k).read_text(encoding="utf-8").splitlines()]
