@@ -96,6 +96,19 @@ def one_hash_per_shingle(msgs: pa.Array) -> np.ndarray:
     return np.minimum.reduceat(h, firsts) if len(h) else h
 
 
+def ingest(source: Path, work: Path, chunk_rows: int, workers: int, paths: list[Path], counts: dict) -> None:
+    """As the pipeline's ingest: the reading processes write the shards; quarantine lines per shard."""
+    def shard(k: int) -> Path:
+        return work / "data" / "shards" / f"part-{k:05d}.parquet"
+
+    for k, chunk in enumerate(tqdm(write_shards(source, source.stem, chunk_rows, shard, workers=workers), unit="shard",
+                                   desc="read")):
+        write_jsonl(work / "data" / "quarantine" / f"part-{k:05d}.jsonl", chunk.quarantine)
+        paths.append(shard(k))
+        counts["read"] += chunk.read
+        counts["quarantined"] += len(chunk.quarantine)
+
+
 def measure_floors(source: str, shards: Shards, work: Path, keep: np.ndarray, peak: Peak) -> dict:
     """Each stage's floor, on the same file and shards (see the module doc)."""
     def read_bytes():
@@ -161,17 +174,8 @@ def main() -> None:
     counts = {"read": 0, "quarantined": 0}
 
     @stage("read+validate+shard", lambda: counts["read"])
-    def _():  # as the pipeline's ingest: the reading processes write the shards
-        def shard(k: int) -> Path:
-            return work / "data" / "shards" / f"part-{k:05d}.parquet"
-
-        source = Path(args.source)
-        written = write_shards(source, source.stem, args.chunk_rows, shard, workers=args.workers or os.cpu_count())
-        for k, chunk in enumerate(tqdm(written, unit="shard", desc="read")):
-            write_jsonl(work / "data" / "quarantine" / f"part-{k:05d}.jsonl", chunk.quarantine)
-            paths.append(shard(k))
-            counts["read"] += chunk.read
-            counts["quarantined"] += len(chunk.quarantine)
+    def _():
+        ingest(Path(args.source), work, args.chunk_rows, args.workers or os.cpu_count(), paths, counts)
 
     shards = Shards(paths)
     index = pa.concat_tables(list(shards.tables(("id", "row"))))  # compact: ids and input rows
