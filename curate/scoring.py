@@ -67,8 +67,14 @@ class Conversations:
         if self._list is not None:
             return [self._list[p] for p in positions]
         assert self._table is not None
-        taken = self._table["messages"].take(pa.array(positions, pa.int64()))
-        return taken.combine_chunks() if arrow else taken.to_pylist()
+        column = self._table["messages"]
+        if positions and positions[-1] - positions[0] == len(positions) - 1:  # increasing, so a run: no copy
+            taken = column.slice(positions[0], len(positions))
+        else:
+            taken = column.take(pa.array(positions, pa.int64()))
+        if not arrow:
+            return taken.to_pylist()
+        return taken.chunk(0) if taken.num_chunks == 1 else taken.combine_chunks()
 
 
 def _column(values: list[Any]) -> pa.Array:

@@ -144,3 +144,23 @@ def test_cli_score(tmp_path, sharegpt_rows, write_jsonl, capsys):
     assert len(curate.scores(run)) == 12
     assert main(["score", str(src), "--scorers", "heuristics", "--run-dir", str(run), "--set", "lm.bogus=1"]) == 2
     assert "--set" in capsys.readouterr().err
+
+
+def test_conversations_messages_slice_runs_and_take_the_rest():
+    """Consecutive unique rows come back as a zero-copy slice, repeated ids are skipped: both give the
+    same messages as taking the rows one by one, across chunk boundaries too."""
+    import pyarrow as pa
+
+    from curate.loaders import MESSAGE_TYPE
+    from curate.scoring import Conversations
+
+    msgs = [exchange(f"q{i}", f"a{i}") for i in range(6)]
+    ids = ["a", "b", "a", "c", "d", "e"]  # row 2 repeats row 0
+    table = pa.Table.from_batches([pa.table({"id": ids[:3], "messages": pa.array(msgs[:3], MESSAGE_TYPE)}).to_batches()[0],
+                                   pa.table({"id": ids[3:], "messages": pa.array(msgs[3:], MESSAGE_TYPE)}).to_batches()[0]])
+    convs = Conversations(table)
+    assert convs.ids == ["a", "b", "c", "d", "e"]
+    expect = [msgs[p] for p in (0, 1, 3, 4, 5)]
+    for rows in ([0, 1], [2, 3, 4], [1, 2], [0, 1, 2, 3, 4]):
+        assert convs.messages(rows) == [expect[r] for r in rows]
+        assert convs.messages(rows, arrow=True).to_pylist() == [expect[r] for r in rows]

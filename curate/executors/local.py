@@ -111,7 +111,9 @@ def _init_worker(progress: Any) -> None:
 def _score_shard(scorer: Scorer, path: str, wanted: pa.Array, root: str) -> int:
     """Score the ``wanted`` ids of one shard into the store at ``root``; returns rows scored."""
     table = pq.read_table(path, columns=["id", "messages"])
-    table = table.filter(pc.is_in(table["id"], value_set=wanted))
+    mask = pc.is_in(table["id"], value_set=wanted)
+    if not pc.all(mask).as_py():  # a fresh run wants every row: no copy of the text
+        table = table.filter(mask)
     convs, bar = Conversations(table), _QueueBar(_PROGRESS)
     run_scorer(scorer, convs, _ShardStore(root), flush_rows=FLUSH_ROWS, bar=bar)
     bar.update(table.num_rows - len(convs))  # repeated ids in the shard count as done
