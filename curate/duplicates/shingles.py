@@ -1,10 +1,11 @@
-"""Vectorized shingling: a conversation table becomes one flat uint64 array of n-gram hashes plus row
-offsets (the CSR layout MinHash libraries take), with no per-row Python in the hot path.
+"""Shingling: a conversation table becomes one flat uint64 array of n-gram hashes plus row offsets (the
+CSR layout MinHash libraries take), with no per-row Python in the hot path.
 
 Text is ``conversation_text`` lower-cased. Word shingles split on non-word characters (so spacing,
 punctuation and case do not matter); char shingles are byte n-grams of the text with whitespace runs
-collapsed. Tokens are found and hashed in numpy over the UTF-8 buffer (no Python strings), with
-fixed-constant arithmetic mod 2**64, so hashes are identical on every machine and run.
+collapsed. Words are found and hashed, and n-grams combined, in compiled passes over the UTF-8 buffer
+(:mod:`curate.text_kernels`; no Python strings), with fixed-constant arithmetic mod 2**64, so hashes
+are identical on every machine and run.
 """
 
 from __future__ import annotations
