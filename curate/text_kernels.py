@@ -53,11 +53,12 @@ def _fnv(h, data, lo, hi):
 
 @njit(cache=True, nogil=True, inline="always")
 def mix(x):
-    """splitmix64 finalizer (uint64)."""
-    x ^= x >> np.uint64(30)
-    x *= np.uint64(0xBF58476D1CE4E5B9)
-    x ^= x >> np.uint64(27)
-    x *= np.uint64(0x94D049BB133111EB)
+    """splitmix64 finalizer of a uint64, or of every value of a uint64 array (a new array; the
+    argument is left as it is): the one mixer of every hash in curate."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
     return x ^ (x >> np.uint64(31))
 
 

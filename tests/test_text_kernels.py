@@ -88,7 +88,7 @@ def test_oph_kernel_matches_numpy_reference():
     hashes = rng.integers(0, 2**63, 5000, dtype=np.uint64)
     offsets = np.concatenate([[0], np.sort(rng.choice(np.arange(1, 5000), 200, replace=False)), [5000]])
     got = minhash.oph_signatures(hashes, offsets, 64, seed=3)
-    h = minhash._mix(hashes ^ np.uint64((3 * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % 2**64))
+    h = K.mix(hashes ^ np.uint64((3 * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % 2**64))
     n, num_perm = len(offsets) - 1, 64
     cell = np.repeat(np.arange(n) * num_perm, np.diff(offsets)) + ((h >> np.uint64(32)) % np.uint64(num_perm)).astype(np.int64)
     ref = np.full(n * num_perm, np.iinfo(np.uint32).max, np.uint32)

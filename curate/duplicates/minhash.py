@@ -26,7 +26,7 @@ from numba import njit
 from scipy import sparse
 from tqdm.auto import tqdm
 
-from curate.duplicates.shingles import _mix, shingle_hashes
+from curate.duplicates.shingles import shingle_hashes
 from curate.text_kernels import mix
 
 METHODS = ("minhash", "oph")
@@ -143,7 +143,7 @@ def _band_keys(sig: np.ndarray, band: int, rows: int) -> np.ndarray:
     key = np.full(len(sig), np.uint64(band), np.uint64)
     for k in range(rows):
         key = key * np.uint64(0x9E3779B97F4A7C15) + block[:, k]
-    return _mix(key)
+    return mix(key)
 
 
 def candidate_pairs(sig: np.ndarray, threshold: float, fp_weight: float = 0.5, split: int | None = None) -> np.ndarray:

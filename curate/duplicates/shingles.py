@@ -15,22 +15,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from curate.text_kernels import mix as _mix64
-from curate.text_kernels import run_hashes, utf8_buffer
+from curate.text_kernels import mix, run_hashes, utf8_buffer
 
 _P = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier for combining token hashes
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finalizer: spreads the bits of combined hashes (uint64, wraps by design)."""
-    x = x.copy()
-    tmp = np.empty_like(x)
-    for shift, mult in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB), (31, None)):
-        np.right_shift(x, np.uint64(shift), out=tmp)
-        x ^= tmp
-        if mult is not None:
-            x *= np.uint64(mult)
-    return x
 
 
 def conversation_texts(messages: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -65,7 +52,7 @@ def _bytes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     norm = pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.utf8_lower(texts), r"\s+", " "))
     data, offsets = utf8_buffer(norm)
     # a byte's token hash: mix of its value, so n-gram combination below is the same code path
-    tokens = _mix(data.astype(np.uint64) + np.uint64(1))
+    tokens = mix(data.astype(np.uint64) + np.uint64(1))
     return tokens, offsets
 
 
@@ -90,13 +77,13 @@ def _ngrams(tokens, offsets, out_off, n):
             h = np.uint64(n)
             for k in range(length):
                 h = h * _P + tokens[lo + k]
-            out[at] = _mix64(h)
+            out[at] = mix(h)
             continue
         for w in range(length - n + 1):
             h = tokens[lo + w]
             for k in range(1, n):
                 h = h * _P + tokens[lo + w + k]
-            out[at + w] = _mix64(h)
+            out[at + w] = mix(h)
     return out
 
 
