@@ -130,12 +130,12 @@ def _mapped(result: tuple[str, list, int]):
 
 @dataclass
 class Written:
-    """A chunk written as a Parquet shard by the process that read it."""
+    """A chunk written as a Parquet shard (``end_byte``: where it ends in the input, where known)."""
 
     rows: int
     read: int
     quarantine: list[dict[str, Any]]
-    end_byte: int
+    end_byte: int | None
 
 
 def _load_to_parquet(out: str, *args) -> tuple[int, list, int]:
@@ -147,10 +147,12 @@ def _load_to_parquet(out: str, *args) -> tuple[int, list, int]:
 
 
 def iter_chunks(path: Path, name: str, chunk_rows: int, start: int = 0, limit: int | None = None,
-                fmt: str | None = None, workers: int = 1) -> Iterator:
-    """``Loaded`` chunks of ``path`` in input order, read on ``workers`` processes (1: this one). If
+                fmt: str | None = None, workers: int | None = None) -> Iterator:
+    """``Loaded`` chunks of ``path`` in input order, read on ``workers`` processes (1: this one; None:
+    :func:`default_workers`). If
     the pool cannot run (a script without a ``__main__`` guard, a killed worker), the chunks not yet
     yielded are read in this process."""
+    workers = default_workers(path) if workers is None else workers
     folder = tempfile.mkdtemp(prefix="curate-read-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None) \
         if workers > 1 else ""
     try:
@@ -166,10 +168,12 @@ def iter_chunks(path: Path, name: str, chunk_rows: int, start: int = 0, limit: i
 
 
 def write_shards(path: Path, name: str, chunk_rows: int, shard_path: Callable[[int], Path], first: int = 0,
-                 start: int = 0, limit: int | None = None, fmt: str | None = None, workers: int = 1) -> Iterator[Written]:
+                 start: int = 0, limit: int | None = None, fmt: str | None = None,
+                 workers: int | None = None) -> Iterator[Written]:
     """:func:`iter_chunks`, each chunk written as the Parquet shard ``shard_path(first + i)`` by the
     process that read it: the parent never holds the text (no copy between processes, and the shard
     writes run on every worker). Yields each shard's counts, quarantine and end byte, in input order."""
+    workers = default_workers(path) if workers is None else workers
     ranges = ((str(shard_path(first + i)), r) for i, r in enumerate(line_ranges(path, chunk_rows, start, limit)))
 
     def local(job):

@@ -273,8 +273,7 @@ def iter_load(
     if path is not None:
         from curate import jsonl_reader
 
-        yield from jsonl_reader.iter_chunks(path, path.stem, chunk_rows, start, n, fmt,
-                                            workers or jsonl_reader.default_workers(path))
+        yield from jsonl_reader.iter_chunks(path, path.stem, chunk_rows, start, n, fmt, workers)
         return
     name, records = iter_raw(source, split=split)
     stream = islice(records, start, None if n is None else start + n)

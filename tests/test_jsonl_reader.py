@@ -118,8 +118,8 @@ def test_run_killed_mid_ingest_resumes_identically_with_the_reader_pool(dirty_js
 
     monkeypatch.setattr(reader, "POOL_MIN_BYTES", 0)  # the pool even for this small file
     monkeypatch.setattr(reader.os, "cpu_count", lambda: 2)
-    pools, real_shards = [], pipeline.write_shards
-    monkeypatch.setattr(pipeline, "write_shards", lambda *a: pools.append(a[-1]) or real_shards(*a))
+    pools, real_in_order = [], reader._in_order  # the worker count each reading pass really used
+    monkeypatch.setattr(reader, "_in_order", lambda jobs, workers, **kw: pools.append(workers) or real_in_order(jobs, workers, **kw))
     src = dirty_jsonl
     clean = run(recipe(src, tmp_path / "clean"), progress=False)
     real, calls = pipeline.write_jsonl, {"n": 0}

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from curate.jsonl_reader import Written, default_workers, write_shards
+from curate.jsonl_reader import Written, write_shards
 from curate.loaders import iter_load, jsonl_file, to_table
 from curate.pipeline.context import Context, Step, StepCounts
 from curate.rundir import atomic_path, write_jsonl, write_parquet
@@ -44,8 +44,7 @@ def _write_shards(ctx: Context, first: int, start: int, limit: int | None) -> It
     workers = ctx.recipe.executor_options().get("workers")  # the local executor's processes parse JSONL too
     path = jsonl_file(spec.source)
     if path is not None:
-        yield from write_shards(path, path.stem, spec.chunk_rows, ctx.run.shard, first, start, limit, fmt,
-                                workers or default_workers(path))
+        yield from write_shards(path, path.stem, spec.chunk_rows, ctx.run.shard, first, start, limit, fmt, workers)
         return
     chunks = iter_load(spec.source, chunk_rows=spec.chunk_rows, limit=limit, fmt=fmt, split=spec.split, start=start,
                        workers=workers)
