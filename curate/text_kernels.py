@@ -10,6 +10,10 @@ machine and run; distinct counts compare hashes (a collision needs ~2**32 values
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
 from numba import njit
@@ -28,7 +32,7 @@ def _kinds(limit: int) -> np.ndarray:
 
 
 _KIND = _kinds(0x3001)  # no whitespace or line break lies above U+3000
-_FNV_OFFSET, _FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
+_PRIME = np.uint64(0x100000001B3)  # FNV-1a's
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -45,13 +49,6 @@ def utf8_buffer(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarr
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _fnv(h, data, lo, hi):
-    for j in range(lo, hi):
-        h = (h ^ np.uint64(data[j])) * _FNV_PRIME
-    return h
-
-
-@njit(cache=True, nogil=True, inline="always")
 def mix(x):
     """splitmix64 finalizer of a uint64, or of every value of a uint64 array (a new array; the
     argument is left as it is): the one mixer of every hash in curate."""
@@ -62,64 +59,157 @@ def mix(x):
     return x ^ (x >> np.uint64(31))
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _block_hash(data, lo, hi):
+    """Hash of the bytes ``data[lo:hi]``: eight bytes per multiply (a byte-serial hash such as FNV
+    spends a multiply's latency on every byte), and the length, so trailing zero bytes count."""
+    h, v, shift = _GOLDEN, np.uint64(0), np.uint64(0)
+    for j in range(lo, hi):
+        v |= np.uint64(data[j]) << shift
+        shift += np.uint64(8)
+        if shift == np.uint64(64):
+            h, v, shift = (h ^ v) * _PRIME, np.uint64(0), np.uint64(0)
+    return mix((h ^ v) * _PRIME + np.uint64(hi - lo))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _found_at(data, i, end, needles, needle_offsets, by_first):
+    """Whether one of the needles starting with byte ``data[i]`` starts at ``i``."""
+    for k in range(by_first[data[i]], by_first[np.int64(data[i]) + 1]):
+        lo, hi = needle_offsets[k], needle_offsets[k + 1]
+        if i + hi - lo > end:
+            continue
+        j = 1
+        while j < hi - lo and data[i + j] == needles[lo + j]:
+            j += 1
+        if j == hi - lo:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _feed(h, v, shift, x):
+    """One more byte ``x`` into a block hash's state (``h``; ``v``, the block being filled)."""
+    v |= np.uint64(x) << shift
+    shift += np.uint64(8)
+    if shift == np.uint64(64):
+        return (h ^ v) * _PRIME, np.uint64(0), np.uint64(0)
+    return h, v, shift
+
+
 @njit(cache=True, nogil=True)
-def _units(data, offsets, kinds, sep, want_hashes):
-    """Per string, the runs of non-whitespace between characters of kind >= ``sep`` (``_kinds``):
-    ``sep=1`` gives the words of ``str.split()``, ``sep=2`` the non-empty stripped lines of
-    ``str.splitlines()``. Returns the count per string and, with ``want_hashes``, each unit's
-    FNV-1a hash (from its first to its last non-whitespace byte), in order."""
+def _scan(data, offsets, kinds, deep, lower, lower_offsets, starts_needle, needles, needle_offsets, by_first, capacity):
+    """Every string's words, needle hits and, for ``deep`` strings, word and line hashes, in one pass
+    over its bytes (see :func:`scan_texts`)."""
     n = len(offsets) - 1
-    counts = np.zeros(n, np.int64)
-    hashes = np.empty(len(data) // 2 + n + 1 if want_hashes else 0, np.uint64)  # a unit and a separator: >= 2 bytes
-    k = 0
+    words, lines, found = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.bool_)
+    sigma = np.zeros(n, np.bool_)
+    word_hashes, line_hashes = np.empty(capacity, np.uint64), np.empty(capacity, np.uint64)
+    nw = nl = 0
+    zero = np.uint64(0)
     for s in range(n):
-        i, end, lo, hi, units = offsets[s], offsets[s + 1], -1, -1, 0
-        while i <= end:
-            # the character's kind, written out here: a helper returning (kind, width) runs 3x slower.
-            # Only ASCII and the lead bytes C2 (U+0080-00BF) and E1-E3 (U+1000-3FFF) can start
-            # whitespace; any other byte (a letter's lead or continuation byte) counts as 'other' alone.
-            b, width = (0x0A if i == end else data[i]), 1  # the string's end closes its last unit
+        end, hashing, hit, count, nlines = offsets[s + 1], deep[s], False, 0, 0
+        inside, h, v, shift, size, line_lo, line_hi, kind = False, _GOLDEN, zero, zero, 0, -1, -1, 0
+        for i in range(offsets[s], end + 1):
+            # A character's kind is decided at its first byte and kept by its continuation bytes
+            # (0x80-0xBF), so a whitespace character ends a word once. Only ASCII and the lead bytes
+            # C2 (U+0080-00BF) and E1-E3 (U+1000-3FFF) can start whitespace; the string's end
+            # (i == end) closes its last word and line.
+            b = data[i] if i < end else 0x0A
             if b < 0x80:
                 kind = kinds[b]
             elif b == 0xC2:
-                kind, width = kinds[((np.int64(b) & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F)], 2
+                kind = kinds[((np.int64(b) & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F)]
             elif b == 0xE1 or b == 0xE2 or b == 0xE3:
                 cp = ((np.int64(b) & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F)
-                kind, width = (kinds[cp] if cp < len(kinds) else 0), 3
-            else:
+                kind = kinds[cp] if cp < len(kinds) else 0
+            elif b >= 0xC0:
                 kind = 0
-            if kind >= sep:
-                if lo >= 0:
-                    units += 1
-                    if want_hashes:
-                        hashes[k] = mix(_fnv(_FNV_OFFSET, data, lo, hi))
-                        k += 1
-                lo = -1
-            elif kind == 0:
-                if lo < 0:
-                    lo = i
-                hi = i + width
-            i += width
-        counts[s] = units
-    return counts, hashes[:k]
+            if kind == 0:
+                if starts_needle[b] and not hit:
+                    hit = _found_at(data, i, end, needles, needle_offsets, by_first)
+                inside = True
+                if not hashing:
+                    continue
+                line_lo = i if line_lo < 0 else line_lo
+                line_hi = i + 1
+                if b < 0x80:  # the word is hashed lower-cased: a character's bytes of str.lower
+                    h, v, shift = _feed(h, v, shift, lower[b])
+                    size += 1
+                elif b >= 0xC0:
+                    width = 2 if b < 0xE0 else 3 if b < 0xF0 else 4
+                    cp = np.int64(b) & (0x1F if width == 2 else 0x0F if width == 3 else 0x07)
+                    for j in range(i + 1, i + width):
+                        cp = (cp << 6) | (np.int64(data[j]) & 0x3F)
+                    sigma[s] |= cp == 0x3A3
+                    lo, hi = (lower_offsets[cp], lower_offsets[cp + 1]) if cp < len(lower_offsets) - 1 else (i, i + width)
+                    for j in range(lo, hi):
+                        h, v, shift = _feed(h, v, shift, lower[j] if cp < len(lower_offsets) - 1 else data[j])
+                    size += hi - lo
+                continue
+            if inside:
+                count += 1
+                inside = False
+                if hashing:
+                    word_hashes[nw] = mix((h ^ v) * _PRIME + np.uint64(size))
+                    nw += 1
+                    h, v, shift, size = _GOLDEN, zero, zero, 0
+            if kind == 2 and line_lo >= 0:
+                line_hashes[nl] = _block_hash(data, line_lo, line_hi)
+                nl += 1
+                nlines += 1
+                line_lo = -1
+        words[s], lines[s], found[s] = count, nlines, hit
+    return words, word_hashes[:nw], lines, line_hashes[:nl], found, sigma
 
 
-def word_counts(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """``len(text.split())`` of every string."""
-    return _units(data, offsets, _KIND, 1, False)[0]
+@dataclass
+class TextScan:
+    """What :func:`scan_texts` finds in each string (``*_hashes`` hold the deep strings' units, in
+    order: string ``s`` has ``words[s]`` word hashes and ``lines[s]`` line hashes)."""
+
+    words: np.ndarray  # len(text.split())
+    word_hashes: np.ndarray  # each word of text.split(), ASCII letters lower-cased
+    lines: np.ndarray  # len([ln for ln in text.splitlines() if ln.strip()]); 0 unless deep
+    line_hashes: np.ndarray  # each ln.strip() of those lines
+    found: np.ndarray  # whether any needle occurs (needles start with a non-whitespace character)
+    sigma: np.ndarray  # deep strings holding a capital sigma, whose lower case depends on context
 
 
-def word_hashes(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(hash of every word of every string, in order; words per string)`` for ``text.split()``."""
-    counts, hashes = _units(data, offsets, _KIND, 1, True)
-    return hashes, counts
+@functools.cache
+def _lower_table(limit: int = 0x20000) -> tuple[np.ndarray, np.ndarray]:
+    """``(bytes, offsets)``: the UTF-8 of ``chr(c).lower()`` is ``bytes[offsets[c]:offsets[c + 1]]``
+    for every code point below ``limit`` (none above U+1FFFF has a lower case). Python lower-cases
+    per character except a capital sigma, which :func:`scan_texts` reports instead."""
+    low = [chr(c).lower().encode("utf-8", "surrogatepass") for c in range(limit)]
+    offsets = np.concatenate([[0], np.cumsum([len(x) for x in low])]).astype(np.int64)
+    return np.frombuffer(b"".join(low), np.uint8), offsets
 
 
-def line_hashes(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(hash of every non-empty stripped line, in order; lines per string)``: the lines of
-    ``[ln.strip() for ln in text.splitlines() if ln.strip()]``."""
-    counts, hashes = _units(data, offsets, _KIND, 2, True)
-    return hashes, counts
+def _needle_table(needles: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(needle bytes, offsets, by_first)``: needles sorted, so those starting with byte ``b`` are
+    ``by_first[b]:by_first[b + 1]``."""
+    encoded = sorted(x.encode() for x in needles if x)
+    firsts = np.array([x[0] for x in encoded], np.int64)
+    by_first = np.searchsorted(firsts, np.arange(257)).astype(np.int64)
+    needle_offsets = np.concatenate([[0], np.cumsum([len(x) for x in encoded])]).astype(np.int64)
+    return np.frombuffer(b"".join(encoded), np.uint8), needle_offsets, by_first
+
+
+def scan_texts(data: np.ndarray, offsets: np.ndarray, deep: np.ndarray, needles: Sequence[str] = ()) -> TextScan:
+    """Words (Python's ``str.split``), literal needle hits and, for the strings where ``deep`` is
+    set, the hash of every ``str.lower`` word and of every non-empty stripped line
+    (``str.splitlines``), in one pass: the heuristics read every message once. Lower-casing is
+    Python's per character; the few strings with a capital sigma (Python lower-cases it by its
+    context) are flagged in ``sigma`` for the caller to hash from ``str.lower`` text."""
+    if any(x and PY_WHITESPACE.find(x[0]) >= 0 for x in needles):
+        raise ValueError("needles must start with a non-whitespace character")
+    deep = np.asarray(deep, np.bool_)
+    sizes = np.diff(offsets)[deep]
+    capacity = int(sizes.sum()) // 2 + len(sizes) + 1  # a unit and its separator take >= 2 bytes
+    table = _needle_table(needles)
+    starts_needle = np.diff(table[2]) > 0
+    return TextScan(*_scan(data, offsets, _KIND, deep, *_lower_table(), starts_needle, *table, capacity))
 
 
 @njit(cache=True, nogil=True)
@@ -152,38 +242,6 @@ def run_hashes(data: np.ndarray, offsets: np.ndarray, in_word: np.ndarray, base:
     """``(hash of every maximal run of bytes with in_word[byte], in order; runs per string)``. A run's
     hash is the splitmix64-mixed polynomial ``sum(byte_j * base**j)`` mod 2**64 of its bytes."""
     return _run_hashes(data, offsets, in_word, np.uint64(base))
-
-
-@njit(cache=True, nogil=True)
-def _contains_any(data, offsets, needles, needle_offsets, by_first):
-    n = len(offsets) - 1
-    out = np.zeros(n, np.bool_)
-    for s in range(n):
-        end = offsets[s + 1]
-        for i in range(offsets[s], end):
-            for k in range(by_first[data[i]], by_first[np.int64(data[i]) + 1]):  # needles starting with this byte
-                lo, hi = needle_offsets[k], needle_offsets[k + 1]
-                if i + hi - lo > end:
-                    continue
-                j = 1
-                while j < hi - lo and data[i + j] == needles[lo + j]:
-                    j += 1
-                if j == hi - lo:
-                    out[s] = True
-                    break
-            if out[s]:
-                break
-    return out
-
-
-def contains_any(data: np.ndarray, offsets: np.ndarray, needles: list[str]) -> np.ndarray:
-    """Whether each string contains any of ``needles`` (literal substrings; a non-ASCII character is
-    a needle too), in one pass that compares only the needles starting with the byte at hand."""
-    encoded = sorted(x.encode() for x in needles if x)
-    firsts = np.array([x[0] for x in encoded], np.int64)
-    by_first = np.searchsorted(firsts, np.arange(257)).astype(np.int64)
-    needle_offsets = np.concatenate([[0], np.cumsum([len(x) for x in encoded])]).astype(np.int64)
-    return _contains_any(data, offsets, np.frombuffer(b"".join(encoded), np.uint8), needle_offsets, by_first)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -226,13 +284,9 @@ def _distinct(hashes, row_offsets, size):
     return out
 
 
-def distinct_per_row(hashes: np.ndarray, row_offsets: np.ndarray) -> np.ndarray:
-    """Distinct values in each row's slice ``hashes[row_offsets[r]:row_offsets[r + 1]]``."""
-    return _distinct(hashes, np.asarray(row_offsets, np.int64), 1)
-
-
 def distinct_ngrams_per_row(hashes: np.ndarray, row_offsets: np.ndarray, size: int) -> np.ndarray:
-    """Distinct runs of ``size`` consecutive hashes inside each row (n-grams of words)."""
+    """Distinct runs of ``size`` consecutive hashes inside each row (n-grams of words; ``size=1``:
+    distinct values)."""
     return _distinct(hashes, np.asarray(row_offsets, np.int64), size)
 
 

@@ -64,8 +64,8 @@ def test_column_scorer_equals_per_row_reference_on_the_sample():
 
 
 def test_column_scorer_equals_reference_on_edge_cases():
-    """Unicode whitespace and line breaks, characters Arrow lower-cases unlike Python, n-grams across
-    answers, system/tool turns, digits and dots at the end, repeated lines across answers."""
+    """Unicode whitespace and line breaks, characters Arrow lower-cases unlike Python, final sigma,
+    4-byte and title-case letters, n-grams across answers, system/tool turns, digits and dots at the end, repeated lines across answers."""
     cases = [
         conv(("system", "s"), ("user", "q\u3000x\u00a0y"), ("assistant", "\u0130 AM SORRY, BUT I CAN'T do it")),
         conv(("user", "q"), ("assistant", "a b c d e\u2028a b c d e"), ("user", "q2"), ("assistant", "a b c d e")),
@@ -74,6 +74,9 @@ def test_column_scorer_equals_reference_on_edge_cases():
         conv(("user", "q"), ("system", "late"), ("assistant", "\u2160\u2161 done \u00b2")),
         conv(("user", "q"), ("assistant", "word " * 60 + "and so on...")),
         conv(("user", ""), ("assistant", "   ")),
+        conv(("user", "q"), ("assistant", "I'M \u017fORRY, BUT I CAN'T")),  # RE2 folds ſ to s, Python does not
+        conv(("user", "q"), ("assistant", "ΟΔΟΣ ΣΑΣ " * 4 + "οδος σας " * 4)),  # Python lower-cases a final Σ to ς
+        conv(("user", "q"), ("assistant", "\u212aELVIN \U00010400 \u01c5 " * 3 + "kelvin \U00010428 \u01c6 " * 3)),
     ]
     cols = HeuristicsScorer().score(cases)
     for col in COLUMNS:

@@ -13,10 +13,9 @@ import pytest
 from curate import text_kernels as K
 from curate.duplicates import minhash
 from curate.schema import ROLES
-from curate.scorers.heuristic_columns import _lower_differs, _py_lower
 
 SPECIAL = K.PY_WHITESPACE + K.PY_LINE_BREAKS + "\r\n\"\\\b\f\t\x00\x01\x1f\x7f/é€😀ΣİK\u0345"
-WORDS = ["a", "bb", "Ccc", "the", "ΟΔΟΣ", "İstanbul", "naïve", "x_1", "😀", "Straße"]
+WORDS = ["a", "bb", "Ccc", "the", "ΟΔΟΣ", "İstanbul", "naïve", "x_1", "😀", "Straße", "\U00010400x", "ǅA", "KELVIN"]
 
 
 def _random_texts(n: int, seed: int = 0) -> list[str]:
@@ -33,24 +32,28 @@ def texts() -> list[str]:
     return _random_texts(600)
 
 
-def test_word_counts_and_hashes_are_str_split(texts):
-    data, offsets = K.utf8_buffer(pa.array(texts))
-    assert K.word_counts(data, offsets).tolist() == [len(t.split()) for t in texts]
-    hashes, counts = K.word_hashes(data, offsets)
-    words = [w for t in texts for w in t.split()]
-    assert counts.sum() == len(words) == len(hashes)
-    by_word: dict[str, int] = {}
-    for w, h in zip(words, hashes.tolist(), strict=True):
-        assert by_word.setdefault(w, h) == h  # equal words hash equal
-    assert len(set(by_word.values())) == len(by_word)  # distinct words hash apart
+def _same_classes(keys: list, hashes: list[int]) -> bool:
+    """Equal keys hash equal and distinct keys hash apart."""
+    return len(set(keys)) == len(set(hashes)) == len(set(zip(keys, hashes, strict=True)))
 
 
-def test_line_hashes_are_stripped_nonempty_splitlines(texts):
-    hashes, counts = K.line_hashes(*K.utf8_buffer(pa.array(texts)))
-    lines = [[ln.strip() for ln in t.splitlines() if ln.strip()] for t in texts]
-    assert counts.tolist() == [len(x) for x in lines]
-    flat = [ln for x in lines for ln in x]
-    assert len({(ln, h) for ln, h in zip(flat, hashes.tolist(), strict=True)}) == len(set(flat))
+def test_scan_texts_words_lines_and_needles_are_pythons(texts):
+    deep = np.arange(len(texts)) % 3 > 0
+    needles = ["<s>", "</s>", "[INST]", "é", "😀", "ab", "a", "Σ"]
+    scan = K.scan_texts(*K.utf8_buffer(pa.array(texts)), deep, needles)
+    assert scan.words.tolist() == [len(t.split()) for t in texts]
+    assert scan.found.tolist() == [any(x in t for x in needles) for t in texts]
+    lines = [[ln.strip() for ln in t.splitlines() if ln.strip()] if d else [] for t, d in zip(texts, deep, strict=True)]
+    assert scan.lines.tolist() == [len(x) for x in lines]
+    assert _same_classes([ln for x in lines for ln in x], scan.line_hashes.tolist())
+    assert scan.sigma.tolist() == [bool(d and "\u03a3" in t) for t, d in zip(texts, deep, strict=True)]
+    words = [t.lower().split() if d else [] for t, d in zip(texts, deep, strict=True)]
+    assert len(scan.word_hashes) == sum(map(len, words))
+    plain = np.repeat(~scan.sigma, [len(x) for x in words])  # context-free lower-casing: hashed as str.lower
+    flat = [w for x in words for w in x]
+    assert _same_classes([w for w, p in zip(flat, plain, strict=True) if p], scan.word_hashes[plain].tolist())
+    with pytest.raises(ValueError, match="non-whitespace"):
+        K.scan_texts(*K.utf8_buffer(pa.array(texts)), deep, [" a"])
 
 
 def test_distinct_ngrams_per_row_matches_tuples():
@@ -61,7 +64,7 @@ def test_distinct_ngrams_per_row_matches_tuples():
     for r in range(len(rows) - 1):
         w = values[rows[r]:rows[r + 1]].tolist()
         assert got[r] == len(set(zip(*(w[i:] for i in range(5))))), r
-    assert K.distinct_per_row(values, rows).tolist() == [len(set(values[a:b].tolist())) for a, b in zip(rows, rows[1:])]
+    assert K.distinct_ngrams_per_row(values, rows, 1).tolist() == [len(set(values[a:b].tolist())) for a, b in zip(rows, rows[1:])]
 
 
 def test_json_pairs_is_json_dumps(texts):
@@ -73,13 +76,6 @@ def test_json_pairs_is_json_dumps(texts):
         ref = json.dumps([[ROLES[roles[t]], texts[t]] for t in range(rows[r], rows[r + 1])], ensure_ascii=False,
                          separators=(",", ":"))
         assert bytes(out[bounds[r]:bounds[r + 1]]) == ref.encode()
-
-
-def test_py_lower_is_str_lower(texts):
-    special = _lower_differs()
-    assert "\u03a3" in special and len(special) > 1
-    cases = texts + ["ΟΔΟΣ ΣΑΣ", "Σ", "AΣ.", "İİ", "".join(special), "ASCII ONLY", "Ǆ ǅ ǆ"]
-    assert _py_lower(pa.array(cases)).to_pylist() == [t.lower() for t in cases]
 
 
 def test_oph_kernel_matches_numpy_reference():
@@ -105,11 +101,3 @@ def test_oph_kernel_matches_numpy_reference():
                     ref[r, j] = ref[r, c]
                     break
     assert np.array_equal(got, ref)
-
-
-def test_contains_any_is_substring_search(texts):
-    needles = ["<s>", "</s>", "[INST]", "é", "😀", "\u2028", "ab", "a"]
-    data, offsets = K.utf8_buffer(pa.array(texts + ["[INS", "x<s", "<s>"]))
-    got = K.contains_any(data, offsets, needles)
-    assert got.tolist() == [any(x in t for x in needles) for t in texts + ["[INS", "x<s", "<s>"]]
-    assert not K.contains_any(data, offsets, []).any()

@@ -8,8 +8,6 @@ distinct ones, and the ratios are rounded by Python's ``round``.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -17,13 +15,10 @@ import pyarrow.compute as pc
 from curate.scorers.heuristics import _REFUSAL_RE, _TERMINAL, TEMPLATE_TOKENS
 from curate.text_kernels import (
     PY_WHITESPACE,
-    contains_any,
+    TextScan,
     distinct_ngrams_per_row,
-    distinct_per_row,
-    line_hashes,
+    scan_texts,
     utf8_buffer,
-    word_counts,
-    word_hashes,
 )
 
 ROLE_CODES = ("system", "user", "assistant", "tool")
@@ -49,52 +44,40 @@ def _row_offsets(per_string: np.ndarray, strings_per_row: np.ndarray) -> np.ndar
     return cum[np.concatenate([[0], np.cumsum(strings_per_row)])]
 
 
-def _dup_line_frac(answers: pa.Array, answers_per_row: np.ndarray) -> list[float]:
-    """``_dup_line_frac`` of each row's joined answer text: its lines are its messages' lines."""
-    hashes, lines = line_hashes(*utf8_buffer(answers))
-    rows = _row_offsets(lines, answers_per_row)
-    total = np.diff(rows)
-    return _ratio(distinct_per_row(hashes, rows), total, total > 1)
+def _repeat_frac(hashes: np.ndarray, per_message: np.ndarray, turns: np.ndarray, size: int) -> list[float]:
+    """Share of each row's units (lines, or word n-grams of ``size``) that repeat an earlier one, over
+    the answers' units in order: ``hashes`` holds ``per_message[m]`` units for message ``m``."""
+    rows = _row_offsets(per_message, turns)
+    total = np.diff(rows) - size + 1
+    return _ratio(distinct_ngrams_per_row(hashes, rows, size), total, total > 1)
 
 
-def _dup_ngram_frac(hashes: np.ndarray, words: np.ndarray, answers_per_row: np.ndarray, size: int = 5) -> list[float]:
-    """``_dup_ngram_frac`` over each row's lower-cased answer words (``hashes``, ``words`` per answer;
-    n-grams span its messages)."""
-    rows = _row_offsets(words, answers_per_row)
-    total = np.diff(rows)
-    return _ratio(distinct_ngrams_per_row(hashes, rows, size), total - size + 1, total > size)
+def _scan_messages(content: pa.Array, asst: np.ndarray) -> TextScan:
+    """Every message's words and template-token hits, and the answers' lines and lower-cased words,
+    in one pass. Answers with a capital sigma have their words hashed again from ``str.lower`` text
+    (a character never lower-cases to whitespace: the words stay the same)."""
+    scan = scan_texts(*utf8_buffer(content), asst, TEMPLATE_TOKENS)
+    redo = np.flatnonzero(scan.sigma)
+    if len(redo):
+        lowered = [t.lower() for t in content.take(pa.array(redo, pa.int64())).to_pylist()]
+        again = scan_texts(*utf8_buffer(pa.array(lowered, pa.string())), np.ones(len(redo), bool))
+        if not np.array_equal(again.words, scan.words[redo]):
+            raise RuntimeError("lower-casing changed an answer's words")
+        starts = np.concatenate([[0], np.cumsum(scan.words * asst)])
+        at = np.repeat(starts[redo] - np.concatenate([[0], np.cumsum(again.words)])[:-1], again.words)
+        scan.word_hashes[at + np.arange(len(at))] = again.word_hashes
+    return scan
 
 
-@functools.cache
-def _lower_differs() -> tuple[str, ...]:
-    """The characters whose lower-case Arrow and Python disagree on: their Unicode versions differ by a
-    few dozen, and Python lower-cases a final capital sigma to 'ς'. Only the characters either one
-    changes are compared (Arrow lower-cases every character in one call)."""
-    text = "".join(map(chr, range(0x80, 0xD800))) + "".join(map(chr, range(0xE000, 0x110000)))
-    data = np.frombuffer(text.encode(), np.uint8)
-    starts = np.flatnonzero((data & 0xC0) != 0x80)
-    chars = pa.StringArray.from_buffers(len(starts), pa.py_buffer(np.append(starts, len(data)).astype(np.int32)),
-                                        pa.py_buffer(data))
-    arrow_changed = np.flatnonzero(_np(pc.not_equal(pc.utf8_lower(chars), chars)))
-    candidates = sorted({text[i] for i in arrow_changed} | {c for c in text if c.lower() != c})
-    arrow = pc.utf8_lower(pa.array(candidates)).to_pylist()
-    return tuple(c for c, a in zip(candidates, arrow, strict=True) if c.lower() != a) + ("\u03a3",)
-
-
-def _py_lower(texts: pa.Array) -> pa.Array:
-    """``str.lower`` of every string: Arrow's, except on the strings holding a character where
-    Python's differs (:func:`_lower_differs`), which Python lower-cases."""
-    low = pc.utf8_lower(texts)
-    wide = np.flatnonzero(~_np(pc.fill_null(pc.string_is_ascii(texts), True)))  # ASCII lower-cases alike
-    if not len(wide):  # no need to find the differing characters (0.2 s, once per process)
-        return low
-    other = wide[contains_any(*utf8_buffer(texts.take(pa.array(wide, pa.int64()))), _lower_differs())]
-    if not len(other):
-        return low
-    fixed = pa.array([t.lower() for t in texts.take(pa.array(other)).to_pylist()], pa.string())
-    mask = np.zeros(len(texts), bool)
-    mask[other] = True
-    return pc.replace_with_mask(low, pa.array(mask), fixed)
+def _refusal(answers: pa.Array) -> np.ndarray:
+    """``_REFUSAL_RE`` on each answer's ``str.lower()``. RE2 ignoring case over the raw text finds
+    every such answer (the pattern is ASCII, and apart from ASCII letters only 'İ' and the Kelvin sign
+    lower-case to ASCII: 'İ' to 'i' and a combining dot the pattern cannot match, 'K' to 'k', which
+    RE2 folds alike) and a few more (RE2 folds 'ſ' to 's'), so Python confirms only those candidates."""
+    maybe = np.flatnonzero(_np(pc.match_substring_regex(answers, _REFUSAL_RE.pattern, ignore_case=True)))
+    found = np.zeros(len(answers), bool)
+    found[maybe] = [_REFUSAL_RE.search(t.lower()) is not None for t in answers.take(pa.array(maybe, pa.int64())).to_pylist()]
+    return found
 
 
 def _role_order_ok(code: np.ndarray, rid: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -143,15 +126,8 @@ def score_columns(messages: pa.Array | pa.ChunkedArray) -> dict[str, list]:
     asst_chars = _per_row(rid, clen * asst, n) + np.maximum(asst_turns - 1, 0)
     starts, ends = offsets[:-1], offsets[1:]
     last = ends - 1
-    answers = content.filter(pa.array(asst))
-    lowered = _py_lower(answers)
-    answer_words, answer_word_counts = word_hashes(*utf8_buffer(lowered))  # lower-casing keeps the words
-    message_words = np.zeros(len(content), np.int64)
-    message_words[asst] = answer_word_counts
-    message_words[~asst] = word_counts(*utf8_buffer(content.filter(pa.array(~asst))))
-    words = _per_row(rid, message_words, n)
-    leak = _per_row(rid, contains_any(*utf8_buffer(content), TEMPLATE_TOKENS), n) > 0
-    refusal = _per_row(rid[asst], _np(pc.match_substring_regex(lowered, _REFUSAL_RE.pattern)), n) > 0
+    scan = _scan_messages(content, asst)
+    refusal = _per_row(rid[asst], _refusal(content.filter(pa.array(asst))), n) > 0
     return {
         "turns": turns.tolist(),
         "user_turns": user_turns.tolist(),
@@ -159,15 +135,15 @@ def score_columns(messages: pa.Array | pa.ChunkedArray) -> dict[str, list]:
         "chars": chars.tolist(),
         "user_chars": _per_row(rid, clen * user, n).tolist(),
         "assistant_chars": asst_chars.tolist(),
-        "words": words.tolist(),
+        "words": _per_row(rid, scan.words, n).tolist(),
         "tokens": ((chars + 3) // 4).tolist(),
         "assistant_tokens": ((asst_chars + 3) // 4).tolist(),
         "role_order_ok": _role_order_ok(code, rid, starts, ends).tolist(),
         "ends_with_assistant": (code[last] == 2).tolist(),
         "truncated": _truncated(code[last], content.take(pa.array(last))).tolist(),
-        "dup_line_frac": _dup_line_frac(answers, asst_turns),
-        "dup_ngram_frac": _dup_ngram_frac(answer_words, answer_word_counts, asst_turns),
-        "template_leak": leak.tolist(),
+        "dup_line_frac": _repeat_frac(scan.line_hashes, scan.lines, turns, 1),
+        "dup_ngram_frac": _repeat_frac(scan.word_hashes, scan.words * asst, turns, 5),
+        "template_leak": (_per_row(rid, scan.found, n) > 0).tolist(),
         "refusal": refusal.tolist(),
     }
 
