@@ -97,6 +97,31 @@ def _feed(h, v, shift, x):
     return h, v, shift
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _lower_hash(data, lo, hi, lower, lower_offsets):
+    """:func:`_block_hash` of the ``str.lower`` of the characters in ``data[lo:hi]`` (per character,
+    from the table of :func:`_lower_table`)."""
+    h, v, shift, size, i = _GOLDEN, np.uint64(0), np.uint64(0), 0, lo
+    while i < hi:
+        b = data[i]
+        if b < 0x80:
+            h, v, shift = _feed(h, v, shift, lower[b])
+            size += 1
+            i += 1
+            continue
+        width = 2 if b < 0xE0 else 3 if b < 0xF0 else 4
+        cp = np.int64(b) & (0x1F if width == 2 else 0x0F if width == 3 else 0x07)
+        for j in range(i + 1, i + width):
+            cp = (cp << 6) | (np.int64(data[j]) & 0x3F)
+        known = cp < len(lower_offsets) - 1
+        first, last = (lower_offsets[cp], lower_offsets[cp + 1]) if known else (i, i + width)
+        for j in range(first, last):
+            h, v, shift = _feed(h, v, shift, lower[j] if known else data[j])
+        size += last - first
+        i += width
+    return mix((h ^ v) * _PRIME + np.uint64(size))
+
+
 @njit(cache=True, nogil=True)
 def _scan(data, offsets, kinds, deep, lower, lower_offsets, starts_needle, needles, needle_offsets, by_first, capacity):
     """Every string's words, needle hits and, for ``deep`` strings, word and line hashes, in one pass
@@ -106,59 +131,46 @@ def _scan(data, offsets, kinds, deep, lower, lower_offsets, starts_needle, needl
     sigma = np.zeros(n, np.bool_)
     word_hashes, line_hashes = np.empty(capacity, np.uint64), np.empty(capacity, np.uint64)
     nw = nl = 0
-    zero = np.uint64(0)
     for s in range(n):
-        end, hashing, hit, count, nlines = offsets[s + 1], deep[s], False, 0, 0
-        inside, h, v, shift, size, line_lo, line_hi, kind = False, _GOLDEN, zero, zero, 0, -1, -1, 0
-        for i in range(offsets[s], end + 1):
-            # A character's kind is decided at its first byte and kept by its continuation bytes
-            # (0x80-0xBF), so a whitespace character ends a word once. Only ASCII and the lead bytes
-            # C2 (U+0080-00BF) and E1-E3 (U+1000-3FFF) can start whitespace; the string's end
-            # (i == end) closes its last word and line.
-            b = data[i] if i < end else 0x0A
+        i, end, hashing, hit, count, nlines = offsets[s], offsets[s + 1], deep[s], False, 0, 0
+        word_lo, line_lo, line_hi = -1, -1, -1
+        while i <= end:
+            # The kind of the character at i (0 other, 1 whitespace, 2 line break) and its width. Only
+            # ASCII and the lead bytes C2 (U+0080-00BF) and E1-E3 (U+1000-3FFF) can start whitespace;
+            # other bytes count as one-byte 'other'. The string's end closes its last word and line.
+            b, width = (data[i] if i < end else 0x0A), 1
             if b < 0x80:
                 kind = kinds[b]
             elif b == 0xC2:
-                kind = kinds[((np.int64(b) & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F)]
+                kind, width = kinds[((np.int64(b) & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F)], 2
             elif b == 0xE1 or b == 0xE2 or b == 0xE3:
                 cp = ((np.int64(b) & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F)
-                kind = kinds[cp] if cp < len(kinds) else 0
-            elif b >= 0xC0:
+                kind, width = (kinds[cp] if cp < len(kinds) else 0), 3
+            else:
                 kind = 0
+                sigma[s] |= hashing and b == 0xCE and data[i + 1] == 0xA3  # U+03A3
             if kind == 0:
                 if starts_needle[b] and not hit:
                     hit = _found_at(data, i, end, needles, needle_offsets, by_first)
-                inside = True
-                if not hashing:
-                    continue
-                line_lo = i if line_lo < 0 else line_lo
-                line_hi = i + 1
-                if b < 0x80:  # the word is hashed lower-cased: a character's bytes of str.lower
-                    h, v, shift = _feed(h, v, shift, lower[b])
-                    size += 1
-                elif b >= 0xC0:
-                    width = 2 if b < 0xE0 else 3 if b < 0xF0 else 4
-                    cp = np.int64(b) & (0x1F if width == 2 else 0x0F if width == 3 else 0x07)
-                    for j in range(i + 1, i + width):
-                        cp = (cp << 6) | (np.int64(data[j]) & 0x3F)
-                    sigma[s] |= cp == 0x3A3
-                    lo, hi = (lower_offsets[cp], lower_offsets[cp + 1]) if cp < len(lower_offsets) - 1 else (i, i + width)
-                    for j in range(lo, hi):
-                        h, v, shift = _feed(h, v, shift, lower[j] if cp < len(lower_offsets) - 1 else data[j])
-                    size += hi - lo
+                word_lo = i if word_lo < 0 else word_lo
+                i += width
+                while i < end and 0x20 < data[i] < 0x80 and not starts_needle[data[i]]:  # the rest of a plain word
+                    i += 1
+                line_hi = i
                 continue
-            if inside:
+            if word_lo >= 0:
                 count += 1
-                inside = False
                 if hashing:
-                    word_hashes[nw] = mix((h ^ v) * _PRIME + np.uint64(size))
+                    word_hashes[nw] = _lower_hash(data, word_lo, i, lower, lower_offsets)
                     nw += 1
-                    h, v, shift, size = _GOLDEN, zero, zero, 0
+                    line_lo = word_lo if line_lo < 0 else line_lo
+                word_lo = -1
             if kind == 2 and line_lo >= 0:
                 line_hashes[nl] = _block_hash(data, line_lo, line_hi)
                 nl += 1
                 nlines += 1
                 line_lo = -1
+            i += width
         words[s], lines[s], found[s] = count, nlines, hit
     return words, word_hashes[:nw], lines, line_hashes[:nl], found, sigma
 
