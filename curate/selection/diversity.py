@@ -48,6 +48,77 @@ class WalkResult:
     tail: int | None = None
 
 
+@dataclass
+class _Taken:
+    """What the walk has taken: rows and tokens in all and per group, and the chosen rows' positions
+    and vectors (the matrix new candidates are compared with)."""
+
+    limits: Limits
+    positions: np.ndarray
+    vectors: np.ndarray | None
+    rows: int = 0
+    tokens: int = 0
+    group_rows: dict[str, int] = field(default_factory=dict)
+    group_tokens: dict[str, int] = field(default_factory=dict)
+    done: bool = False  # a budget is spent: every later row is rejected for it
+
+    def over_quota(self, g: str, t: int) -> bool:
+        limits = self.limits
+        if limits.group_rows is not None:
+            cap = limits.group_rows.get(g, 0 if limits.strict_groups else None)
+            if cap is not None and self.group_rows.get(g, 0) >= cap:
+                return True
+        if limits.group_tokens is not None:
+            cap = limits.group_tokens.get(g, 0 if limits.strict_groups else None)
+            if cap is not None and self.group_tokens.get(g, 0) + t > cap:
+                return True
+        return False
+
+    def over_budget(self, t: int) -> bool:
+        if self.limits.tokens is not None and self.tokens + t > self.limits.tokens:
+            self.done = self.tokens >= self.limits.tokens
+            return True
+        return False
+
+    def add(self, p: int, t: int, g: str | None, vector: np.ndarray | None) -> None:
+        self.tokens += t
+        if g is not None:
+            self.group_rows[g] = self.group_rows.get(g, 0) + 1
+            self.group_tokens[g] = self.group_tokens.get(g, 0) + t
+        if self.vectors is not None:
+            self.vectors[self.rows] = vector
+        self.positions[self.rows] = p
+        self.rows += 1
+        self.done = self.limits.rows is not None and self.rows >= self.limits.rows
+
+
+class _BlockSims:
+    """A block of candidates' cosines: the highest to any row taken before the block (and which), and
+    among themselves, for the conflicts with rows accepted earlier in the same block."""
+
+    def __init__(self, vectors: np.ndarray, taken: np.ndarray):
+        self.has_vector = ~np.isnan(vectors).any(axis=1)
+        self.vectors = np.nan_to_num(vectors)
+        self.best, self.best_at = _max_sim(self.vectors, taken)
+        self.inner = self.vectors @ self.vectors.T
+        self.accepted: list[int] = []  # offsets within the block
+
+    def conflict(self, j: int, threshold: float, block: np.ndarray, taken: np.ndarray,
+                 ids: Sequence[str] | None) -> tuple[str | None, float]:
+        """``(why candidate j is too similar, or None; its highest cosine to what was taken)``."""
+        if not self.has_vector[j]:
+            return "diversity: no embedding", 0.0
+        if self.best[j] >= threshold:
+            return f"diversity: cos {self.best[j]:.2f} to {_name(ids, taken[self.best_at[j]])}", 0.0
+        if not self.accepted:
+            return None, float(self.best[j])
+        sims = self.inner[j, self.accepted]
+        k = int(np.argmax(sims))
+        if sims[k] >= threshold:
+            return f"diversity: cos {sims[k]:.2f} to {_name(ids, block[self.accepted[k]])}", 0.0
+        return None, max(float(self.best[j]), float(sims[k]))
+
+
 def greedy(
     order: np.ndarray,
     tokens: np.ndarray | None,
@@ -63,89 +134,38 @@ def greedy(
     no embedding) enable the diversity check. Returns the chosen positions and per-row reasons (rows
     from ``tail`` on in ``order`` are rejected for the budget)."""
     out = WalkResult()
-    n_rows = 0
-    n_tokens = 0
-    used_rows: dict[str, int] = {}
-    used_tokens: dict[str, int] = {}
     diverse = vectors is not None and threshold is not None
     cap = min(len(order), limits.rows or len(order))
-    sel_mat = np.empty((cap, vectors.shape[1]), dtype=np.float32) if diverse else None
-    sel_pos = np.empty(cap, dtype=np.int64)
+    taken = _Taken(limits, np.empty(cap, np.int64), np.empty((cap, vectors.shape[1]), np.float32) if diverse else None)
     bar = tqdm(total=len(order), desc="select", unit="row", disable=not progress or len(order) < 20000)
-    done = False
     for start in range(0, len(order), BLOCK):
-        if done:
+        if taken.done:
             out.tail = start
             bar.update(len(order) - start)
             break
         block = order[start : start + BLOCK]
         bar.update(len(block))
-        if diverse:
-            bv = vectors[block]
-            has_vec = ~np.isnan(bv).any(axis=1)
-            bv = np.nan_to_num(bv)
-            best, best_at = _max_sim(bv, sel_mat[:n_rows])
-            inner = bv @ bv.T
-        accepted_in_block: list[int] = []  # offsets within block
-        for j, p in enumerate(block):
-            p = int(p)
-            if done:
-                out.rejected[p] = "budget"
-                continue
+        sims = _BlockSims(vectors[block], taken.vectors[:taken.rows]) if diverse else None
+        for j, p in enumerate(block.tolist()):
             g = groups[p] if groups is not None else None
             t = int(tokens[p]) if tokens is not None else 0
-            if g is not None and _over_quota(g, t, used_rows, used_tokens, limits):
-                out.rejected[p] = f"quota: {group_label}={g}"
-                continue
-            if diverse:
-                if not has_vec[j]:
-                    out.rejected[p] = "diversity: no embedding"
-                    continue
-                if best[j] >= threshold:
-                    out.rejected[p] = f"diversity: cos {best[j]:.2f} to {_name(ids, sel_pos[best_at[j]])}"
-                    continue
-                if accepted_in_block:
-                    sims = inner[j, accepted_in_block]
-                    k = int(np.argmax(sims))
-                    if sims[k] >= threshold:
-                        other = block[accepted_in_block[k]]
-                        out.rejected[p] = f"diversity: cos {sims[k]:.2f} to {_name(ids, other)}"
-                        continue
-                    mx = max(float(best[j]), float(sims[k]))
-                else:
-                    mx = float(best[j])
-            if limits.tokens is not None and n_tokens + t > limits.tokens:
-                out.rejected[p] = "budget"
-                done = n_tokens >= limits.tokens
+            reason, cos = ("budget" if taken.done else None), 0.0
+            if reason is None and g is not None and taken.over_quota(g, t):
+                reason = f"quota: {group_label}={g}"
+            if reason is None and sims is not None:
+                reason, cos = sims.conflict(j, threshold, block, taken.positions, ids)
+            if reason is None and taken.over_budget(t):
+                reason = "budget"
+            if reason is not None:
+                out.rejected[p] = reason
                 continue
             out.selected.append(p)
-            if diverse:
-                out.max_cos[p] = mx
-                accepted_in_block.append(j)
-            n_tokens += t
-            if g is not None:
-                used_rows[g] = used_rows.get(g, 0) + 1
-                used_tokens[g] = used_tokens.get(g, 0) + t
-            n_rows += 1
-            if diverse:
-                sel_mat[n_rows - 1] = bv[j]
-            sel_pos[n_rows - 1] = p
-            if limits.rows is not None and n_rows >= limits.rows:
-                done = True
+            if sims is not None:
+                out.max_cos[p] = cos
+                sims.accepted.append(j)
+            taken.add(p, t, g, sims.vectors[j] if sims is not None else None)
     bar.close()
     return out
-
-
-def _over_quota(g: str, t: int, used_rows: dict, used_tokens: dict, limits: Limits) -> bool:
-    if limits.group_rows is not None:
-        cap = limits.group_rows.get(g, 0 if limits.strict_groups else None)
-        if cap is not None and used_rows.get(g, 0) >= cap:
-            return True
-    if limits.group_tokens is not None:
-        cap = limits.group_tokens.get(g, 0 if limits.strict_groups else None)
-        if cap is not None and used_tokens.get(g, 0) + t > cap:
-            return True
-    return False
 
 
 def _max_sim(block: np.ndarray, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
