@@ -17,7 +17,7 @@ import pyarrow as pa
 from curate.errors import UserError
 from curate.selection import baselines
 from curate.selection.config import SubsetSpec, make_spec
-from curate.selection.diversity import Limits, greedy, unit_rows
+from curate.selection.diversity import Limits, WalkResult, greedy, unit_rows
 from curate.selection.expr import parse
 from curate.selection.rank import combined_score, describe
 
@@ -70,48 +70,49 @@ def select(
     if "id" not in df.columns:
         raise UserError(f"select: the table lacks the 'id' column; columns: {', '.join(map(str, df.columns))}")
     df = df.reset_index(drop=True)
-    n = len(df)
-    reasons = _Reasons(n)
-
-    # 1. filter
+    reasons = _Reasons(len(df))
     if spec.filter:
         fails = parse(spec.filter).first_failure(df)
         hit = fails.notna().to_numpy()
         reasons.set_each(hit, fails[hit], "filter: {}")
-
-    # 2. order
-    score = pd.Series(np.nan, index=df.index)
-    label: str
-    if spec.rank:
-        score, missing = combined_score(df, spec.rank, spec.normalize)
-        miss = missing.notna().to_numpy() & reasons.open
-        reasons.set_each(miss, missing[miss].astype(str), "rank: {} is null")
-        order = np.argsort(-score.to_numpy(), kind="stable")
-        label = describe(spec.rank, spec.normalize)
-    elif spec.baseline == "random":
-        order, label = baselines.random_order(df["id"], spec.seed), f"random (seed {spec.seed})"
-    elif spec.baseline == "longest":
-        order, score = baselines.longest_order(df)
-        label = "longest: assistant_chars"
-    else:
-        order, label = np.arange(n), ("full" if spec.baseline == "full" else "passed filter")
-    order = order[reasons.open[order]]  # still candidates
-
-    # 3. quotas, diversity, budget
+    order, score, label = _order(df, spec, reasons)
     need_tokens = spec.budget is not None and spec.budget.tokens is not None
-    tokens = baselines.approx_tokens(df) if need_tokens else None
     groups, limits, group_label = _limits(df, spec)
-    vectors = _align(df["id"], embeddings, spec) if spec.diversity else None
     walk = greedy(
-        order, tokens, groups, limits, group_label,
-        vectors=vectors, threshold=spec.diversity.threshold if spec.diversity else None,
+        order, baselines.approx_tokens(df) if need_tokens else None, groups, limits, group_label,
+        vectors=_align(df["id"], embeddings, spec) if spec.diversity else None,
+        threshold=spec.diversity.threshold if spec.diversity else None,
         ids=df["id"].astype(str).tolist() if spec.diversity else None, progress=progress,
     )
     for p, why in walk.rejected.items():
         reasons.codes[p] = reasons.code(why)
     if walk.tail is not None:
         reasons.codes[order[walk.tail:]] = reasons.code("budget")
+    return _selection(df, spec, walk, score, label, reasons)
 
+
+def _order(df: pd.DataFrame, spec: SubsetSpec, reasons: _Reasons) -> tuple[np.ndarray, pd.Series, str]:
+    """``(candidate positions best first, their score, how they were ordered)``: by ``rank`` (rows
+    missing a ranked column are rejected here), or by a baseline; rows already rejected are left out."""
+    score = pd.Series(np.nan, index=df.index)
+    if spec.rank:
+        score, missing = combined_score(df, spec.rank, spec.normalize)
+        miss = missing.notna().to_numpy() & reasons.open
+        reasons.set_each(miss, missing[miss].astype(str), "rank: {} is null")
+        order, label = np.argsort(-score.to_numpy(), kind="stable"), describe(spec.rank, spec.normalize)
+    elif spec.baseline == "random":
+        order, label = baselines.random_order(df["id"], spec.seed), f"random (seed {spec.seed})"
+    elif spec.baseline == "longest":
+        order, score = baselines.longest_order(df)
+        label = "longest: assistant_chars"
+    else:
+        order, label = np.arange(len(df)), ("full" if spec.baseline == "full" else "passed filter")
+    return order[reasons.open[order]], score, label
+
+
+def _selection(df: pd.DataFrame, spec: SubsetSpec, walk: WalkResult, score: pd.Series, label: str,
+               reasons: _Reasons) -> Selection:
+    """The chosen rows in walk order with their reason, rank and score; every other row with why."""
     chosen = np.asarray(walk.selected, dtype=np.int64)
     selected = df.iloc[chosen].copy()
     selected["reason"] = [_why(spec, label, score.iat[p], walk.max_cos.get(p)) for p in chosen]
@@ -121,7 +122,7 @@ def select(
     cols = [c for c in ("id", "row", "source") if c in df.columns]
     rejected = df.iloc[rej][cols].copy()
     rejected["reason"] = pd.Categorical.from_codes(reasons.codes[rej], categories=reasons.texts)
-    assert len(selected) + len(rejected) == n, "every row is either selected or rejected"
+    assert len(selected) + len(rejected) == len(df), "every row is either selected or rejected"
     return Selection(spec, selected.reset_index(drop=True), rejected.reset_index(drop=True))
 
 
