@@ -128,6 +128,30 @@ def fit(model: Any, tokenizer: Any, train_ds: Any, eval_ds: Any, cfg: TrainConfi
     return FitResult(history, float(result.training_loss), final, initial, seconds, trainer.trained_tokens)
 
 
+def _datasets(tok: Any, rows: Any, cfg: TrainConfig) -> tuple[Any, Any, int]:
+    """``(train, validation or None, rows dropped for having no assistant token within max_length)``."""
+    train_idx, val_idx = split_indices(len(rows), cfg.val_fraction, cfg.max_val_rows, cfg.seed)
+    train_ds, dropped = tokenize_rows(tok, [rows.messages[i] for i in train_idx], cfg.max_length)
+    val_ds, val_dropped = tokenize_rows(tok, [rows.messages[i] for i in val_idx], cfg.max_length) if val_idx else (None, 0)
+    if train_ds is None:
+        raise UserError(f"subset {rows.name!r}: no training row keeps an assistant token within "
+                        f"max_length={cfg.max_length}; raise max_length")
+    return train_ds, val_ds, dropped + val_dropped
+
+
+def _save(model: Any, tok: Any, out: Path, cfg: TrainConfig, backend: Any) -> None:
+    """``out/adapter`` (written aside and renamed, so never half-written) and, with ``merge``,
+    ``out/merged``."""
+    tmp = out / ".adapter.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    shutil.rmtree(out / "adapter", ignore_errors=True)
+    tmp.rename(out / "adapter")
+    if cfg.merge:
+        save_merged(backend, model, tok, out / "merged")
+
+
 def train_variant(subset: str | Path, out_dir: str | Path | None = None, config: TrainConfig | None = None,
                   variant: str | None = None, force: bool = False, **overrides: Any) -> dict:
     """Fine-tune ``config.model`` with LoRA on the subset folder ``subset``; returns ``metrics.json``.
@@ -157,34 +181,19 @@ def train_variant(subset: str | Path, out_dir: str | Path | None = None, config:
     _align_eos(model, tok)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    train_idx, val_idx = split_indices(len(rows), cfg.val_fraction, cfg.max_val_rows, cfg.seed)
-    train_ds, dropped = tokenize_rows(tok, [rows.messages[i] for i in train_idx], cfg.max_length)
-    val_ds, val_dropped = tokenize_rows(tok, [rows.messages[i] for i in val_idx], cfg.max_length) if val_idx else (None, 0)
-    if train_ds is None:
-        raise UserError(f"subset {rows.name!r}: no training row keeps an assistant token within "
-                        f"max_length={cfg.max_length}; raise max_length")
-
+    train_ds, val_ds, dropped = _datasets(tok, rows, cfg)
     out.mkdir(parents=True, exist_ok=True)
     work = out / ".trainer"
     res = fit(model, tok, train_ds, val_ds, cfg, backend, work)
     shutil.rmtree(work, ignore_errors=True)
-
-    tmp = out / ".adapter.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    shutil.rmtree(out / "adapter", ignore_errors=True)
-    tmp.rename(out / "adapter")
-    if cfg.merge:
-        save_merged(backend, model, tok, out / "merged")
-
+    _save(model, tok, out, cfg, backend)
     metrics = {
         "variant": name, "subset": rows.name, "rows": len(rows), "base_model": cfg.model,
         "backend": backend.name, "backend_reason": backend.reason,
         "lora": {"r": cfg.r, "alpha": cfg.alpha, "dropout": cfg.lora_dropout, "target_modules": targets},
         "steps": cfg.max_steps, "max_length": cfg.max_length, "learning_rate": cfg.learning_rate,
         "train_rows": len(train_ds), "val_rows": len(val_ds) if val_ds is not None else 0,
-        "dropped_rows": {**rows.skipped, "truncated_no_assistant": dropped + val_dropped},
+        "dropped_rows": {**rows.skipped, "truncated_no_assistant": dropped},
         "train_loss": res.train_loss, "eval_loss": res.eval_loss, "initial_eval_loss": res.initial_eval_loss,
         "train_seconds": round(res.seconds, 3),
         "tokens_per_second": round(res.tokens / res.seconds, 1) if res.seconds > 0 else None,
