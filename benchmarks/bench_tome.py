@@ -109,7 +109,7 @@ def ingest(source: Path, work: Path, chunk_rows: int, workers: int, paths: list[
         counts["quarantined"] += len(chunk.quarantine)
 
 
-def measure_floors(source: str, shards: Shards, work: Path, keep: np.ndarray, peak: Peak) -> dict:
+def measure_floors(source: str, shards: Shards, work: Path, peak: Peak) -> dict:
     """Each stage's floor, on the same file and shards (see the module doc)."""
     def read_bytes():
         with open(source, "rb") as f:
@@ -140,7 +140,105 @@ def measure_floors(source: str, shards: Shards, work: Path, keep: np.ndarray, pe
     return floors
 
 
-def main() -> None:
+class Stages:
+    """Each stage's wall and CPU seconds (workers included), rows, rows/s and peak RSS, printed as it ends."""
+
+    def __init__(self, peak: Peak):
+        self.peak, self.results = peak, {}
+
+    def run(self, name: str, rows, fn):
+        """``fn()``, timed as stage ``name``; ``rows`` may be a callable read after it ran."""
+        self.peak.reset()
+        t0, c0 = time.perf_counter(), self.peak.cpu()
+        out = fn()
+        dt = time.perf_counter() - t0
+        r = {"seconds": round(dt, 1), "rows": rows() if callable(rows) else rows,
+             "cpu_seconds": round(self.peak.cpu() - c0, 1), "peak_rss_gb": round(self.peak.peak / 1e9, 2)}
+        r["rows_per_s"] = round(r["rows"] / max(dt, 1e-9))
+        self.results[name] = r
+        print(name, r, flush=True)
+        return out
+
+
+def validity(scores: pd.DataFrame, ids: pa.Array) -> np.ndarray:
+    """Valid rows by the recipes' role_order and template_leak checks, on the compact score columns."""
+    s = scores.set_index("id").reindex(ids.to_pylist())
+    bad = np.zeros(len(ids), bool)
+    for check in ("role_order", "template_leak"):
+        col, fail = VALIDITY_COLUMNS[check]
+        bad |= s[col].eq(fail).fillna(False).to_numpy()
+    return ~bad
+
+
+def first_valid_copies(ids: pa.Array, valid: np.ndarray) -> np.ndarray:
+    """Exact dedup: the first valid row of each id survives."""
+    codes, _ = pd.factorize(np.asarray(ids.to_pylist(), dtype=object))
+    first = np.zeros(len(ids), bool)
+    idx = np.nonzero(valid)[0]
+    _, pos = np.unique(codes[idx], return_index=True)
+    first[idx[pos]] = True
+    return first
+
+
+def signatures(shards: Shards, survivors: np.ndarray, cfg: NearConfig, workers: int, path: Path) -> np.ndarray:
+    """The survivors' signatures, a shard at a time, into a .npy memmap (bounded memory)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint32, shape=(int(survivors.sum()), cfg.num_perm))
+    at, base = 0, 0
+    for t in tqdm(shards.tables(("messages",)), total=len(shards.paths), unit="shard", desc="minhash"):
+        keep = survivors[base:base + t.num_rows]
+        base += t.num_rows
+        msgs = t["messages"].filter(pa.array(keep)).combine_chunks()
+        out[at:at + len(msgs)] = minhash.signatures(msgs, cfg.num_perm, cfg.ngram, cfg.shingle, cfg.seed,
+                                                    cfg.chunk_rows, progress=False, threads=workers,
+                                                    method=cfg.method)
+        at += len(msgs)
+    out.flush()
+    return np.load(path, mmap_mode="r")
+
+
+def near_removed(sig: np.ndarray, cfg: NearConfig) -> np.ndarray:
+    """LSH candidates, estimated Jaccard >= threshold, connected components; all but each cluster's
+    lowest row are removed."""
+    m = len(sig)
+    cand = minhash.candidate_pairs(sig, cfg.candidate_floor(), cfg.false_positive_weight)
+    sims = minhash.estimated_jaccard(sig, cand[:, 0], cand[:, 1])
+    a, b = cand[sims >= cfg.threshold].T
+    _, label = connected_components(sparse.coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(m, m)), directed=False)
+    _, first = np.unique(label, return_index=True)
+    keep = np.zeros(m, bool)
+    keep[first] = True
+    return ~keep
+
+
+def write_kept(shards: Shards, keep: np.ndarray, folder: Path) -> None:
+    base = 0
+    for k, t in enumerate(shards.tables(("id", "messages", "source", "row"))):
+        mask = keep[base:base + t.num_rows]
+        base += t.num_rows
+        write_parquet(folder / f"part-{k:05d}.parquet", t.filter(pa.array(mask)))
+
+
+def read_alone(source: str, chunk_rows: int, workers: int) -> None:
+    """curate's reader without the shard writes: what ``pyarrow.json`` alone is compared with."""
+    for _ in iter_load(source, chunk_rows=chunk_rows, workers=workers):
+        pass
+
+
+def add_ratios(stages: dict, floors: dict) -> None:
+    """Each stage's CPU over its floor's; the read stage also writes the shards, so it is compared with
+    the parse plus writing the same shards too."""
+    ratio = {"read+validate+shard": "pyarrow_json", "heuristics": "arrow_text_pass",
+             "minhash signatures": "one_hash_per_shingle", "write kept shards": "rewrite_shards"}
+    for name, floor in ratio.items():
+        stages[name]["floor_cpu_seconds"] = floors[floor]["cpu_seconds"]
+        stages[name]["cpu_ratio_to_floor"] = round(stages[name]["cpu_seconds"] / max(floors[floor]["cpu_seconds"], 1e-3), 1)
+    both = floors["pyarrow_json"]["cpu_seconds"] + floors["rewrite_shards"]["cpu_seconds"]
+    stages["read+validate+shard"]["cpu_ratio_to_parse_plus_write"] = round(
+        stages["read+validate+shard"]["cpu_seconds"] / max(both, 1e-3), 1)
+
+
+def _args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("source")
     ap.add_argument("--work", required=True, help="scratch run directory (deleted first)")
@@ -149,137 +247,53 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=None,
                     help="local executor processes for heuristics (default one per core; 1 = in this process)")
     ap.add_argument("--method", choices=minhash.METHODS, default=NearConfig().method, help="signature method")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = _args()
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
-    peak, stages = Peak(), {}
+    peak = Peak()
+    stages = Stages(peak)
     steal0 = psutil.cpu_times().steal  # CPU time the hypervisor gave to other guests: a noisy host inflates every number
-
-    def stage(name, rows):
-        def deco(fn):
-            peak.reset()
-            t0, c0 = time.perf_counter(), peak.cpu()
-            out = fn()
-            dt = time.perf_counter() - t0
-            stages[name] = {"seconds": round(dt, 1), "rows": rows() if callable(rows) else rows,
-                            "cpu_seconds": round(peak.cpu() - c0, 1),
-                            "peak_rss_gb": round(peak.peak / 1e9, 2)}
-            stages[name]["rows_per_s"] = round(stages[name]["rows"] / max(dt, 1e-9))
-            print(name, stages[name], flush=True)
-            return out
-        return deco
-
-    # 1. read + validate (normalize, quarantine) -> shards
     paths: list[Path] = []
     counts = {"read": 0, "quarantined": 0}
-
-    @stage("read+validate+shard", lambda: counts["read"])
-    def _():
-        ingest(Path(args.source), work, args.chunk_rows, args.workers or os.cpu_count(), paths, counts)
-
+    stages.run("read+validate+shard", lambda: counts["read"],
+               lambda: ingest(Path(args.source), work, args.chunk_rows, args.workers or os.cpu_count(), paths, counts))
     shards = Shards(paths)
     index = pa.concat_tables(list(shards.tables(("id", "row"))))  # compact: ids and input rows
     n = index.num_rows
-
     workers = args.workers or default_workers(len(paths))
     print(f"workers: {workers} (heuristics in a process pool of {workers}; MinHash signatures on {workers} threads)",
           flush=True)
-
-    @stage("heuristics", n)
-    def scores():
-        return score_shards(get_executor("local", workers=workers), shards, ["heuristics"], work, progress=True)
-
-    # validity on compact score columns (role_order, template_leak as in the recipes)
-    @stage("validity", n)
-    def valid():
-        s = scores.set_index("id").reindex(index["id"].to_pylist())
-        bad = np.zeros(n, bool)
-        for check in ("role_order", "template_leak"):
-            col, fail = VALIDITY_COLUMNS[check]
-            bad |= s[col].eq(fail).fillna(False).to_numpy()
-        return ~bad
-
-    @stage("exact dedup", n)
-    def survivors():
-        codes, _ = pd.factorize(np.asarray(index["id"].to_pylist(), dtype=object))
-        first = np.zeros(n, bool)
-        idx = np.nonzero(valid)[0]
-        _, pos = np.unique(codes[idx], return_index=True)
-        first[idx[pos]] = True  # first valid copy of each id survives
-        return first
-
+    scores = stages.run("heuristics", n, lambda: score_shards(get_executor("local", workers=workers), shards,
+                                                              ["heuristics"], work, progress=True))
+    valid = stages.run("validity", n, lambda: validity(scores, index["id"].combine_chunks()))
+    survivors = stages.run("exact dedup", n, lambda: first_valid_copies(index["id"].combine_chunks(), valid))
     cfg = NearConfig(threshold=args.threshold, method=args.method)
-    sig_path = work / "dedup" / "signatures.npy"
-    sig_path.parent.mkdir(parents=True, exist_ok=True)
     m = int(survivors.sum())
-
-    @stage("minhash signatures", m)
-    def sig():
-        out = np.lib.format.open_memmap(sig_path, mode="w+", dtype=np.uint32, shape=(m, cfg.num_perm))
-        at, base = 0, 0
-        for t in tqdm(shards.tables(("messages",)), total=len(paths), unit="shard", desc="minhash"):
-            keep = survivors[base:base + t.num_rows]
-            base += t.num_rows
-            msgs = t["messages"].filter(pa.array(keep)).combine_chunks()
-            out[at:at + len(msgs)] = minhash.signatures(msgs, cfg.num_perm, cfg.ngram, cfg.shingle, cfg.seed,
-                                                        cfg.chunk_rows, progress=False, threads=workers,
-                                                        method=cfg.method)
-            at += len(msgs)
-        out.flush()
-        return np.load(sig_path, mmap_mode="r")
-
-    @stage("minhash LSH + clusters", m)
-    def near_removed():
-        floor = cfg.candidate_floor()
-        cand = minhash.candidate_pairs(sig, floor, cfg.false_positive_weight)
-        sims = minhash.estimated_jaccard(sig, cand[:, 0], cand[:, 1])
-        a, b = cand[sims >= cfg.threshold].T
-        g = sparse.coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(m, m))
-        _, label = connected_components(g, directed=False)
-        _, first = np.unique(label, return_index=True)  # lowest row of each cluster survives ("first")
-        keep = np.zeros(m, bool)
-        keep[first] = True
-        return ~keep
-
+    sig = stages.run("minhash signatures", m,
+                     lambda: signatures(shards, survivors, cfg, workers, work / "dedup" / "signatures.npy"))
+    removed = stages.run("minhash LSH + clusters", m, lambda: near_removed(sig, cfg))
     keep_all = survivors.copy()
-    keep_all[np.nonzero(survivors)[0][near_removed]] = False
+    keep_all[np.nonzero(survivors)[0][removed]] = False
+    stages.run("write kept shards", int(keep_all.sum()), lambda: write_kept(shards, keep_all, work / "kept"))
 
-    @stage("write kept shards", int(keep_all.sum()))
-    def _():
-        base = 0
-        for k, t in enumerate(shards.tables(("id", "messages", "source", "row"))):
-            mask = keep_all[base:base + t.num_rows]
-            base += t.num_rows
-            write_parquet(work / "kept" / f"part-{k:05d}.parquet", t.filter(pa.array(mask)))
-
-    floors = measure_floors(args.source, shards, work, keep_all, peak)
-
-    def read_alone():  # the reader without the shard writes: what pyarrow.json alone is compared with
-        for _ in iter_load(args.source, chunk_rows=args.chunk_rows, workers=args.workers or os.cpu_count()):
-            pass
-
-    reader = _timed(peak, read_alone)
+    floors = measure_floors(args.source, shards, work, peak)
+    reader = _timed(peak, lambda: read_alone(args.source, args.chunk_rows, args.workers or os.cpu_count()))
     reader["cpu_ratio_to_pyarrow_json"] = round(reader["cpu_seconds"] / max(floors["pyarrow_json"]["cpu_seconds"], 1e-3), 1)
     print("read without writes", reader, flush=True)
-    ratio = {"read+validate+shard": "pyarrow_json", "heuristics": "arrow_text_pass",
-             "minhash signatures": "one_hash_per_shingle", "write kept shards": "rewrite_shards"}
-    for name, floor in ratio.items():
-        stages[name]["floor_cpu_seconds"] = floors[floor]["cpu_seconds"]
-        stages[name]["cpu_ratio_to_floor"] = round(stages[name]["cpu_seconds"] / max(floors[floor]["cpu_seconds"], 1e-3), 1)
-    # the read stage also writes the shards: its whole floor is the parse plus writing the same shards
-    both = floors["pyarrow_json"]["cpu_seconds"] + floors["rewrite_shards"]["cpu_seconds"]
-    stages["read+validate+shard"]["cpu_ratio_to_parse_plus_write"] = round(
-        stages["read+validate+shard"]["cpu_seconds"] / max(both, 1e-3), 1)
-    total = sum(s["seconds"] for s in stages.values())
-    cpu_total = sum(s["cpu_seconds"] for s in stages.values())
+    add_ratios(stages.results, floors)
+    res = stages.results
     result = {"workers": workers, "method": cfg.method, "ngram": cfg.ngram, "threshold": cfg.threshold,
               "rows": counts["read"], "bytes": Path(args.source).stat().st_size, "quarantined": counts["quarantined"],
               "invalid": int((~valid).sum()), "exact_removed": int(valid.sum() - survivors.sum()),
-              "near_removed": int(near_removed.sum()), "kept": int(keep_all.sum()), "stages": stages,
-              "total_seconds": round(total, 1), "total_cpu_seconds": round(cpu_total, 1),
-              "peak_rss_gb": max(s["peak_rss_gb"] for s in stages.values()), "floors": floors,
-              "read_without_writes": reader,
-              "load_average": os.getloadavg(),
+              "near_removed": int(removed.sum()), "kept": int(keep_all.sum()), "stages": res,
+              "total_seconds": round(sum(s["seconds"] for s in res.values()), 1),
+              "total_cpu_seconds": round(sum(s["cpu_seconds"] for s in res.values()), 1),
+              "peak_rss_gb": max(s["peak_rss_gb"] for s in res.values()), "floors": floors,
+              "read_without_writes": reader, "load_average": os.getloadavg(),
               "steal_seconds": round(psutil.cpu_times().steal - steal0, 1)}
     print(json.dumps(result, indent=1))
     (work / "bench_tome.json").write_text(json.dumps(result, indent=1))
