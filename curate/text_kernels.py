@@ -181,7 +181,7 @@ class TextScan:
     order: string ``s`` has ``words[s]`` word hashes and ``lines[s]`` line hashes)."""
 
     words: np.ndarray  # len(text.split())
-    word_hashes: np.ndarray  # each word of text.split(), ASCII letters lower-cased
+    word_hashes: np.ndarray  # each word of text.lower().split() (see sigma)
     lines: np.ndarray  # len([ln for ln in text.splitlines() if ln.strip()]); 0 unless deep
     line_hashes: np.ndarray  # each ln.strip() of those lines
     found: np.ndarray  # whether any needle occurs (needles start with a non-whitespace character)
