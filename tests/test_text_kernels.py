@@ -15,7 +15,8 @@ from curate.duplicates import minhash
 from curate.schema import ROLES
 
 SPECIAL = K.PY_WHITESPACE + K.PY_LINE_BREAKS + "\r\n\"\\\b\f\t\x00\x01\x1f\x7f/é€😀ΣİK\u0345"
-WORDS = ["a", "bb", "Ccc", "the", "ΟΔΟΣ", "İstanbul", "naïve", "x_1", "😀", "Straße", "\U00010400x", "ǅA", "KELVIN"]
+WORDS = ["a", "bb", "Ccc", "the", "ΟΔΟΣ", "İstanbul", "naïve", "x_1", "😀", "Straße", "\U00010400x", "ǅA", "KELVIN", "日本語",
+         "ハロー", "Ｆｕｌｌ"]
 
 
 def _random_texts(n: int, seed: int = 0) -> list[str]:
