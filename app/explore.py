@@ -12,13 +12,6 @@ from curate import glossary
 from curate.rundir import RunDir
 
 
-def _read(path: Path) -> pd.DataFrame | None:
-    try:
-        return pd.read_parquet(path)
-    except Exception:  # missing or unreadable: the page shows what it has
-        return None
-
-
 def removal_counts(counts: dict[str, Any]) -> pd.Series:
     """``counts["removed"]`` (reason -> n) as a Series; tolerates a flat number."""
     removed = counts.get("removed", {})
@@ -47,9 +40,9 @@ def load_rows(run: str | Path) -> tuple[pd.DataFrame | None, list[str]]:
     """All input rows of ``run`` with status, reasons, subsets and scalar scores (plus notes)."""
     run = RunDir(run)
     notes: list[str] = []
-    conv = _read(run.conversations_path)
-    if conv is None:
+    if not run.conversations_path.exists():
         return None, notes
+    conv = run.conversations_table().to_pandas()
     df = conv[[c for c in ("id", "source", "row", "messages") if c in conv.columns]].copy()
     df["preview"] = df["messages"].map(_first_user)
     df["text"] = df["messages"].map(lambda ms: "\n".join(str(m["content"]) for m in ms))

@@ -35,12 +35,12 @@ def write_run(root: Path, subsets: dict[str, int], rows: int) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from curate.rundir import RunDir
     from curate.schema import conversation_id
 
     convs = conversations(rows * len(subsets) + 16)  # 16 more rows only in data/: the held-out pool
-    (root / "data").mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table({"id": [conversation_id(c) for c in convs], "messages": convs,
-                             "source": ["sharegpt"] * len(convs)}), root / "data" / "conversations.parquet")
+    RunDir(root).write_conversations(pa.table({"id": [conversation_id(c) for c in convs], "messages": convs,
+                                               "source": ["sharegpt"] * len(convs)}))
     for i, name in enumerate(subsets):
         part = convs[i * rows: (i + 1) * rows]
         d = root / "subsets" / name

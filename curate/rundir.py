@@ -6,9 +6,11 @@ Layout::
 
     RUN/manifest.json                    recipe, versions, counts, timings, status
     RUN/quarantine.jsonl                 records that could not be read, with line/row and reason
-    RUN/data/shards/part-NNNNN.parquet   normalized input, one shard per ``input.chunk_rows`` records
+    RUN/data/shards/part-NNNNN.parquet   normalized input (id, messages, source, extras, row), one shard per
+                                         ``input.chunk_rows`` records: the run's conversations
     RUN/data/quarantine/part-NNNNN.jsonl the quarantine lines of each shard (resume unit)
-    RUN/data/conversations.parquet       all shards in one file (id, messages, source, extras, row)
+    RUN/data/conversations.json          the shards of a finished ingest, in order, with their rows
+                                         (runs made before 2026-12 have data/conversations.parquet instead)
     RUN/validity.parquet                 rows removed by validity checks (id, row, reason)
     RUN/scores/<scorer-key>/             score store: part-*.parquet, meta.json, cache/ (curate.store)
     RUN/dedup/                           removal tables per method, pairs/, rows.parquet, meta.json, signatures.npy
@@ -123,7 +125,11 @@ class RunDir:
     # --- paths (the layout above; nothing is created by reading a path) --------------------------
     @property
     def conversations_path(self) -> Path:
-        return self.root / "data" / "conversations.parquet"
+        """The conversations' index (``conversations_table`` reads through it); it exists once an
+        ingest finished, or an older run's single file when that is what the run has."""
+        index = self.root / "data" / "conversations.json"
+        legacy = self.root / "data" / "conversations.parquet"
+        return legacy if legacy.exists() and not index.exists() else index
 
     def shard(self, k: int) -> Path:
         return self.root / "data" / "shards" / f"part-{k:05d}.parquet"
@@ -193,15 +199,45 @@ class RunDir:
         return self.root / "steps" / f"{step}.json"
 
     # --- reads ------------------------------------------------------------------------------
-    def conversation_columns(self) -> list[str]:
-        return pq.read_schema(self.conversations_path).names if self.conversations_path.exists() else []
+    def conversation_shards(self) -> list[Path]:
+        """The Parquet files holding the conversations, in row order ([] before an ingest finished)."""
+        path = self.conversations_path
+        if path.suffix == ".parquet":
+            return [path] if path.exists() else []
+        return [path.parent / s for s in json.loads(path.read_text())["shards"]] if path.exists() else []
 
-    def conversations_table(self, columns: list[str] | None = None) -> pa.Table:
-        """The normalized input (given ``columns`` that exist), every row including removed ones."""
+    def write_conversations_index(self, shards: list[Path]) -> None:
+        """Record ``shards`` (written by ingest) as the run's conversations; atomic, so a reader sees
+        all of them or none."""
+        rows = [pq.ParquetFile(p).metadata.num_rows for p in shards]
+        write_json(self.root / "data" / "conversations.json",
+                   {"shards": [str(p.relative_to(self.root / "data")) for p in shards], "rows": rows})
+        (self.root / "data" / "conversations.parquet").unlink(missing_ok=True)  # an older run's copy
+
+    def write_conversations(self, table: pa.Table) -> None:
+        """``table`` as the run's conversations, one shard (tests, and runs built without ingest)."""
+        write_parquet(self.shard(0), table)
+        self.write_conversations_index([self.shard(0)])
+
+    def _conversations_schema(self) -> pa.Schema:
+        """The shards' schemas unified: a column missing from a shard reads as nulls there."""
+        schemas = [pq.read_schema(p) for p in self.conversation_shards()]
+        return pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
+
+    def conversation_columns(self) -> list[str]:
+        return self._conversations_schema().names
+
+    def conversations_table(self, columns: list[str] | None = None, ids: pa.Array | None = None) -> pa.Table:
+        """The normalized input (given ``columns`` that exist), every row including removed ones, in
+        input order; with ``ids``, only the rows with those ids (filtered while reading)."""
+        import pyarrow.dataset as ds
+
         if not self.conversations_path.exists():
             raise UserError(f"{self.conversations_path} does not exist; run a recipe (curate run) first")
-        names = self.conversation_columns()
-        return pq.read_table(self.conversations_path, columns=[c for c in columns if c in names] if columns else None)
+        schema = self._conversations_schema()
+        names = [c for c in columns if c in schema.names] if columns else schema.names
+        data = ds.dataset(self.conversation_shards(), schema=schema, format="parquet")
+        return data.to_table(columns=names, filter=None if ids is None else ds.field("id").isin(ids))
 
     def scores(self, keys: list[str] | None = None, vectors: bool = True, ids: list[str] | None = None) -> pd.DataFrame:
         """Every score column (or those of the given keys / scorer names) joined on ``id``; ``vectors=False``

@@ -12,6 +12,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.rundir import RunDir
+
 RECIPE = {
     "name": "behaviour",
     "input": {"source": "sharegpt-sample", "limit": 600, "chunk_rows": 256},
@@ -49,6 +51,8 @@ def digests(root: Path) -> dict[str, dict[str, str]]:
             rows = p.read_text(encoding="utf-8")
         out[rel] = {"file": hashlib.sha256(p.read_bytes()).hexdigest(),
                     "rows": hashlib.sha256(rows.encode()).hexdigest()}
+    conversations = RunDir(root).conversations_table().to_pylist()  # the shards, through the run's index
+    out["data/conversations"] = {"rows": hashlib.sha256(json.dumps(conversations, sort_keys=True, default=str).encode()).hexdigest()}
     for key in sorted(p.name for p in (root / "scores").iterdir()):
         table = pa.concat_tables(pq.read_table(p) for p in sorted((root / "scores" / key).glob("part-*.parquet"))).sort_by("id")
         rows = json.dumps(table.to_pylist(), sort_keys=True, default=str)

@@ -71,14 +71,12 @@ def run_outputs(root: Path) -> dict[str, Any]:
 
 # --- fake run directories -------------------------------------------------------------------------
 def write_conversations(run: Path, convs: list[list[dict]], source: str | list[str] = "t",
-                        ids: list[str] | None = None) -> Path:
-    """``run``/data/conversations.parquet holding ``convs`` (ids from the content unless given)."""
-    path = RunDir(run).conversations_path
-    write_parquet(path, pa.table({
+                        ids: list[str] | None = None) -> None:
+    """``run``'s conversations: ``convs`` (ids from the content unless given) as one shard."""
+    RunDir(run).write_conversations(pa.table({
         "id": ids or [conversation_id(m) for m in convs], "messages": convs,
         "source": [source] * len(convs) if isinstance(source, str) else source, "row": np.arange(len(convs)),
     }))
-    return path
 
 
 def write_subset(run: Path, name: str, convs: list[list[dict]], source: str = "t") -> Path:
@@ -113,7 +111,7 @@ def scored_run(root: Path, n: int = 120, with_scores: bool = True) -> RunDir:
     messages = [conv(f"question number {i}?", "answer <b>&amp; " * int(rng.integers(1, 60))) for i in range(n)]
     ids = [f"id{i:03d}" for i in range(n)]
     source = list(rng.choice(["finetome", "tome-math"], n, p=[0.7, 0.3]))
-    path = write_conversations(run.root, messages, source, ids)
+    write_conversations(run.root, messages, source, ids)
     lengths = np.array([len(m[1]["content"]) for m in messages])
     reward = lengths / 100 + rng.normal(scale=0.5, size=n)
     if with_scores:
@@ -131,7 +129,7 @@ def scored_run(root: Path, n: int = 120, with_scores: bool = True) -> RunDir:
     counts = {"read": n + 7, "quarantined": 7, "removed": {"duplicate:exact": 3, "duplicate:near": 3,
                                                            "empty_turn": 0}, "kept": n - 6}
     run.update_manifest(counts=counts, status="done", recipe={"name": "fake-recipe"})
-    df = pq.read_table(path).to_pandas()
+    df = run.conversations_table().to_pandas()
     df["reward"], df["tokens"], df["assistant_chars"] = reward, lengths // 4 + 5, lengths
     for spec in ({"name": "quality", "rank": {"reward": 1}, "budget": 30},
                  {"name": "random", "baseline": "random", "budget": 30}):

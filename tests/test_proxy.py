@@ -14,7 +14,7 @@ from curate.proxy import ProxyConfig, distill, parse_proxy
 from curate.proxy.fit import top_k_overlap
 from curate.proxy.report import html_section
 from curate.proxy.sample import draw, strata
-from curate.rundir import write_parquet
+from curate.rundir import RunDir
 from curate.store import ScoreStore
 
 N, DIM = 400, 16
@@ -31,7 +31,7 @@ def run(tmp_path):
     a known linear function of the embedding plus a little noise."""
     rng = np.random.default_rng(0)
     ids = [f"id{i:04d}" for i in range(N)]
-    write_parquet(tmp_path / "data" / "conversations.parquet", pa.table({
+    RunDir(tmp_path).write_conversations(pa.table({
         "id": ids, "messages": [_messages(i, rng) for i in range(N)],
         "source": ["a" if i % 4 else "b" for i in range(N)]}))
     emb = rng.normal(size=(N, DIM)).astype(np.float16)

@@ -10,6 +10,7 @@ import pytest
 from helpers import recipe, run_outputs, sharegpt, write_jsonl
 
 from curate.loaders import iter_load
+from curate.rundir import RunDir
 
 
 def _write(path, n, bad=()):
@@ -56,7 +57,7 @@ def test_corrupted_lines_mid_file_are_quarantined_and_the_rest_goes_on(tmp_path)
     assert "messages" not in table.column_names, "ingest keeps only compact per-row columns in memory"
     rows = table["row"].to_pylist()
     assert rows[-1] == 4_999 and 2_499 in rows and 2_501 in rows and 2_500 not in rows
-    assert pq.read_table(tmp_path / "run" / "data" / "conversations.parquet").num_rows == 4_998
+    assert RunDir(tmp_path / "run").conversations_table(["id"]).num_rows == 4_998
 
 
 def _recipe(src, out):
@@ -122,7 +123,7 @@ def test_run_dedup_from_shard_signatures_equals_dedup_on_the_text(tmp_path):
     summary = run(r, progress=False)
     got = DedupResult.load(tmp_path / "run" / "dedup")
     assert (tmp_path / "run" / "dedup" / "signatures.npy").exists()
-    data = pq.read_table(tmp_path / "run" / "data" / "conversations.parquet")
+    data = RunDir(tmp_path / "run").conversations_table()
     invalid = set(pq.read_table(tmp_path / "run" / "validity.parquet")["row"].to_pylist())
     valid = data.filter(pa.array([x not in invalid for x in data["row"].to_pylist()]))
     ref = dedup(valid, config=r["dedup"], progress=False)

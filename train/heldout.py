@@ -1,5 +1,5 @@
 """Held-out loss: the assistant-token loss of each variant on a fixed evaluation split that no subset of
-the run trained on. The split is drawn once from ``RUN/data/conversations.parquet`` minus every subset's
+the run trained on. The split is drawn once from the run's conversations (``RUN/data/``) minus every subset's
 rows (by id, and by prompt text, so a near copy with another answer does not leak), then frozen in
 ``RUN/eval/heldout_ids.json`` so later evaluations compare like with like."""
 

@@ -18,7 +18,7 @@ def add_parser(subparsers: Any) -> None:
                     "<column>_proxy, plus <column>_best (teacher where scored, else proxy). Prints the "
                     "held-out agreement with the teacher and the cost.",
     )
-    p.add_argument("run_dir", help="run directory (its data/conversations.parquet, or --input)")
+    p.add_argument("run_dir", help="run directory (its conversations in data/, or --input)")
     p.add_argument("--input", default=None, help="the rows, when RUN_DIR has no conversations (e.g. sharegpt-sample)")
     p.add_argument("--teacher", default=None,
                    help="teacher scorer: a name (lm, reward, ...) or a YAML mapping like '{name: lm, max_length: 256}', "

@@ -10,30 +10,14 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from curate.jsonl_reader import Written, write_shards
 from curate.loaders import iter_load, jsonl_file, to_table
 from curate.pipeline.context import Context, Step, StepCounts
-from curate.rundir import atomic_path, write_jsonl, write_parquet
+from curate.rundir import write_jsonl, write_parquet
 
 QUARANTINED = "quarantined"  # the removal reason of records that could not be read
-
-
-def consolidate(files: list[Path], out: Path, progress: bool = False) -> None:
-    """Shards -> one Parquet file, a shard at a time; columns missing from a shard become nulls."""
-    if not files:
-        write_parquet(out, to_table([]))
-        return
-    schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
-    with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-        for f in tqdm(files, desc="conversations.parquet", unit="shard", disable=not progress or len(files) < 2):
-            t = pq.read_table(f)
-            for name in schema.names:
-                if name not in t.column_names:
-                    t = t.append_column(name, pa.nulls(t.num_rows, schema.field(name).type))
-            writer.write_table(t.select(schema.names).cast(schema))
 
 
 def _write_shards(ctx: Context, first: int, start: int, limit: int | None) -> Iterator[Written]:
@@ -91,7 +75,9 @@ class Ingest(Step):
         quarantine = [json.loads(line) for k in range(n_shards)
                       for line in run.quarantine_shard(k).read_text(encoding="utf-8").splitlines()]
         write_jsonl(run.quarantine, quarantine)
-        consolidate([run.shard(k) for k in range(n_shards)], run.conversations_path, ctx.progress)
+        if not n_shards:  # nothing was read: one empty shard, so the run still has (no) conversations
+            write_parquet(run.shard(0), to_table([]))
+        run.write_conversations_index([run.shard(k) for k in range(max(n_shards, 1))])
         self.restore(ctx, {"shards": n_shards})
         return StepCounts(sum(p["read"] for p in per), sum(p["rows"] for p in per), {QUARANTINED: len(quarantine)},
                           info={"shards": n_shards})

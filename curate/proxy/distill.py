@@ -43,25 +43,24 @@ APPLY_CHUNK = 100_000
 class Pool:
     """The rows to distill over: ids and sources up front, messages read only for rows scored.
 
-    ``data`` None: every row of ``RUN/data/conversations.parquet``. A table with ``id`` but no
-    ``messages`` (a pipeline's valid rows): those rows, messages read from that file by id.
+    ``data`` None: every row of the run's conversations. A table with ``id`` but no ``messages`` (a
+    pipeline's valid rows): those rows, messages read from the run by id.
     Anything else with messages (a path, hub id, ``Loaded``, Arrow table): those rows as given.
     """
 
     def __init__(self, run_dir: Path, data: Any = None):
-        self._path: Path | None = None
+        self._run: RunDir | None = None  # read the messages from the run when ``data`` has none
         if data is not None and not isinstance(data, pa.Table):
             import curate
 
             data = data.table if hasattr(data, "table") else curate.load(data).table
         if data is None or "messages" not in data.column_names:
-            run = RunDir(run_dir)
-            self._path = run.conversations_path
-            if not self._path.exists():
-                raise UserError(f"no conversations in {run_dir} ({self._path} is missing): run `curate run` "
-                                "first, or pass the data (CLI: --input)")
+            self._run = RunDir(run_dir)
+            if not self._run.conversations_path.exists():
+                raise UserError(f"no conversations in {run_dir} ({self._run.conversations_path} is missing): run "
+                                "`curate run` first, or pass the data (CLI: --input)")
             if data is None:
-                data = run.conversations_table(["id", "source"])
+                data = self._run.conversations_table(["id", "source"])
         self._table = data
         frame = data.select([c for c in ("id", "source") if c in data.column_names]).to_pandas()
         self.frame = frame.drop_duplicates("id").reset_index(drop=True)
@@ -72,14 +71,11 @@ class Pool:
 
     def conversations(self, ids: list[str] | None = None) -> Conversations:
         """The messages of ``ids`` (all rows when None), for scoring."""
-        if ids is None and self._path is not None:
-            ids = self.ids  # the pool may be a subset of the file's rows
+        if ids is None and self._run is not None:
+            ids = self.ids  # the pool may be a subset of the run's rows
         want = None if ids is None else pa.array(ids, pa.string())
-        if self._path is not None:
-            import pyarrow.dataset as ds
-
-            flt = None if want is None else ds.field("id").isin(want)
-            table = ds.dataset(self._path).to_table(columns=["id", "messages"], filter=flt)
+        if self._run is not None:
+            table = self._run.conversations_table(["id", "messages"], ids=want)
         else:
             table = self._table.select(["id", "messages"])
             table = table if want is None else table.filter(pc.is_in(table["id"], value_set=want))
@@ -303,7 +299,7 @@ def distill(run_dir: str | os.PathLike, config: ProxyConfig | dict[str, Any], da
     """Fit a proxy of ``config.column`` on a teacher-scored sample and store it for every row.
 
     ``data``: the rows (a path, hub id, ``Loaded`` or Arrow table with ``id`` and ``messages``);
-    None reads ``RUN/data/conversations.parquet``, written by ``curate run``.
+    None reads the run's conversations, written by ``curate run``.
     """
     from curate.proxy.report import calibration_plot
 

@@ -93,12 +93,11 @@ def report(run_dir: str | os.PathLike, sample: int = SAMPLE) -> Path:
 def _pool(run: RunDir, sample: int) -> tuple[pd.DataFrame, list[str]]:
     """Conversations (a seeded sample of at most ``sample`` rows) joined with their scores."""
     notes: list[str] = []
-    conv_path = run.conversations_path
-    if conv_path.exists():
+    if run.conversations_path.exists():
         df = run.conversations_table(["id", "source", "row"]).to_pandas()
     else:
         df = pd.DataFrame({"id": pd.Series([], dtype=object)})
-        notes.append("no data/conversations.parquet")
+        notes.append("no conversations in data/ (the run has not ingested its input)")
     df = df.drop_duplicates("id")
     if len(df) > sample:
         df = df.sample(sample, random_state=0)
@@ -109,7 +108,7 @@ def _pool(run: RunDir, sample: int) -> tuple[pd.DataFrame, list[str]]:
         df = scores if df.empty else df.merge(scores, on="id", how="left", suffixes=("", "_score"))
     missing = [c for c in ("assistant_chars", "turns") if c not in df.columns]
     if missing and "messages" in run.conversation_columns() and len(df):
-        msgs = _messages(conv_path, df["id"].tolist())
+        msgs = _messages(run, df["id"].tolist())
         conv = df["id"].map(msgs)
         if "assistant_chars" in missing:
             df["assistant_chars"] = conv.map(lambda m: _answer_chars(m) if m is not None else np.nan)
@@ -134,21 +133,22 @@ def _scores(run: RunDir, notes: list[str], ids: list[str] | None = None) -> pd.D
         return None
 
 
-def _messages(path: Path, ids: list[str]) -> dict[str, Any]:
+def _messages(run: RunDir, ids: list[str]) -> dict[str, Any]:
     """Messages of ``ids``, read one row group at a time and only from the row groups that hold them:
-    a filtered ``read_table`` decodes the whole text column first (7 GB for The Tome)."""
+    a filtered read decodes the whole text column first (7 GB for The Tome)."""
     if not ids:
         return {}
     wanted = pa.array(sorted(set(ids)), pa.string())
-    pf = pq.ParquetFile(path)
-    hit = pc.is_in(pf.read(columns=["id"]).column("id"), value_set=wanted).to_numpy(zero_copy_only=False)
-    bounds = np.cumsum([0] + [pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)])
     out: dict[str, Any] = {}
-    for g in range(pf.num_row_groups):
-        if hit[bounds[g]:bounds[g + 1]].any():
-            t = pf.read_row_group(g, columns=["id", "messages"])
-            t = t.filter(pc.is_in(t.column("id"), value_set=wanted))
-            out.update(zip(t.column("id").to_pylist(), t.column("messages").to_pylist()))
+    for path in run.conversation_shards():
+        pf = pq.ParquetFile(path)
+        hit = pc.is_in(pf.read(columns=["id"]).column("id"), value_set=wanted).to_numpy(zero_copy_only=False)
+        bounds = np.cumsum([0] + [pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)])
+        for g in range(pf.num_row_groups):
+            if hit[bounds[g]:bounds[g + 1]].any():
+                t = pf.read_row_group(g, columns=["id", "messages"])
+                t = t.filter(pc.is_in(t.column("id"), value_set=wanted))
+                out.update(zip(t.column("id").to_pylist(), t.column("messages").to_pylist()))
     return out
 
 
@@ -295,9 +295,8 @@ def _dedup_section(run: RunDir, dedup: pd.DataFrame, clusters: int = 3, members:
     for method, g in dedup.groupby("method"):
         for keeper in g["duplicate_of"].value_counts().index[:clusters]:
             picks.append((method, keeper, g[g["duplicate_of"] == keeper].head(members)))
-    conv_path = run.conversations_path
     ids = [k for _, k, _ in picks] + [i for _, _, m in picks for i in m["id"]]
-    texts = _messages(conv_path, [str(i) for i in ids]) if conv_path.exists() else {}
+    texts = _messages(run, [str(i) for i in ids])
 
     def text(i: Any) -> H.Raw:
         m = texts.get(str(i))

@@ -1,0 +1,52 @@
+"""The run's conversations are its ingest shards, read through data/conversations.json."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pytest
+from helpers import recipe, sharegpt, write_jsonl
+
+from curate.errors import UserError
+from curate.pipeline import run
+from curate.rundir import RunDir, write_parquet
+
+
+def test_ingest_indexes_its_shards_in_order(tmp_path):
+    src = write_jsonl(tmp_path / "in.jsonl", [sharegpt(f"q{i}", f"a{i}") for i in range(25)])
+    run(recipe(src, tmp_path / "run", chunk_rows=10), progress=False)
+    rd = RunDir(tmp_path / "run")
+    index = json.loads((tmp_path / "run" / "data" / "conversations.json").read_text())
+    assert index == {"shards": [f"shards/part-{k:05d}.parquet" for k in range(3)], "rows": [10, 10, 5]}
+    assert rd.conversation_shards() == [rd.shard(k) for k in range(3)]
+    assert rd.conversations_table(["row"])["row"].to_pylist() == list(range(25))
+    assert not (tmp_path / "run" / "data" / "conversations.parquet").exists()
+
+
+def test_columns_a_shard_lacks_read_as_nulls_and_stray_shards_are_ignored(tmp_path):
+    rd = RunDir(tmp_path)
+    write_parquet(rd.shard(0), pa.table({"id": ["a", "b"], "topic": [None, None]}))
+    write_parquet(rd.shard(1), pa.table({"id": ["c"], "topic": ["math"], "lang": ["en"]}))
+    write_parquet(rd.shard(2), pa.table({"id": ["left over from an earlier ingest"]}))
+    rd.write_conversations_index([rd.shard(0), rd.shard(1)])
+    assert rd.conversation_columns() == ["id", "topic", "lang"]
+    t = rd.conversations_table()
+    assert t.to_pydict() == {"id": ["a", "b", "c"], "topic": [None, None, "math"], "lang": [None, None, "en"]}
+    assert rd.conversations_table(["id", "nope"], ids=pa.array(["c"])).to_pydict() == {"id": ["c"]}
+
+
+def test_an_older_runs_single_file_is_read_until_the_next_ingest(tmp_path):
+    rd = RunDir(tmp_path)
+    legacy = tmp_path / "data" / "conversations.parquet"
+    write_parquet(legacy, pa.table({"id": ["old"]}))
+    assert rd.conversations_path == legacy and rd.conversations_table()["id"].to_pylist() == ["old"]
+    rd.write_conversations(pa.table({"id": ["new"]}))
+    assert not legacy.exists() and rd.conversations_table()["id"].to_pylist() == ["new"]
+
+
+def test_no_conversations_before_an_ingest(tmp_path):
+    rd = RunDir(tmp_path)
+    assert rd.conversation_shards() == [] and rd.conversation_columns() == []
+    with pytest.raises(UserError, match="curate run"):
+        rd.conversations_table()
