@@ -214,6 +214,11 @@ class RunDir:
                    {"shards": [str(p.relative_to(self.root / "data")) for p in shards], "rows": rows})
         (self.root / "data" / "conversations.parquet").unlink(missing_ok=True)  # an older run's copy
 
+    def drop_conversations_index(self) -> None:
+        """An ingest is starting: its shards will replace the listed ones, so none is listed meanwhile
+        (a reader says the run has no conversations rather than mix two inputs)."""
+        (self.root / "data" / "conversations.json").unlink(missing_ok=True)
+
     def write_conversations(self, table: pa.Table) -> None:
         """``table`` as the run's conversations, one shard (tests, and runs built without ingest)."""
         write_parquet(self.shard(0), table)

@@ -24,6 +24,22 @@ def test_ingest_indexes_its_shards_in_order(tmp_path):
     assert not (tmp_path / "run" / "data" / "conversations.parquet").exists()
 
 
+def test_a_new_ingest_unlists_the_old_shards_until_it_finishes(tmp_path, monkeypatch):
+    src = write_jsonl(tmp_path / "in.jsonl", [sharegpt(f"q{i}", f"a{i}") for i in range(5)])
+    run(recipe(src, tmp_path / "run"), progress=False)
+    assert RunDir(tmp_path / "run").conversations_path.exists()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+        yield
+
+    monkeypatch.setattr("curate.pipeline.ingest._write_shards", broken)
+    other = write_jsonl(tmp_path / "other.jsonl", [sharegpt("x", "y")])
+    with pytest.raises(OSError, match="disk full"):
+        run(recipe(other, tmp_path / "run"), progress=False)
+    assert not RunDir(tmp_path / "run").conversations_path.exists()
+
+
 def test_columns_a_shard_lacks_read_as_nulls_and_stray_shards_are_ignored(tmp_path):
     rd = RunDir(tmp_path)
     write_parquet(rd.shard(0), pa.table({"id": ["a", "b"], "topic": [None, None]}))

@@ -60,6 +60,7 @@ class Ingest(Step):
 
     def run(self, ctx: Context) -> StepCounts:
         run, spec, fp = ctx.run, ctx.recipe.input, ctx.fingerprint
+        run.drop_conversations_index()
         n_shards = 0
         while run.done(f"ingest-{n_shards:05d}", fp):
             n_shards += 1
