@@ -60,15 +60,22 @@ def mix(x):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _feed(h, v, shift, x):
+    """One more byte ``x`` into a block hash's state (``h``; ``v``, the block being filled)."""
+    v |= np.uint64(x) << shift
+    shift += np.uint64(8)
+    if shift == np.uint64(64):
+        return (h ^ v) * _PRIME, np.uint64(0), np.uint64(0)
+    return h, v, shift
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _block_hash(data, lo, hi):
     """Hash of the bytes ``data[lo:hi]``: eight bytes per multiply (a byte-serial hash such as FNV
     spends a multiply's latency on every byte), and the length, so trailing zero bytes count."""
     h, v, shift = _GOLDEN, np.uint64(0), np.uint64(0)
     for j in range(lo, hi):
-        v |= np.uint64(data[j]) << shift
-        shift += np.uint64(8)
-        if shift == np.uint64(64):
-            h, v, shift = (h ^ v) * _PRIME, np.uint64(0), np.uint64(0)
+        h, v, shift = _feed(h, v, shift, data[j])
     return mix((h ^ v) * _PRIME + np.uint64(hi - lo))
 
 
@@ -85,16 +92,6 @@ def _found_at(data, i, end, needles, needle_offsets, by_first):
         if j == hi - lo:
             return True
     return False
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _feed(h, v, shift, x):
-    """One more byte ``x`` into a block hash's state (``h``; ``v``, the block being filled)."""
-    v |= np.uint64(x) << shift
-    shift += np.uint64(8)
-    if shift == np.uint64(64):
-        return (h ^ v) * _PRIME, np.uint64(0), np.uint64(0)
-    return h, v, shift
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from helpers import recipe, sharegpt, write_jsonl
 
@@ -50,6 +51,17 @@ def test_columns_a_shard_lacks_read_as_nulls_and_stray_shards_are_ignored(tmp_pa
     t = rd.conversations_table()
     assert t.to_pydict() == {"id": ["a", "b", "c"], "topic": [None, None, "math"], "lang": [None, None, "en"]}
     assert rd.conversations_table(["id", "nope"], ids=pa.array(["c"])).to_pydict() == {"id": ["c"]}
+
+
+def test_rows_by_id_come_from_the_row_groups_that_hold_them_in_input_order(tmp_path):
+    rd = RunDir(tmp_path)
+    rd.shard(0).parent.mkdir(parents=True)
+    pq.write_table(pa.table({"id": list("abcdef"), "n": range(6)}), rd.shard(0), row_group_size=2)
+    write_parquet(rd.shard(1), pa.table({"id": ["g", "a"], "n": [6, 7]}))
+    rd.write_conversations_index([rd.shard(0), rd.shard(1)])
+    got = rd.conversations_table(["id", "n"], ids=pa.array(["e", "a", "zz"]))
+    assert got.to_pydict() == {"id": ["a", "e", "a"], "n": [0, 4, 7]}
+    assert rd.conversations_table(ids=pa.array(["zz"])).num_rows == 0
 
 
 def test_an_older_runs_single_file_is_read_until_the_next_ingest(tmp_path):

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate import glossary
@@ -134,22 +133,11 @@ def _scores(run: RunDir, notes: list[str], ids: list[str] | None = None) -> pd.D
 
 
 def _messages(run: RunDir, ids: list[str]) -> dict[str, Any]:
-    """Messages of ``ids``, read one row group at a time and only from the row groups that hold them:
-    a filtered read decodes the whole text column first (7 GB for The Tome)."""
-    if not ids:
+    """Messages of ``ids``, read only from the row groups that hold them."""
+    if not ids or not run.conversations_path.exists():
         return {}
-    wanted = pa.array(sorted(set(ids)), pa.string())
-    out: dict[str, Any] = {}
-    for path in run.conversation_shards():
-        pf = pq.ParquetFile(path)
-        hit = pc.is_in(pf.read(columns=["id"]).column("id"), value_set=wanted).to_numpy(zero_copy_only=False)
-        bounds = np.cumsum([0] + [pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)])
-        for g in range(pf.num_row_groups):
-            if hit[bounds[g]:bounds[g + 1]].any():
-                t = pf.read_row_group(g, columns=["id", "messages"])
-                t = t.filter(pc.is_in(t.column("id"), value_set=wanted))
-                out.update(zip(t.column("id").to_pylist(), t.column("messages").to_pylist()))
-    return out
+    t = run.conversations_table(["id", "messages"], ids=pa.array(sorted(set(ids)), pa.string()))
+    return dict(zip(t.column("id").to_pylist(), t.column("messages").to_pylist(), strict=True))
 
 
 def _score_columns(df: pd.DataFrame) -> list[str]:
