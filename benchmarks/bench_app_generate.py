@@ -52,9 +52,10 @@ def _param_mb(models) -> float:
 
 def serving(run: Path, base: str, names: list[str], tokens: int) -> None:
     import torch
-    from curate.train.generate import Generator, list_variants
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from curate.train.generate import Generator, list_variants
 
     def ours():
         gen = Generator(list_variants(run), device="cpu")
@@ -127,6 +128,7 @@ def concurrency(gen, names: list[str], tokens: int, repeats: int) -> None:
 def arena(run: Path, names: list[str], repeats: int, threads: int) -> None:
     """A battle through app.background.Job at the Arena's defaults, vs one answer, vs the old path."""
     import torch
+
     from curate.app.background import Job
     from curate.app.state import ARENA_MAX_NEW_TOKENS, SETTINGS_DEFAULTS
     from curate.train.generate import Generator, list_variants
@@ -188,11 +190,11 @@ def main() -> None:
     sections = set(args.sections.split(","))
 
     import torch
-    from curate.app.testing import make_adapter
-    from curate.train.generate import Generator, list_variants
 
+    from curate.app.testing import make_adapter
     from curate.models import resolve
     from curate.rundir import write_json
+    from curate.train.generate import Generator, list_variants
 
     torch.set_num_threads(args.threads)
     print(f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "

@@ -140,11 +140,11 @@ def job(args: argparse.Namespace, out: Path, variant: str, seed: int) -> None:
     import pandas as pd
     import pyarrow as pa
     import torch
+
+    from curate.rundir import write_json, write_parquet
     from curate.train.config import TrainConfig
     from curate.train.heldout import heldout_losses
     from curate.train.sft import train_variant
-
-    from curate.rundir import write_json, write_parquet
 
     torch.set_num_threads(1)
     wall, cpu = time.time(), time.process_time()

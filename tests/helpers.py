@@ -142,7 +142,6 @@ def trained_run(root: str | Path, base_model: str | Path, adapters: tuple[str, .
     """A run shaped like ``curate run`` + training + evaluation output (random LoRA adapters on
     ``base_model``), small and fast: what the app reads."""
     from curate.app.testing import make_adapter
-
     from curate.store import ScoreStore
 
     run, out = Path(root), RunDir(root)

@@ -1,7 +1,7 @@
 import pyarrow as pa
-from curate.app.explore import load_rows
 from helpers import write_conversations
 
+from curate.app.explore import load_rows
 from curate.rundir import write_parquet
 
 
@@ -22,6 +22,7 @@ def test_export_round_trips_the_filtered_rows(tmp_path):
     import io
 
     import pandas as pd
+
     from curate.app.inspect import conversation_diff, export_rows, to_jsonl, to_parquet_bytes
 
     msgs = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]

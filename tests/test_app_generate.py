@@ -1,14 +1,14 @@
-"""train/generate.py: variants of a run, one base model with switchable adapters, streaming."""
+"""curate/train/generate.py: variants of a run, one base model with switchable adapters, streaming."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from curate.train.generate import Generator, Variant, list_variants
 from helpers import trained_run
 
 from curate.errors import UserError
+from curate.train.generate import Generator, Variant, list_variants
 
 MSG = [{"role": "user", "content": "Say something about sorting."}]
 

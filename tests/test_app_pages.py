@@ -10,15 +10,15 @@ import threading
 from pathlib import Path
 
 import pytest
-from curate.app import conversation
-from curate.app.votes import VoteStore
-from curate.train.generate import Generator
 from helpers import trained_run
 from streamlit.testing.v1 import AppTest
 
+from curate.app import conversation
+from curate.app.votes import VoteStore
 from curate.errors import UserError
+from curate.train.generate import Generator
 
-MAIN = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
+MAIN = str(Path(__file__).resolve().parent.parent / "curate" / "app" / "main.py")
 
 
 @pytest.fixture(scope="module")

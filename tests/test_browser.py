@@ -20,7 +20,7 @@ import pytest
 from curate.rundir import write_json
 
 CHROMIUM = "/usr/bin/chromium"
-MAIN = Path(__file__).resolve().parent.parent / "app" / "main.py"
+MAIN = Path(__file__).resolve().parent.parent / "curate" / "app" / "main.py"
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium (apt-get install chromium)")]
 

@@ -133,10 +133,11 @@ def test_parse_overrides_set_dotted_keys_and_keep_the_rest():
 @pytest.fixture
 def captured(monkeypatch, tmp_path):
     """The library calls of train / grid / evaluate, recorded instead of run."""
+    import pandas as pd
+
     import curate.train.evaluate
     import curate.train.grid
     import curate.train.matrix
-    import pandas as pd
 
     calls = {}
     (tmp_path / "results.md").write_text("table")

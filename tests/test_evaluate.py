@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from curate.train.evaluate import load_prompts, pairwise
-from curate.train.stats import bootstrap_ci, length_controlled_win_rate
 from helpers import make_run
 
 from curate.errors import UserError
+from curate.train.evaluate import load_prompts, pairwise
+from curate.train.stats import bootstrap_ci, length_controlled_win_rate
 
 PROMPTS = [{"id": "p1", "prompt": "Say hello."}, {"id": "p2", "prompt": "Count to three."},
            {"id": "p3", "prompt": "Name a colour."}]

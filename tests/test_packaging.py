@@ -1,5 +1,5 @@
-"""Packaging: train/ and app/ install as curate.train and curate.app, so no generic top-level name
-reaches site-packages and a user's own train.py or app.py cannot shadow them."""
+"""Packaging: training and the app live in the package (curate/train, curate/app), so no generic top-level
+name reaches site-packages and a user's own train.py or app.py cannot shadow them."""
 
 from __future__ import annotations
 
@@ -19,9 +19,8 @@ def _declared() -> list[str]:
 
 def test_every_package_folder_is_declared_under_curate():
     found = set()
-    for top, prefix in (("curate", "curate"), ("train", "curate.train"), ("app", "curate.app")):
-        for init in (ROOT / top).rglob("__init__.py"):
-            found.add(".".join((prefix, *init.parent.relative_to(ROOT / top).parts)))
+    for init in (ROOT / "curate").rglob("__init__.py"):
+        found.add(".".join(init.parent.relative_to(ROOT).parts))
     declared = _declared()
     assert set(declared) == found, "pyproject.toml [tool.setuptools] packages must list every package folder"
     assert all(p == "curate" or p.startswith("curate.") for p in declared)

@@ -1,8 +1,9 @@
-"""app/ratings.py: win rates with bootstrap CIs and Bradley-Terry ratings from votes."""
+"""curate/app/ratings.py: win rates with bootstrap CIs and Bradley-Terry ratings from votes."""
 
 from __future__ import annotations
 
 import numpy as np
+
 from curate.app.ratings import bradley_terry, win_rates
 
 

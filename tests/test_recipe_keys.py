@@ -233,11 +233,10 @@ def observe(recipe: Recipe, tmp: Path, scores_dir: Path, monkeypatch) -> dict:
     store key and held-out agreement."""
     import importlib
 
-    from curate.train.evaluate import evaluate_run
-
     import curate.pipeline.runner as runner
     from curate.executors import get_executor
     from curate.store import ScoreStore
+    from curate.train.evaluate import evaluate_run
 
     calls: list = []
     for mod, names in SPIED.items():

@@ -6,11 +6,11 @@ import json
 
 import pytest
 import torch
-from curate.train.config import TrainConfig
-from curate.train.data import IGNORE, encode, load_subset, tokenize_rows
 from helpers import make_run, numbered_conv, write_subset
 
 from curate.errors import UserError
+from curate.train.config import TrainConfig
+from curate.train.data import IGNORE, encode, load_subset, tokenize_rows
 
 SMOL_TEMPLATE = (  # SmolLM2's own template: ChatML with a default system prompt, no generation markers
     "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"

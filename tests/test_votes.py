@@ -1,4 +1,4 @@
-"""app/votes.py: the SQLite vote store under concurrent writers, exports, and its user errors."""
+"""curate/app/votes.py: the SQLite vote store under concurrent writers, exports, and its user errors."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sqlite3
 import threading
 
 import pytest
-from curate.app.votes import VoteStore, VoteStoreError
 
+from curate.app.votes import VoteStore, VoteStoreError
 from curate.errors import UserError
 
 

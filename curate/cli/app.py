@@ -12,7 +12,7 @@ from pathlib import Path
 from curate.cli._args import add_existing_run_dir
 from curate.errors import UserError
 
-APP_MAIN = Path(importlib.util.find_spec("curate.app").origin).parent / "main.py"  # app/ installs as curate.app
+APP_MAIN = Path(importlib.util.find_spec("curate.app").origin).parent / "main.py"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -6,6 +6,7 @@ a new prompt stays, marked as interrupted."""
 from __future__ import annotations
 
 import streamlit as st
+
 from curate.app import conversation, state
 from curate.app.background import Job
 from curate.train.generate import Answer, Variant

@@ -9,13 +9,13 @@ import random
 import uuid
 
 import streamlit as st
+
 from curate.app import conversation, state
 from curate.app.background import Job
 from curate.app.votes import set_aside
-from curate.train.generate import Answer
-
 from curate.errors import UserError
 from curate.rundir import RunDir
+from curate.train.generate import Answer
 
 OUTCOMES = {"a": ("A is better", "a"), "b": ("B is better", "b"), "tie": ("Tie", "t"),
             "both_bad": ("Both are bad", "x")}

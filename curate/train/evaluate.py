@@ -14,14 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from curate.train.judge import Judge, make_judge
-from curate.train.plots import plot_winrates
-from curate.train.stats import bootstrap_ci, length_controlled_win_rate
-from curate.train.tables import markdown_table
 from tqdm.auto import tqdm
 
 from curate.errors import UserError
 from curate.rundir import RunDir, fingerprint, write_json, write_jsonl, write_text
+from curate.train.judge import Judge, make_judge
+from curate.train.plots import plot_winrates
+from curate.train.stats import bootstrap_ci, length_controlled_win_rate
+from curate.train.tables import markdown_table
 
 DEFAULT_PROMPTS = Path(__file__).parent / "prompts" / "default.jsonl"
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from curate.errors import UserError
+from curate.rundir import RunDir, fingerprint, write_json
 from curate.train.backends import (
     Backend,
     choose_backend,
@@ -22,9 +24,6 @@ from curate.train.backends import (
 from curate.train.config import TrainConfig
 from curate.train.data import load_subset, split_indices, tokenize_rows
 from curate.train.plots import plot_loss
-
-from curate.errors import UserError
-from curate.rundir import RunDir, fingerprint, write_json
 
 log = logging.getLogger("curate.train")
 

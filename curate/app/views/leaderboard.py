@@ -11,9 +11,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
+
 from curate.app import state  # noqa: E402
 from curate.app.ratings import bradley_terry, pairwise_matrix, win_rates  # noqa: E402
-
 from curate.errors import UserError  # noqa: E402
 from curate.rundir import RunDir  # noqa: E402
 

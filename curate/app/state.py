@@ -13,12 +13,12 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-from curate.app.votes import VoteStore
-from curate.train.evaluate import DEFAULT_PROMPTS as PROMPTS_FILE
-from curate.train.generate import Generator, Variant, list_variants
 
+from curate.app.votes import VoteStore
 from curate.errors import UserError
 from curate.rundir import RunDir
+from curate.train.evaluate import DEFAULT_PROMPTS as PROMPTS_FILE
+from curate.train.generate import Generator, Variant, list_variants
 
 BUILTIN_PROMPTS = [
     "Explain the difference between a list and a tuple in Python.",
@@ -39,7 +39,7 @@ def _argv() -> argparse.Namespace:
 
 
 def run_dir() -> Path | None:
-    """``CURATE_RUN_DIR``, else the first argument after ``--`` of ``streamlit run app/main.py -- RUN``."""
+    """``CURATE_RUN_DIR``, else the first argument after ``--`` of ``streamlit run curate/app/main.py -- RUN``."""
     if "run_dir" not in st.session_state:
         env = os.environ.get("CURATE_RUN_DIR")
         st.session_state.run_dir = env if env is not None else (_argv().run_dir or "")

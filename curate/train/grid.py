@@ -10,15 +10,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
+from curate.errors import UserError
+from curate.rundir import write_json
 from curate.train.config import TrainConfig
 from curate.train.data import load_subset
 from curate.train.plots import plot_grid
 from curate.train.sft import train_variant
 from curate.train.tables import write_tables
-from tqdm.auto import tqdm
-
-from curate.errors import UserError
-from curate.rundir import write_json
 
 RANKS = (8, 16, 32, 64)
 

@@ -1,4 +1,4 @@
-"""Entry point: ``streamlit run app/main.py -- RUN_DIR [--model BASE]`` (or ``curate app RUN_DIR``).
+"""Entry point: ``streamlit run curate/app/main.py -- RUN_DIR [--model BASE]`` (or ``curate app RUN_DIR``).
 
 Four pages over one run directory: Compare (answers side by side), Arena (blind A/B votes),
 Leaderboard (human and automatic win rates), Explorer (the data and why rows were kept or removed).
@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
+
 from curate.app import state
 
 st.set_page_config(page_title="curate", page_icon=":material/compare:", layout="wide")

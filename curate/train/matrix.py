@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from curate.train.config import TrainConfig
-from curate.train.sft import train_variant
-from curate.train.tables import write_tables
 from tqdm.auto import tqdm
 
 from curate.errors import UserError
 from curate.rundir import RunDir
+from curate.train.config import TrainConfig
+from curate.train.sft import train_variant
+from curate.train.tables import write_tables
 
 COLUMNS = ["variant", "subset", "rows", "base_model", "backend", "r", "steps", "train_loss", "eval_loss",
            "train_seconds", "tokens_per_second", "seed"]

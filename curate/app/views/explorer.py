@@ -9,12 +9,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
+
+from curate import glossary  # noqa: E402
 from curate.app import state  # noqa: E402
 from curate.app.audit_view import catches, survival  # noqa: E402
 from curate.app.explore import dedup_clusters, dedup_table, load_rows, removal_counts, source_mix  # noqa: E402
 from curate.app.inspect import conversation_diff, duplicate_of, export_rows, to_jsonl, to_parquet_bytes  # noqa: E402
-
-from curate import glossary  # noqa: E402
 from curate.rundir import RunDir  # noqa: E402
 
 st.title("Data explorer")

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from curate.train.config import TrainConfig
-
 from curate.errors import UserError
+from curate.train.config import TrainConfig
 
 log = logging.getLogger("curate.train")
 

@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from curate.train.data import IGNORE, encode
 from tqdm.auto import tqdm
 
 from curate.rundir import RunDir, write_json
+from curate.train.data import IGNORE, encode
 
 
 def _prompt_key(messages: list[dict]) -> str:
