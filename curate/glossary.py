@@ -43,7 +43,7 @@ VALIDITY = {
 DEDUP = {
     "exact": "an exact copy (same text after normalizing case and whitespace)",
     "near": "a near copy (most word sequences shared, MinHash)",
-    "semantic": "says the same thing in other words (embedding cosine)",
+    "semantic": "a semantic copy (says the same thing in other words: embedding cosine)",
 }
 
 

@@ -107,3 +107,82 @@ def test_read_only_database(tmp_path, monkeypatch):
         _vote(store, 2)
     monkeypatch.undo()
     assert store.count() == 1
+
+
+def _vote_on_battles(path: str, session: str, battles: int, out) -> None:
+    """One process voting on every battle (the same session in every process)."""
+    store = VoteStore(path)
+    saved = 0
+    for b in range(battles):
+        try:
+            store.add("p", "base", "quality", "x", "y", "a", session=session, battle=f"battle-{b}")
+            saved += 1
+        except UserError as e:
+            assert "already has your vote" in str(e)
+    out.put(saved)
+
+
+def test_one_vote_per_battle_across_processes(tmp_path):
+    """Four processes voting on the same session and battles: each battle keeps exactly one vote
+    (the duplicate check and the insert share one write transaction)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    path = str(tmp_path / "votes.sqlite")
+    procs = [ctx.Process(target=_vote_on_battles, args=(path, "same-session", 200, out)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    assert sum(out.get() for _ in procs) == 200
+    votes = VoteStore(path).all()
+    assert len(votes) == 200 and len({v["battle"] for v in votes}) == 200
+
+
+def test_truncated_or_empty_file_is_refused(tmp_path):
+    path = tmp_path / "votes.sqlite"
+    store = VoteStore(path)
+    for i in range(30):
+        store.add("p" * 50, "base", "quality", "x" * 300, "y" * 300, "a", settings={"t": 0.7}, battle=str(i))
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    data = path.read_bytes()
+    path.write_bytes(data[:-1])  # one byte short: SQLite alone would count the votes, then read garbage
+    with pytest.raises(VoteStoreError, match="not a valid SQLite file: it is cut short"):
+        VoteStore(path)
+    path.write_bytes(b"")  # 0 bytes: SQLite alone would open it as a new empty store
+    with pytest.raises(VoteStoreError, match="not a valid SQLite file: it is empty"):
+        VoteStore(path)
+
+
+def test_voters_finish_and_rate_limit(tmp_path):
+    store = VoteStore(tmp_path / "votes.sqlite")
+    store.add("p", "base", "quality", "x", "y", "a", session="tab1", battle="b1", voter="ann",
+              finish=("eos", "length"))
+    with pytest.raises(UserError, match="already has your vote"):  # another tab, the same voter
+        store.add("p", "base", "quality", "x", "y", "b", session="tab2", battle="b1", voter="ann")
+    store.add("p", "base", "quality", "x", "y", "b", session="tab3", battle="b1", voter="bob")
+    vote = store.all()[0]
+    assert (vote["voter"], vote["finish_a"], vote["finish_b"]) == ("ann", "eos", "length")
+    for i in range(2):
+        store.add("p", "base", "quality", "x", "y", "a", battle=f"r{i}", voter="eve", rate_limit=(2, 60))
+    with pytest.raises(UserError, match="too many votes"):
+        store.add("p", "base", "quality", "x", "y", "a", battle="r9", voter="eve", rate_limit=(2, 60))
+    assert store.count() == 4
+
+
+def test_old_file_gains_the_new_columns(tmp_path):
+    path = tmp_path / "votes.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE votes (id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, prompt TEXT NOT NULL,"
+                " variant_a TEXT NOT NULL, variant_b TEXT NOT NULL, answer_a TEXT NOT NULL, answer_b TEXT NOT NULL,"
+                " outcome TEXT NOT NULL, settings TEXT NOT NULL DEFAULT '{}', session TEXT)")
+    con.execute("INSERT INTO votes (ts, prompt, variant_a, variant_b, answer_a, answer_b, outcome) "
+                "VALUES (1, 'p', 'base', 'quality', 'x', 'y', 'a')")
+    con.commit()
+    con.close()
+    votes = VoteStore(path).all()
+    assert votes[0]["finish_a"] is None and votes[0]["voter"] is None and votes[0]["history"] == []
