@@ -327,6 +327,14 @@ class RunDir:
         return sorted(d.name for d in self.subsets_dir.iterdir()
                       if d.is_dir() and ((d / "data.parquet").exists() or (d / "data.jsonl").exists()))
 
+    def subset_meta(self, name: str) -> dict:
+        """A written subset's ``meta.json`` (its spec, counts, fill and filter rules)."""
+        path = self.subset_dir(name) / "meta.json"
+        if not path.exists():
+            have = ", ".join(self.subsets()) or "none"
+            raise UserError(f"no subset {name!r} in {self.root} (subsets: {have})")
+        return json.loads(path.read_text(encoding="utf-8"))
+
     def selections(self) -> dict[str, pd.DataFrame]:
         """Each subset's ``selection.parquet`` (id, reason, ...) by subset name."""
         return {p.parent.name: pq.read_table(p).to_pandas()

@@ -55,11 +55,22 @@ def test_topk_rank_budget_exact_and_ordered(df):
     expected = df.dropna(subset=["reward"]).nlargest(25, "reward")["id"].tolist()
     assert sel.selected["id"].tolist() == expected
     assert sel.selected["reason"].iloc[0] == "top-k by rank(reward)=1"
-    reasons = sel.rejected["reason"]
-    assert set(reasons) == {"budget", "rank: reward is null"}
-    assert (reasons == "rank: reward is null").sum() == df["reward"].isna().sum()
-    assert sel.counts["rejected"] == {"budget": int((reasons == "budget").sum()),
-                                      "rank": int(df["reward"].isna().sum())}
+    assert set(sel.rejected["reason"]) == {"budget"}  # a null reward ranks last, it is not dropped
+    assert sel.counts["rejected"] == {"budget": len(df) - 25}
+
+
+def test_null_rank_values_rank_last_and_fill_the_budget(df):
+    """A budget larger than the complete rows is filled from the rows with a null rank column, after
+    every complete row, and each says why it came last."""
+    complete = int(df["reward"].notna().sum())
+    sel = select(df, rank="reward", budget=complete + 5)
+    check_complete(sel, df)
+    assert len(sel.selected) == complete + 5
+    head, tail = sel.selected.iloc[:complete], sel.selected.iloc[complete:]
+    assert head["reward"].notna().all() and tail["reward"].isna().all()
+    assert tail["reason"].str.endswith("(ranked last: reward is null)").all()
+    assert not head["reason"].str.contains("ranked last").any()
+    assert sel.fill == {"selected": complete + 5, "budget": complete + 5}
 
 
 def test_filter_reasons_name_first_failing_part(df):
@@ -167,7 +178,7 @@ def test_diversity_threshold_property(df, threshold, monkeypatch):
     # same answer as the naive loop over selected rows
     clean = ~df["reward"].isna().to_numpy()
     order = np.argsort(-df["reward"].rank(pct=True).fillna(0).to_numpy(), kind="stable")
-    order = order[clean[order]]
+    order = np.concatenate([order[clean[order]], np.flatnonzero(~clean)])  # null rewards rank last
     naive = naive_greedy(order, unit_rows(emb), threshold)
     assert sel.selected["id"].tolist() == df["id"].to_numpy()[naive].tolist()
 
@@ -178,10 +189,21 @@ def test_diversity_with_budget_and_missing_embeddings(df):
     sel = select(df, baseline="random", budget=30, diversity={"threshold": 0.9}, embeddings=(ids, emb[:-10]))
     check_complete(sel, df)
     assert len(sel.selected) == 30
-    assert "diversity: no embedding" in set(sel.rejected["reason"]) or not set(df["id"][-10:]) & set(
-        sel.selected["id"])
-    assert not set(df["id"][-10:]) & set(sel.selected["id"])
+    assert not set(df["id"][-10:]) & set(sel.selected["id"])  # enough rows with an embedding came first
     assert sel.selected["reason"].str.contains("diverse").all()
+
+
+def test_rows_without_embedding_fill_what_diversity_leaves(df):
+    """Diversity cannot check a row without an embedding: it is taken after every row that has one,
+    never dropped, so a budget larger than the embedded rows is still filled."""
+    emb = clustered_embeddings(df)
+    ids = df["id"].tolist()[:-10]
+    sel = select(df, baseline="random", budget=len(df), diversity={"threshold": 0.99},
+                 embeddings=(ids, emb[:-10]))
+    check_complete(sel, df)
+    last = sel.selected.iloc[-10:]
+    assert set(last["id"]) == set(df["id"][-10:])
+    assert last["reason"].str.contains("no embedding, taken after the rows with one").all()
 
 
 def test_diversity_needs_embeddings(df):

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from curate.cli._args import add_existing_run_dir
 from curate.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from curate.rundir import RunDir
+    from curate.selection import Selection, SubsetSpec
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -29,6 +37,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--format", choices=["sharegpt", "messages"])
     p.add_argument("--keep-duplicates", action="store_true", help="do not drop rows listed in RUN_DIR/dedup/")
+    p.add_argument("--explain", metavar="SUBSET", help="say which rules removed which rows of an existing "
+                   "subset (rows removed, rows removed by a rule alone, examples); writes nothing")
     p.set_defaults(func=main)
 
 
@@ -68,20 +78,39 @@ def spec_from_args(args: argparse.Namespace) -> dict:
     return spec
 
 
-def main(args: argparse.Namespace) -> int:
-    from curate.rundir import RunDir
-    from curate.selection import make_spec, select, write_subset
+def _select(run: RunDir, spec: SubsetSpec, keep_duplicates: bool) -> tuple[Selection, pd.DataFrame]:
+    from curate.selection import select
     from curate.selection.data import load_pool
 
-    spec = make_spec(spec_from_args(args), where="select")
-    run = RunDir(args.run_dir)
-    df = load_pool(run.root, drop_duplicates=not args.keep_duplicates)
+    df = load_pool(run.root, drop_duplicates=not keep_duplicates)
     embeddings = None
     if spec.diversity is not None:
         from curate.store import load_embeddings
 
         embeddings = load_embeddings(run.root, spec.diversity.embedding, spec.diversity.column)
-    selection = select(df, spec, embeddings=embeddings)
+    return select(df, spec, embeddings=embeddings), df
+
+
+def _explain(run: RunDir, name: str, keep_duplicates: bool) -> int:
+    from curate.selection import explain, format_explanation, make_spec
+
+    spec = make_spec(run.subset_meta(name).get("spec", {}), where=f"subset {name!r}")
+    selection, pool = _select(run, spec, keep_duplicates)
+    print(format_explanation(selection, explain(selection, pool)))
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    from curate.rundir import RunDir
+    from curate.selection import make_spec, shortfall, write_subset
+
+    run = RunDir(args.run_dir)
+    if args.explain:
+        return _explain(run, args.explain, args.keep_duplicates)
+    spec = make_spec(spec_from_args(args), where="select")
+    selection, _ = _select(run, spec, args.keep_duplicates)
     out = write_subset(selection, run.subset_dir(spec.name))
-    print(json.dumps({"subset": str(out), **selection.counts}))
+    if (short := shortfall(selection, str(run.root))) is not None:
+        print(f"curate: warning: {short}", file=sys.stderr)
+    print(json.dumps({"subset": str(out), **selection.counts, "fill": selection.fill}))
     return 0

@@ -3,6 +3,8 @@ and the :class:`StepCounts` each returns."""
 
 from __future__ import annotations
 
+import logging
+import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from tqdm.auto import tqdm
 
 from curate.recipe import Recipe
 from curate.rundir import RunDir
@@ -46,6 +49,13 @@ class Context:
     scorers: list[Any] = field(default_factory=list)
     subsets: dict[str, int] = field(default_factory=dict)
     _embeddings: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    def warn(self, message: str) -> None:
+        """One warning line: on stderr beside the progress lines, else to the ``curate.pipeline`` logger."""
+        if self.progress:
+            tqdm.write(f"curate: warning: {message}", file=sys.stderr)
+        else:
+            logging.getLogger("curate.pipeline").warning(message)
 
     def add_scores(self, frame: pd.DataFrame, specs: list[Any]) -> None:
         """Join a step's score columns (``id`` + columns) onto the run's scores; ``specs`` are recorded

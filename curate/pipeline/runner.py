@@ -142,6 +142,7 @@ def run(recipe: str | Path | dict[str, Any] | Recipe, run_dir: str | Path | None
             log.info(line)
         if step.name == "subsets":  # the report reads the counts from the manifest
             rd.update_manifest(counts=_counts(done, ctx), subsets=ctx.subsets, timings=timings, status="scored",
+                               fill=done["subsets"].info.get("fill", {}),
                                scorers=_scorer_settings(ctx.scorers), proxies=_proxies(done))
     counts = _counts(done, ctx)
     rd.update_manifest(counts=counts, subsets=ctx.subsets, timings=timings, status="done")

@@ -176,10 +176,11 @@ class Subsets(Step):
 
     def run(self, ctx: Context) -> StepCounts:
         from curate.pipeline.ingest import messages_by_row
-        from curate.selection import select, write_subset
+        from curate.selection import select, shortfall, write_subset
 
         frame = ctx.kept().to_pandas().merge(ctx.scores, on="id", how="left", suffixes=("", "_score"))
         pa.default_memory_pool().release_unused()  # hand freed Arrow buffers back before the subsets
+        fill = {}
         for spec in ctx.recipe.subsets:
             d = spec.diversity
             embeddings = ctx.embeddings(d.embedding, d.column) if d is not None else None
@@ -188,7 +189,10 @@ class Subsets(Step):
             chosen.insert(1, "messages", messages_by_row(ctx.shards, chosen["row"].to_numpy()).to_pylist())
             write_subset(selection, ctx.run.subset_dir(spec.name), format=spec.format)
             ctx.subsets[spec.name] = len(selection.selected)
-        return StepCounts(len(frame), len(frame), info={"subsets": ctx.subsets})
+            fill[spec.name] = selection.fill
+            if (short := shortfall(selection, str(ctx.run.root))) is not None:
+                ctx.warn(short)
+        return StepCounts(len(frame), len(frame), info={"subsets": ctx.subsets, "fill": fill})
 
     def restore(self, ctx: Context, info: dict[str, Any]) -> None:
         ctx.subsets.update(info["subsets"])

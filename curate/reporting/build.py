@@ -260,7 +260,9 @@ def _subsets_section(subsets: dict[str, dict], pool: pd.DataFrame, out: Path) ->
         if tokens is None and "tokens" in in_pool.columns:
             tokens = int(pd.to_numeric(in_pool["tokens"], errors="coerce").fillna(0).sum())
         example = sel["reason"].iloc[0] if len(sel) else ""
-        rows.append([name, len(sel), tokens, _describe(meta.get("spec", {})), *means, rejected, example])
+        budget = (meta.get("fill") or {}).get("budget")
+        filled = f"{len(sel):,} of {budget:,}" if budget and len(sel) < budget else len(sel)
+        rows.append([name, filled, tokens, _describe(meta.get("spec", {})), *means, rejected, example])
         if "source" in in_pool.columns and in_pool["source"].notna().any():
             mixes[name] = in_pool["source"].astype(str).value_counts()
         elif meta.get("source_mix"):

@@ -1,13 +1,15 @@
 """``select``: one subset from a scored conversation table, with a reason for every row.
 
-Order of rules (the first that rejects a row is recorded): filter -> rank completeness -> quota ->
-diversity -> budget. Selected rows come back in selection order (best first).
+Order of rules (the first that rejects a row is recorded): filter -> quota -> diversity -> budget.
+Selected rows come back in selection order (best first). A row with a null rank column, or without an
+embedding under ``diversity``, is never dropped for it: it ranks after every row that has the value, so
+a budget is filled from complete rows first and from incomplete ones only when those run out.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,7 +20,7 @@ from curate.errors import UserError
 from curate.selection import baselines
 from curate.selection.config import SubsetSpec, make_spec
 from curate.selection.diversity import Limits, WalkResult, greedy, unit_rows
-from curate.selection.expr import parse
+from curate.selection.expr import first_failures, parse
 from curate.selection.rank import combined_score, describe
 
 Embeddings = tuple[Any, np.ndarray]
@@ -32,10 +34,21 @@ class Selection:
     spec: SubsetSpec
     selected: pd.DataFrame
     rejected: pd.DataFrame
+    rules: dict[str, dict[str, int]] = field(default_factory=dict)  # filter part -> rows it removed
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def fill(self) -> dict[str, Any]:
+        """How full the subset is: ``selected`` of ``budget`` rows (and tokens, when budgeted)."""
+        b = self.spec.budget
+        out: dict[str, Any] = {"selected": len(self.selected), "budget": b.rows if b else None}
+        if b is not None and b.tokens is not None:
+            tokens = pd.to_numeric(self.selected.get("tokens", pd.Series(dtype=float)), errors="coerce")
+            out.update(tokens=int(tokens.fillna(0).sum()), budget_tokens=b.tokens)
+        return out
 
     @property
     def counts(self) -> dict[str, Any]:
@@ -71,35 +84,70 @@ def select(
         raise UserError(f"select: the table lacks the 'id' column; columns: {', '.join(map(str, df.columns))}")
     df = df.reset_index(drop=True)
     reasons = _Reasons(len(df))
+    rules: dict[str, dict[str, int]] = {}
     if spec.filter:
-        fails = parse(spec.filter).first_failure(df)
+        passes = parse(spec.filter).conjunct_passes(df)
+        rules = _rule_impact(passes)
+        fails = first_failures(passes, df.index)
         hit = fails.notna().to_numpy()
         reasons.set_each(hit, fails[hit], "filter: {}")
-    order, score, label = _order(df, spec, reasons)
+    ranked = _order(df, spec, reasons)
+    vectors = _align(df["id"], embeddings, spec) if spec.diversity else None
+    order = ranked.positions if vectors is None else _vectors_first(ranked.positions, vectors)
     need_tokens = spec.budget is not None and spec.budget.tokens is not None
     groups, limits, group_label = _limits(df, spec)
     walk = greedy(
         order, baselines.approx_tokens(df) if need_tokens else None, groups, limits, group_label,
-        vectors=_align(df["id"], embeddings, spec) if spec.diversity else None,
-        threshold=spec.diversity.threshold if spec.diversity else None,
+        vectors=vectors, threshold=spec.diversity.threshold if spec.diversity else None,
         ids=df["id"].astype(str).tolist() if spec.diversity else None, progress=progress,
     )
     for p, why in walk.rejected.items():
         reasons.codes[p] = reasons.code(why)
     if walk.tail is not None:
         reasons.codes[order[walk.tail:]] = reasons.code("budget")
-    return _selection(df, spec, walk, score, label, reasons)
+    out = _selection(df, spec, walk, ranked, reasons)
+    out.rules = rules
+    return out
 
 
-def _order(df: pd.DataFrame, spec: SubsetSpec, reasons: _Reasons) -> tuple[np.ndarray, pd.Series, str]:
-    """``(candidate positions best first, their score, how they were ordered)``: by ``rank`` (rows
-    missing a ranked column are rejected here), or by a baseline; rows already rejected are left out."""
-    score = pd.Series(np.nan, index=df.index)
+def _rule_impact(passes: list[tuple[str, np.ndarray]]) -> dict[str, dict[str, int]]:
+    """Per filter part: ``removed`` (rows it fails, whatever else they fail) and ``alone`` (rows that fail
+    it and pass every other part: the rows it alone keeps out, which look clean to the rest)."""
+    if not passes:
+        return {}
+    failed = np.stack([~ok for _, ok in passes])
+    only_one = failed.sum(axis=0) == 1
+    return {text: {"removed": int(f.sum()), "alone": int((f & only_one).sum())}
+            for (text, _), f in zip(passes, failed, strict=True)}
+
+
+@dataclass
+class _Ranked:
+    """Candidate positions best first, every row's score, how they were ordered, and per row the first
+    rank column that is null there (None when complete, or without ``rank``)."""
+
+    positions: np.ndarray
+    score: pd.Series
+    label: str
+    missing: pd.Series | None = None
+
+
+def _vectors_first(order: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """``order`` with the rows that have no embedding moved to the end (their order kept): diversity
+    cannot check them, so they only fill what the checked rows leave."""
+    has = ~np.isnan(vectors[order]).any(axis=1)
+    return np.concatenate([order[has], order[~has]])
+
+
+def _order(df: pd.DataFrame, spec: SubsetSpec, reasons: _Reasons) -> _Ranked:
+    """By ``rank`` (rows missing a ranked column last), or by a baseline; rows already rejected are left
+    out of the positions."""
+    score, missing = pd.Series(np.nan, index=df.index), None
     if spec.rank:
         score, missing = combined_score(df, spec.rank, spec.normalize)
-        miss = missing.notna().to_numpy() & reasons.open
-        reasons.set_each(miss, missing[miss].astype(str), "rank: {} is null")
-        order, label = np.argsort(-score.to_numpy(), kind="stable"), describe(spec.rank, spec.normalize)
+        # complete rows first (best first), then rows with a null rank column by what they have
+        order = np.lexsort((-score.to_numpy(), missing.notna().to_numpy()))
+        label = describe(spec.rank, spec.normalize)
     elif spec.baseline == "random":
         order, label = baselines.random_order(df["id"], spec.seed), f"random (seed {spec.seed})"
     elif spec.baseline == "longest":
@@ -107,15 +155,17 @@ def _order(df: pd.DataFrame, spec: SubsetSpec, reasons: _Reasons) -> tuple[np.nd
         label = "longest: assistant_chars"
     else:
         order, label = np.arange(len(df)), ("full" if spec.baseline == "full" else "passed filter")
-    return order[reasons.open[order]], score, label
+    return _Ranked(order[reasons.open[order]], score, label, missing)
 
 
-def _selection(df: pd.DataFrame, spec: SubsetSpec, walk: WalkResult, score: pd.Series, label: str,
+def _selection(df: pd.DataFrame, spec: SubsetSpec, walk: WalkResult, ranked: _Ranked,
                reasons: _Reasons) -> Selection:
     """The chosen rows in walk order with their reason, rank and score; every other row with why."""
     chosen = np.asarray(walk.selected, dtype=np.int64)
     selected = df.iloc[chosen].copy()
-    selected["reason"] = [_why(spec, label, score.iat[p], walk.max_cos.get(p)) for p in chosen]
+    score = ranked.score
+    null = ranked.missing.to_numpy() if ranked.missing is not None else np.full(len(df), None)
+    selected["reason"] = [_why(spec, ranked.label, score.iat[p], walk.max_cos.get(p), null[p]) for p in chosen]
     selected["rank"] = np.arange(1, len(chosen) + 1)
     selected["score"] = score.to_numpy()[chosen] if len(chosen) else []
     rej = np.flatnonzero(~reasons.open)
@@ -162,15 +212,18 @@ def rule_counts(reasons: pd.Series) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def _why(spec: SubsetSpec, label: str, score: float, max_cos: float | None) -> str:
+def _why(spec: SubsetSpec, label: str, score: float, max_cos: float | None, null: str | None = None) -> str:
     if spec.rank:
         why = f"top-k by {label}={score:.3g}"
+        if null is not None:
+            why += f" (ranked last: {null} is null)"
     elif spec.baseline == "longest":
         why = f"longest: assistant_chars={int(score)}"
     else:
         why = label
     if spec.diversity is not None and max_cos is not None:
-        near = "first" if not np.isfinite(max_cos) else f"max cos {max_cos:.2f}"
+        near = ("no embedding, taken after the rows with one" if np.isnan(max_cos)
+                else "first" if not np.isfinite(max_cos) else f"max cos {max_cos:.2f}")
         why += f"; diverse ({near} < {spec.diversity.threshold:g})"
     return why
 

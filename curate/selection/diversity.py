@@ -106,8 +106,8 @@ class _BlockSims:
     def conflict(self, j: int, threshold: float, block: np.ndarray, taken: np.ndarray,
                  ids: Sequence[str] | None) -> tuple[str | None, float]:
         """``(why candidate j is too similar, or None; its highest cosine to what was taken)``."""
-        if not self.has_vector[j]:
-            return "diversity: no embedding", 0.0
+        if not self.has_vector[j]:  # cannot be checked: select() walks these rows last
+            return None, float("nan")
         if self.best[j] >= threshold:
             return f"diversity: cos {self.best[j]:.2f} to {_name(ids, taken[self.best_at[j]])}", 0.0
         if not self.accepted:

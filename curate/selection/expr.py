@@ -62,16 +62,25 @@ class Expr:
         """Rows that pass (nulls fail)."""
         return _truth(_Eval(self.text, df).cond(self.tree.body))
 
+    def conjunct_passes(self, df: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
+        """Per top-level ``and`` part, in order: its text and the rows that pass it (nulls fail)."""
+        ev = _Eval(self.text, df)
+        return [(text, _truth(ev.cond(node))) for text, node in self.conjuncts]
+
     def first_failure(self, df: pd.DataFrame) -> pd.Series:
         """Per row: the text of the first conjunct it fails, or None when the row passes."""
-        ev = _Eval(self.text, df)
-        out = pd.Series([None] * len(df), index=df.index, dtype=object)
-        open_ = np.ones(len(df), dtype=bool)
-        for text, node in self.conjuncts:
-            fails = ~_truth(ev.cond(node)) & open_
-            out[fails] = text
-            open_ &= ~fails
-        return out
+        return first_failures(self.conjunct_passes(df), df.index)
+
+
+def first_failures(passes: list[tuple[str, np.ndarray]], index: pd.Index) -> pd.Series:
+    """Per row: the text of the first part in ``passes`` that the row fails, or None."""
+    out = pd.Series([None] * len(index), index=index, dtype=object)
+    open_ = np.ones(len(index), dtype=bool)
+    for text, ok in passes:
+        fails = ~ok & open_
+        out[fails] = text
+        open_ &= ~fails
+    return out
 
 
 def parse(text: str) -> Expr:

@@ -83,6 +83,8 @@ def write_subset(selection: Selection, out_dir: str | os.PathLike, format: str |
         "name": selection.name,
         "spec": selection.spec.model_dump(exclude_none=True),
         "counts": selection.counts,
+        "fill": selection.fill,
+        "rules": selection.rules,
         "tokens": tokens,
         "source_mix": {str(k): int(v) for k, v in mix.items()},
         "format": fmt,
