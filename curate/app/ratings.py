@@ -117,3 +117,88 @@ def pairwise_matrix(votes: Sequence[dict[str, Any]]) -> tuple[pd.DataFrame, pd.D
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(n > 0, won / np.maximum(n, 1), np.nan)
     return pd.DataFrame(share, index=names, columns=names), pd.DataFrame(n, index=names, columns=names)
+
+
+# A win rate's 95% interval is about +-1.96 * sqrt(p(1-p)/n) = +-0.98/sqrt(n) near 0.5: narrower than +-0.15
+# (enough to tell 0.5 from 0.65) takes n >= 43. Below about 40 votes a rate is shown as provisional.
+PROVISIONAL_VOTES = 40
+
+
+def never_met(votes: Sequence[dict[str, Any]], names: Sequence[str]) -> list[tuple[str, str]]:
+    """Pairs of ``names`` with no vote between them: their order comes only through other variants."""
+    _, count = pairwise_matrix(votes)
+    out = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if a not in count.index or b not in count.index or count.loc[a, b] == 0:
+                out.append((a, b))
+    return out
+
+
+def pair_weights(names: Sequence[str], votes: Sequence[dict[str, Any]],
+                 mode: str = "adaptive") -> dict[tuple[str, str], float]:
+    """How likely each pair is to be drawn for the next battle.
+
+    "uniform": every pair alike. "adaptive" (as Chatbot Arena samples): each pair in proportion to how
+    much one more vote narrows its interval, 1/sqrt(n) - 1/sqrt(n + 1) for n votes so far (1 for a pair
+    that never met), times the vote's variance p(1 - p) (a lopsided pair is settled sooner), and a
+    quarter of that when the two variants' win-rate intervals no longer overlap. No pair drops below
+    2% of the largest weight, so every pair keeps being checked.
+    """
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    if mode == "uniform" or not votes:
+        return dict.fromkeys(pairs, 1.0)
+    share, count = pairwise_matrix(votes)
+    wr = win_rates(votes, n_boot=200).set_index("variant")
+    out = {}
+    for a, b in pairs:
+        n = int(count.loc[a, b]) if a in count.index and b in count.index else 0
+        if n == 0:
+            out[(a, b)] = 1.0
+            continue
+        p = (float(share.loc[a, b]) * n + 1) / (n + 2)  # smoothed: 0 or 1 after one vote is not settled
+        w = (1 / math.sqrt(n) - 1 / math.sqrt(n + 1)) * 4 * p * (1 - p)
+        apart = wr.loc[a, "ci_low"] > wr.loc[b, "ci_high"] or wr.loc[b, "ci_low"] > wr.loc[a, "ci_high"]
+        out[(a, b)] = w * (0.25 if apart else 1.0)
+    top = max(out.values())
+    return {k: max(v, 0.02 * top) for k, v in out.items()}
+
+
+def pick_pair(names: Sequence[str], votes: Sequence[dict[str, Any]], rng: Any,
+              mode: str = "adaptive") -> tuple[str, str]:
+    """Two variants for the next battle (``pair_weights``), in random order (A/B position is random)."""
+    weights = pair_weights(names, votes, mode)
+    pairs = list(weights)
+    a, b = rng.choices(pairs, weights=[weights[p] for p in pairs])[0]
+    return (a, b) if rng.random() < 0.5 else (b, a)
+
+
+def voter_agreement(votes: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Per voter: votes, decisive votes (not a tie or 'both bad'), and how often a decisive vote agrees
+    with the other voters' majority on the same pair (leave-one-out; pairs nobody else decided are
+    skipped). A voter far below the others is voting at random or against the grain."""
+    cols = ["voter", "votes", "decisive", "compared", "agreement"]
+    named = [v for v in votes if v.get("voter")]
+    if not named:
+        return pd.DataFrame(columns=cols)
+    tally: dict[tuple[str, str, str], float] = {}  # (voter, winner, loser) -> decisive votes
+    for v in named:
+        if v["outcome"] in ("a", "b"):
+            win, lose = (v["variant_a"], v["variant_b"]) if v["outcome"] == "a" else (v["variant_b"], v["variant_a"])
+            tally[(v["voter"], win, lose)] = tally.get((v["voter"], win, lose), 0) + 1
+    rows = []
+    for voter in sorted({v["voter"] for v in named}):
+        mine = [k for k in tally if k[0] == voter]
+        agree = compared = 0.0
+        for _, win, lose in mine:
+            others_for = sum(n for (w, x, y), n in tally.items() if w != voter and (x, y) == (win, lose))
+            others_against = sum(n for (w, x, y), n in tally.items() if w != voter and (x, y) == (lose, win))
+            if others_for == others_against:
+                continue
+            n = tally[(voter, win, lose)]
+            compared += n
+            agree += n if others_for > others_against else 0
+        total = sum(1 for v in named if v["voter"] == voter)
+        decisive = sum(tally[k] for k in mine)
+        rows.append([voter, total, int(decisive), int(compared), agree / compared if compared else float("nan")])
+    return pd.DataFrame(rows, columns=cols)
