@@ -12,13 +12,21 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from curate.duplicates.config import DedupConfig
 from curate.errors import UserError, format_validation_error
 from curate.executors import ExecutorSettings
 from curate.proxy.config import ProxyConfig
-from curate.selection.config import SubsetSpec
+from curate.selection.config import SubsetSpec, check_name
 from curate.train.config import EvaluateConfig, TrainConfig
 
 VALIDITY_CHECKS = ("role_order", "template_leak", "truncated", "refusal", "ends_with_assistant")
@@ -34,6 +42,14 @@ class InputSpec(_Strict):
     limit: int | None = Field(default=None, ge=1, description="read at most this many records")
     split: str = "train"
     chunk_rows: int = Field(default=50_000, ge=1, description="records per shard: memory bound and resume unit")
+
+    @field_validator("limit", "chunk_rows", mode="before")
+    @classmethod
+    def _not_bool(cls, v: Any) -> Any:
+        """YAML's ``true`` would count as 1 record."""
+        if isinstance(v, bool):
+            raise ValueError(f"expected a whole number of records, got {v}")
+        return v
 
 
 def _check_scorer(spec: str | dict[str, Any]) -> str | dict[str, Any]:
@@ -64,6 +80,7 @@ def _check_proxies(proxies: list[ProxyConfig]) -> None:
 
 
 ScorerSpec = Annotated[str | dict[str, Any], AfterValidator(_check_scorer)]
+BASE_COLUMNS = ("id", "row", "source")  # every run's rows have them (curate.schema); other input columns vary
 
 
 class TrainSection(TrainConfig):
@@ -78,7 +95,7 @@ class TrainSection(TrainConfig):
 
 
 class Recipe(_Strict):
-    name: str
+    name: Annotated[str, AfterValidator(check_name)]
     input: InputSpec
     run_dir: str | None = Field(default=None, description="run directory; default runs/<name>")
     executor: Literal["local", "ray"] = "local"
@@ -97,7 +114,9 @@ class Recipe(_Strict):
             warnings.warn("recipe key 'output' is deprecated; use 'run_dir'", DeprecationWarning, stacklevel=2)
             data = dict(data)
             out = data.pop("output")
-            data.setdefault("run_dir", out)
+            if data.get("run_dir") not in (None, out):
+                raise ValueError(f"'output' ({out}) is the deprecated name of 'run_dir' ({data['run_dir']}); give one")
+            data["run_dir"] = out
         if isinstance(data, dict) and data.get("dedup") is None and "dedup" in data:
             data = {k: v for k, v in data.items() if k != "dedup"}
         return data
@@ -121,6 +140,33 @@ class Recipe(_Strict):
     def executor_options(self) -> dict[str, Any]:
         """The settings that apply to the chosen executor (``get_executor(name, **options)``)."""
         return self.executor_settings.options(self.executor)
+
+    def score_columns(self) -> set[str]:
+        """The columns the run will have besides the input's: every scorer's (heuristics always run) and
+        each proxy's ``<column>_proxy``, ``_best`` and ``_teacher_scored``."""
+        from curate.scorers import build
+
+        columns = set(BASE_COLUMNS) | set(build("heuristics").columns)
+        for spec in self.scorers:
+            columns |= set(build(spec).columns)
+        for p in self.proxies:
+            columns |= {f"{p.column}_proxy", f"{p.column}_best", f"{p.column}_teacher_scored"}
+        return columns
+
+    def unknown_columns(self, input_columns: list[str]) -> list[str]:
+        """``subsets.N.filter: 'x'`` for every filter or rank column that neither a scorer, a proxy nor
+        the input (``input_columns``, known once ingest has read it) provides."""
+        from curate.selection.expr import parse as parse_filter
+        from curate.selection.rank import split_column
+
+        known = self.score_columns() | set(input_columns)
+        out = []
+        for i, spec in enumerate(self.subsets):
+            used = {"filter": parse_filter(spec.filter).columns if spec.filter else [],
+                    "rank": [split_column(k)[0] for k in spec.rank or {}],
+                    "quotas.column": [spec.quotas.column] if spec.quotas else []}
+            out += [f"subsets.{i}.{key}: {c!r}" for key, cols in used.items() for c in cols if c not in known]
+        return out
 
     def run_path(self) -> Path:
         """The run directory: ``run_dir``, else ``runs/<name>``."""
@@ -151,10 +197,16 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
 def _load(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise UserError(f"recipe not found: {path}")
+    if not path.is_file():
+        raise UserError(f"{path}: a recipe is a YAML file, not a folder")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte {e.start}); save the recipe as UTF-8") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read the recipe: {e.strerror}") from None
     except yaml.YAMLError as e:
-        raise UserError(f"{path}: not valid YAML: {e}") from None
+        raise UserError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: a recipe is a YAML mapping with keys {sorted(Recipe.model_fields)}")
     return data

@@ -9,8 +9,9 @@ Layout::
     RUN/data/shards/part-NNNNN.parquet   normalized input (id, messages, source, extras, row), one shard per
                                          ``input.chunk_rows`` records: the run's conversations
     RUN/data/quarantine/part-NNNNN.jsonl the quarantine lines of each shard (resume unit)
-    RUN/data/conversations.json          the shards of a finished ingest, in order, with their rows
-                                         (runs made before 2026-12 have data/conversations.parquet instead)
+    RUN/data/conversations.json          the shards of a finished ingest, in order, with their rows and digests
+                                         (checked on every read; runs made before 2026-12 have
+                                         data/conversations.parquet instead)
     RUN/validity.parquet                 rows removed by validity checks (id, row, reason)
     RUN/scores/<scorer-key>/             score store: part-*.parquet, meta.json, cache/ (curate.store)
     RUN/dedup/                           removal tables per method, pairs/, rows.parquet, meta.json, signatures.npy
@@ -19,9 +20,12 @@ Layout::
     RUN/models/<variant>/                adapter/, metrics.json, log_history.json; models/results.{csv,md}
     RUN/eval/                            heldout_ids.json, answers.jsonl, winrates.json, results.md
     RUN/votes.sqlite                     blind A/B votes of the app's arena
+    RUN/exports.json                     `curate export`s of this run's variants: where each went (its card)
     RUN/steps/<step>.json                done markers: a step whose marker matches its fingerprint is skipped
+    RUN/.lock                            held by the `curate run` writing RUN (a second one is refused)
     RUN-audit/                           `curate audit` of this run's recipe: a sibling folder, so planted rows
-                                         never enter RUN (pool.jsonl, labels.parquet, run/, audit.json/html)
+                                         never enter RUN (pool.jsonl, labels.parquet, run/, audit.json/html;
+                                         IN_PROGRESS while an audit runs, so a killed one leaves no stale summary)
 
 Removals are keyed by input ``row`` when the data has it: exact copies share an ``id`` with the copy
 that is kept.
@@ -33,7 +37,8 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
+import secrets
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,14 +51,21 @@ import pyarrow.parquet as pq
 
 from curate.errors import UserError
 
+TMP_SUFFIX = ".tmp"  # atomic_path's temp files: ``.<name>.<random>.tmp``; a killed run may leave some
+
+
+class RunDirError(UserError):
+    """The run directory is not what it says it holds (a damaged index, a replaced shard)."""
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path beside ``path``; it replaces ``path`` only if the block finishes."""
+    """Yield a temp path beside ``path``; it replaces ``path`` only if the block finishes. The temp file is
+    created with mode 0666 less the umask, like any file a program writes (mkstemp's 0600 would stay)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}{TMP_SUFFIX}")
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -109,6 +121,22 @@ def _scalar_columns(df: pd.DataFrame) -> list[str]:
     return out
 
 
+def shard_digest(path: Path) -> str:
+    """A cheap content digest of a Parquet shard: its size and a hash of its footer (row groups, column
+    offsets, sizes and statistics), read in microseconds, so every read of a run can check its shards."""
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size < 12:
+            raise RunDirError(f"{path} is not a Parquet file ({size} bytes)")
+        f.seek(size - 8)
+        tail = f.read(8)
+        footer = int.from_bytes(tail[:4], "little")
+        if tail[4:] != b"PAR1" or footer + 8 > size:
+            raise RunDirError(f"{path} is not a Parquet file (damaged or truncated)")
+        f.seek(size - 8 - footer)
+        return hashlib.sha256(size.to_bytes(8, "little") + f.read(footer)).hexdigest()[:16]
+
+
 def _row_groups_holding(path: str, ids: pa.Array) -> list[int]:
     """The row groups of a Parquet file whose ``id`` column holds any of ``ids`` (read from that
     column alone)."""
@@ -116,6 +144,13 @@ def _row_groups_holding(path: str, ids: pa.Array) -> list[int]:
     hit = pc.is_in(pf.read(columns=["id"]).column("id"), value_set=ids).to_numpy(zero_copy_only=False)
     bounds = np.cumsum([0] + [pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)])
     return [g for g in range(pf.num_row_groups) if hit[bounds[g]:bounds[g + 1]].any()]
+
+
+def _num_rows(path: Path) -> int:
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except (OSError, pa.ArrowInvalid) as e:
+        raise RunDirError(f"{path} is not a readable Parquet file ({e})") from None
 
 
 class RunDir:
@@ -131,6 +166,33 @@ class RunDir:
 
     def exists(self) -> bool:
         return self.manifest_path.exists() or self.conversations_path.exists()
+
+    def ensure_dir(self) -> None:
+        """Create the run directory; one clear error when it (or a folder above it) is a file."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise UserError(f"run directory {self.root} is a file (or inside one); give a folder") from None
+
+    def clean_temp_files(self) -> int:
+        """Remove temp files a killed writer left (call only while holding the run's lock); their count."""
+        stale = [p for p in self.root.rglob(f".*{TMP_SUFFIX}") if p.is_file()]
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return len(stale)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold ``RUN/.lock`` while writing the run; a second writer is refused rather than mixed in."""
+        import fcntl
+
+        self.ensure_dir()
+        with open(self.root / ".lock", "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise UserError(f"another `curate run` is writing {self.root}; wait for it to finish") from None
+            yield
 
     # --- paths (the layout above; nothing is created by reading a path) --------------------------
     @property
@@ -193,8 +255,11 @@ class RunDir:
         return self.root.with_name(self.root.name + "-audit")
 
     def audit(self) -> dict | None:
-        """The audit summary (``audit.json``) of this run's recipe, or None when none was made."""
+        """The audit summary (``audit.json``) of this run's recipe, or None when none was made or one is
+        in progress (a killed re-audit must not pass off the old pool's summary as the new one's)."""
         p = self.audit_dir / "audit.json"
+        if (self.audit_dir / "IN_PROGRESS").exists():
+            return None
         return json.loads(p.read_text()) if p.exists() else None
 
     @property
@@ -210,18 +275,55 @@ class RunDir:
 
     # --- reads ------------------------------------------------------------------------------
     def conversation_shards(self) -> list[Path]:
-        """The Parquet files holding the conversations, in row order ([] before an ingest finished)."""
+        """The Parquet files holding the conversations, in row order ([] before an ingest finished); each
+        checked against the index (inside the run, listed once, its rows and digest) so a damaged run
+        fails with one error rather than giving a subset with missing or doubled rows."""
         path = self.conversations_path
         if path.suffix == ".parquet":
             return [path] if path.exists() else []
-        return [path.parent / s for s in json.loads(path.read_text())["shards"]] if path.exists() else []
+        return self._checked_shards(path) if path.exists() else []
+
+    def _checked_shards(self, index: Path) -> list[Path]:
+        def bad(why: str) -> RunDirError:
+            return RunDirError(f"{index}: {why}; the run's conversations cannot be trusted: run the recipe again "
+                               "(`curate run RECIPE`: it rewrites data/ and keeps the scores)")
+
+        try:
+            data = json.loads(index.read_text(encoding="utf-8"))
+            names, rows = list(data["shards"]), list(data["rows"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise bad(f"not a conversations index ({type(e).__name__})") from None
+        digests = data.get("digests")
+        if not names or len(rows) != len(names) or (digests is not None and len(digests) != len(names)):
+            raise bad("lists no shards" if not names else "lists shards, rows and digests of different lengths")
+        base = (self.root / "data").resolve()
+        paths = [index.parent / str(n) for n in names]
+        for n, p in zip(names, paths, strict=True):
+            if base not in p.resolve().parents:
+                raise bad(f"shard {n!r} is outside the run")
+            if not p.is_file():
+                raise bad(f"shard {n!r} is missing")
+        if len({p.resolve() for p in paths}) < len(paths):
+            raise bad("lists a shard twice")
+        if digests is None:
+            warnings.warn(f"{index} has no shard digests (made before 2026-12): shards are checked by row count "
+                          "only; run the recipe again to add them", UserWarning, stacklevel=3)
+        for k, p in enumerate(paths):
+            try:
+                changed = shard_digest(p) != digests[k] if digests is not None else _num_rows(p) != rows[k]
+            except RunDirError as e:
+                raise bad(str(e)) from None
+            if changed:
+                raise bad(f"shard {names[k]!r} is not the one the ingest wrote")
+        return paths
 
     def write_conversations_index(self, shards: list[Path]) -> None:
-        """Record ``shards`` (written by ingest) as the run's conversations; atomic, so a reader sees
-        all of them or none."""
+        """Record ``shards`` (written by ingest) as the run's conversations, with their rows and digests;
+        atomic, so a reader sees all of them or none."""
         rows = [pq.ParquetFile(p).metadata.num_rows for p in shards]
         write_json(self.root / "data" / "conversations.json",
-                   {"shards": [str(p.relative_to(self.root / "data")) for p in shards], "rows": rows})
+                   {"shards": [str(p.relative_to(self.root / "data")) for p in shards], "rows": rows,
+                    "digests": [shard_digest(p) for p in shards]})
         (self.root / "data" / "conversations.parquet").unlink(missing_ok=True)  # an older run's copy
 
     def drop_conversations_index(self) -> None:
@@ -321,11 +423,24 @@ class RunDir:
         return self.rows(kept=True, duplicates=drop_duplicates)
 
     def subsets(self) -> list[str]:
-        """Names of the written subsets (folders holding data.parquet or data.jsonl)."""
+        """Names of the written subsets (folders holding data.parquet or data.jsonl) that the manifest
+        lists (the recipe's, under ``subsets``, and `curate select`'s, under ``selected``): a subset the
+        recipe renamed or dropped leaves its folder, which is not listed. A run without such a manifest
+        lists every folder."""
         if not self.subsets_dir.is_dir():
             return []
-        return sorted(d.name for d in self.subsets_dir.iterdir()
-                      if d.is_dir() and ((d / "data.parquet").exists() or (d / "data.jsonl").exists()))
+        written = sorted(d.name for d in self.subsets_dir.iterdir()
+                         if d.is_dir() and ((d / "data.parquet").exists() or (d / "data.jsonl").exists()))
+        m = self.manifest()
+        if "subsets" not in m and "selected" not in m:
+            return written
+        listed = set(m.get("subsets") or {}) | set(m.get("selected") or {})
+        return [n for n in written if n in listed]
+
+    def add_selected(self, name: str, rows: int) -> None:
+        """Record a subset `curate select` wrote, so :meth:`subsets` lists it beside the recipe's."""
+        m = self.manifest()
+        self.update_manifest(selected={**m.get("selected", {}), name: rows})
 
     def subset_meta(self, name: str) -> dict:
         """A written subset's ``meta.json`` (its spec, counts, fill and filter rules)."""
@@ -336,9 +451,10 @@ class RunDir:
         return json.loads(path.read_text(encoding="utf-8"))
 
     def selections(self) -> dict[str, pd.DataFrame]:
-        """Each subset's ``selection.parquet`` (id, reason, ...) by subset name."""
+        """Each listed subset's ``selection.parquet`` (id, reason, ...) by subset name."""
+        names = set(self.subsets())
         return {p.parent.name: pq.read_table(p).to_pandas()
-                for p in sorted(self.subsets_dir.glob("*/selection.parquet"))}
+                for p in sorted(self.subsets_dir.glob("*/selection.parquet")) if p.parent.name in names}
 
     def models(self) -> dict[str, dict]:
         """Each trained variant's ``metrics.json`` by variant name."""
@@ -348,6 +464,31 @@ class RunDir:
         """An evaluation output (``RUN/eval/<name>``, JSON) or None when it is not there."""
         p = self.eval_dir / name
         return json.loads(p.read_text()) if p.exists() else None
+
+    def subset_meta(self, name: str) -> dict:
+        """A written subset's ``meta.json`` (spec, counts, tokens, source mix), or {} when it has none."""
+        p = self.subsets_dir / name / "meta.json"
+        return json.loads(p.read_text()) if p.exists() else {}
+
+    def subset_ids(self, name: str) -> list[str]:
+        """The ids of a written subset's rows, in its order (its ``data.parquet``)."""
+        p = self.subsets_dir / name / "data.parquet"
+        if not p.exists():
+            raise UserError(f"subset {name!r} has no data.parquet in {self.subsets_dir}")
+        return pq.read_table(p, columns=["id"]).column("id").to_pylist()
+
+    @property
+    def exports_path(self) -> Path:
+        return self.root / "exports.json"
+
+    def exports(self) -> list[dict]:
+        """The recorded exports of this run's variants ({variant, path, card, ...}), oldest first."""
+        return json.loads(self.exports_path.read_text()) if self.exports_path.exists() else []
+
+    def record_export(self, entry: dict) -> None:
+        """Add ``entry`` (with ``path``) to ``exports.json``, replacing an earlier export to the same path."""
+        kept = [e for e in self.exports() if e.get("path") != entry.get("path")]
+        write_json(self.exports_path, [*kept, entry])
 
     # --- resume markers -------------------------------------------------------------------
     def done(self, step: str, fp: str) -> dict | None:

@@ -11,7 +11,7 @@ from helpers import recipe, sharegpt, write_jsonl
 
 from curate.errors import UserError
 from curate.pipeline import run
-from curate.rundir import RunDir, write_parquet
+from curate.rundir import RunDir, shard_digest, write_parquet
 
 
 def test_ingest_indexes_its_shards_in_order(tmp_path):
@@ -19,7 +19,9 @@ def test_ingest_indexes_its_shards_in_order(tmp_path):
     run(recipe(src, tmp_path / "run", chunk_rows=10), progress=False)
     rd = RunDir(tmp_path / "run")
     index = json.loads((tmp_path / "run" / "data" / "conversations.json").read_text())
-    assert index == {"shards": [f"shards/part-{k:05d}.parquet" for k in range(3)], "rows": [10, 10, 5]}
+    assert {k: index[k] for k in ("shards", "rows")} == {
+        "shards": [f"shards/part-{k:05d}.parquet" for k in range(3)], "rows": [10, 10, 5]}
+    assert index["digests"] == [shard_digest(rd.shard(k)) for k in range(3)]
     assert rd.conversation_shards() == [rd.shard(k) for k in range(3)]
     assert rd.conversations_table(["row"])["row"].to_pylist() == list(range(25))
     assert not (tmp_path / "run" / "data" / "conversations.parquet").exists()
@@ -37,7 +39,7 @@ def test_a_new_ingest_unlists_the_old_shards_until_it_finishes(tmp_path, monkeyp
     monkeypatch.setattr("curate.pipeline.ingest._write_shards", broken)
     other = write_jsonl(tmp_path / "other.jsonl", [sharegpt("x", "y")])
     with pytest.raises(OSError, match="disk full"):
-        run(recipe(other, tmp_path / "run"), progress=False)
+        run(recipe(other, tmp_path / "run"), progress=False, force=True)
     assert not RunDir(tmp_path / "run").conversations_path.exists()
 
 

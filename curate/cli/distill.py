@@ -41,13 +41,21 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=main)
 
 
+def _yaml(flag: str, text: str) -> Any:
+    """``text`` parsed as YAML; a one-line error naming ``flag`` when it is not."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise UserError(f"{flag} {text!r}: not valid YAML: {' '.join(str(e).split())}") from None
+
+
 def teacher_spec(teacher: str | None, sets: list[str]) -> str | dict[str, Any] | None:
     """``--teacher`` (a name or a YAML mapping) plus ``--set KEY=VALUE`` overrides."""
     if teacher is None:
         if sets:
             raise UserError("--set needs a --teacher to apply to")
         return None
-    spec = yaml.safe_load(teacher) if teacher.lstrip().startswith("{") else teacher
+    spec = _yaml("--teacher", teacher) if teacher.lstrip().startswith("{") else teacher
     if not sets:
         return spec
     spec = dict(spec) if isinstance(spec, dict) else {"name": spec}
@@ -55,7 +63,7 @@ def teacher_spec(teacher: str | None, sets: list[str]) -> str | dict[str, Any] |
         key, eq, value = item.partition("=")
         if not eq or not key:
             raise UserError(f"--set {item!r}: expected KEY=VALUE")
-        spec[key] = value if key == "model" else yaml.safe_load(value)
+        spec[key] = value if key == "model" else _yaml(f"--set {key}", value)
     return spec
 
 
@@ -67,7 +75,7 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
         except ValueError:
             raise UserError(f"--sample {args.sample!r}: give a row count (1000) or a fraction (0.02)") from None
     if args.features is not None:
-        cfg["features"] = yaml.safe_load(args.features)
+        cfg["features"] = _yaml("--features", args.features)
     for name in ("model", "target", "better", "seed"):
         if getattr(args, name) is not None:
             cfg[name] = getattr(args, name)

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from curate.jsonl_reader import Written, write_shards
 from curate.loaders import iter_load, jsonl_file, to_table
 from curate.pipeline.context import Context, Step, StepCounts
-from curate.rundir import write_jsonl, write_parquet
+from curate.rundir import RunDir, RunDirError, shard_digest, write_jsonl, write_parquet
 
 QUARANTINED = "quarantined"  # the removal reason of records that could not be read
 
@@ -46,6 +46,19 @@ def _bar(source: str, progress: bool) -> tqdm:
     return tqdm(unit="rows", desc="ingest", disable=not progress, dynamic_ncols=True)
 
 
+def _shard_done(run: RunDir, k: int, fp: str) -> dict | None:
+    """Shard ``k``'s marker, if it matches ``fp`` and the shard on disk is the one it recorded (a
+    deleted or replaced shard is written again rather than indexed)."""
+    marker = run.done(f"ingest-{k:05d}", fp)
+    if marker is None or not run.shard(k).is_file():
+        return None
+    try:
+        digest = shard_digest(run.shard(k))
+    except RunDirError:
+        return None
+    return marker if marker.get("digest", digest) == digest else None
+
+
 class Ingest(Step):
     name = "ingest"
 
@@ -62,14 +75,15 @@ class Ingest(Step):
         run, spec, fp = ctx.run, ctx.recipe.input, ctx.fingerprint
         run.drop_conversations_index()
         n_shards = 0
-        while run.done(f"ingest-{n_shards:05d}", fp):
+        while _shard_done(run, n_shards, fp):
             n_shards += 1
         read = n_shards * spec.chunk_rows
         limit = None if spec.limit is None else spec.limit - read
         with _bar(spec.source, ctx.progress) as bar:
             for shard in _write_shards(ctx, n_shards, read, limit) if limit is None or limit > 0 else ():
                 write_jsonl(run.quarantine_shard(n_shards), shard.quarantine)
-                run.mark_done(f"ingest-{n_shards:05d}", fp, read=shard.read, rows=shard.rows)
+                run.mark_done(f"ingest-{n_shards:05d}", fp, read=shard.read, rows=shard.rows,
+                              digest=shard_digest(run.shard(n_shards)))
                 n_shards += 1
                 bar.update(shard.read if bar.total is None else shard.end_byte - bar.n)
         per = [run.done(f"ingest-{k:05d}", fp) for k in range(n_shards)]

@@ -15,11 +15,12 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from curate.errors import UserError
 from curate.pipeline.context import Context, Step, StepCounts
 from curate.pipeline.ingest import QUARANTINED, Ingest
 from curate.pipeline.steps import Dedup, Distill, Report, Score, Subsets, Validity, spec_name
 from curate.recipe import Recipe, parse
-from curate.rundir import RunDir, fingerprint
+from curate.rundir import RunDir, RunDirError, fingerprint
 
 log = logging.getLogger("curate.pipeline")
 PACKAGES = ("curate-chat", "torch", "transformers", "trl", "peft", "datasets", "sentence-transformers", "pyarrow")
@@ -103,37 +104,83 @@ def _one(step: Step, ctx: Context, upstream: str) -> tuple[StepCounts, str]:
     ctx.fingerprint = fingerprint(upstream, step.name, step.settings(ctx))
     marker = ctx.run.done(step.name, ctx.fingerprint)
     if marker is not None and all(p.exists() for p in step.outputs(ctx)):
-        step.restore(ctx, marker["info"])
-        return StepCounts(marker["rows_in"], marker["rows_out"], marker["removed"], marker["info"]), ctx.fingerprint
+        try:
+            step.restore(ctx, marker["info"])
+            return StepCounts(marker["rows_in"], marker["rows_out"], marker["removed"], marker["info"]), ctx.fingerprint
+        except RunDirError as e:  # a damaged output (a deleted shard): make it again
+            log.warning("%s: %s; running the step again", step.name, e)
     counts = step.run(ctx)
     ctx.run.mark_done(step.name, ctx.fingerprint, rows_in=counts.rows_in, rows_out=counts.rows_out,
                       removed=counts.removed, info=counts.info)
     return counts, ctx.fingerprint
 
 
+def _same_source(a: str, b: str) -> bool:
+    """Two ``input.source`` values name the same input (local paths compared resolved)."""
+    return a == b or Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
+def _check_input(rd: RunDir, recipe: Recipe, force: bool) -> None:
+    """Refuse to replace a run of another input (``force`` allows it): its subsets and report would go."""
+    before = rd.manifest().get("recipe", {}).get("input", {})
+    now = recipe.input
+    if force or not before or (_same_source(str(before.get("source")), now.source)
+                               and before.get("format", now.format) == now.format
+                               and before.get("split", now.split) == now.split):
+        return
+    raise UserError(f"{rd.root} holds a run of another input ({before.get('source')!r}, recipe "
+                    f"{rd.manifest()['recipe'].get('name')!r}); this recipe reads {now.source!r}. Give another "
+                    "run directory (run_dir / --run-dir), or replace that run with --force (force=True)")
+
+
+def _check_columns(ctx: Context) -> None:
+    """After ingest, before any scoring: every filter, rank and quota column must come from a scorer,
+    a proxy or the input, so a typo costs the ingest (kept for the re-run), not an hour of scoring."""
+    unknown = ctx.recipe.unknown_columns(ctx.run.conversation_columns())
+    if unknown:
+        known = sorted(ctx.recipe.score_columns() | set(ctx.run.conversation_columns()))
+        raise UserError(f"unknown column in {'; '.join(unknown)}: no scorer, proxy or input column has that name "
+                        f"(known: {', '.join(known)})")
+
+
 def run(recipe: str | Path | dict[str, Any] | Recipe, run_dir: str | Path | None = None, progress: bool = True,
-        address: str | None = None, output: str | Path | None = None) -> RunSummary:
+        address: str | None = None, output: str | Path | None = None, force: bool = False) -> RunSummary:
     """Run a recipe end to end into its run directory (``run_dir`` overrides the recipe's).
 
     Row-wise scoring runs shard by shard on the recipe's ``executor`` (``local``, or ``ray`` on the
     cluster at ``address``); both fill the same score store, so either can resume the other.
-    ``output=`` is the deprecated name of ``run_dir=``."""
-    from curate.executors import get_executor
-
+    A run directory that holds a run of another input is refused unless ``force``. A run that fails
+    leaves the manifest's status ``failed`` with the error. ``output=`` is the deprecated name of ``run_dir=``."""
     if output is not None:
         warnings.warn("curate.run(output=...) is deprecated; use run_dir=", DeprecationWarning, stacklevel=2)
         run_dir = run_dir or output
     recipe = recipe if isinstance(recipe, Recipe) else parse(recipe)
     rd = RunDir(run_dir or recipe.run_path())
+    with rd.lock():
+        _check_input(rd, recipe, force)
+        rd.clean_temp_files()
+        rd.update_manifest(recipe=recipe.model_dump(), versions=_versions(), status="running", error=None)
+        try:
+            return _steps(recipe, rd, progress, address)
+        except BaseException as e:
+            rd.update_manifest(status="failed", error=f"{type(e).__name__}: {e}"[:2000])
+            raise
+
+
+def _steps(recipe: Recipe, rd: RunDir, progress: bool, address: str | None) -> RunSummary:
+    """The step loop of :func:`run`, inside the run's lock."""
+    from curate.executors import get_executor
+
     executor = get_executor(recipe.executor, address=address, **recipe.executor_options())
     ctx = Context(recipe, rd, executor, progress)
-    rd.update_manifest(recipe=recipe.model_dump(), versions=_versions(), status="running")
     done: dict[str, StepCounts] = {}
     timings: dict[str, float] = {}
     upstream = ""
     for step in steps(recipe):
         t0 = time.perf_counter()
         done[step.name], upstream = _one(step, ctx, upstream)
+        if step.name == "ingest":
+            _check_columns(ctx)
         timings[step.name] = round(time.perf_counter() - t0, 3)
         line = f"[curate] {step.name:<10} {timings[step.name]:8.1f}s"
         if progress:

@@ -19,8 +19,20 @@ Baseline = Literal["random", "longest", "full"]
 Format = Literal["sharegpt", "messages"]
 
 
+MAX_NAME = 100  # characters; names become folders (subsets/<name>, models/<name>-...), and 255 bytes is the limit
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def check_name(v: str) -> str:
+    """A name that becomes a folder: no path separators, no leading dot, short enough for any file system."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v):
+        raise ValueError("use letters, digits, '.', '_' or '-' (it names a folder)")
+    if len(v) > MAX_NAME:
+        raise ValueError(f"at most {MAX_NAME} characters (it names a folder), got {len(v)}")
+    return v
 
 
 class Budget(_Strict):
@@ -77,9 +89,7 @@ class SubsetSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v):
-            raise ValueError("use letters, digits, '.', '_' or '-' (it names a folder)")
-        return v
+        return check_name(v)
 
     @field_validator("rank", mode="before")
     @classmethod

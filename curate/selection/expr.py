@@ -30,12 +30,19 @@ _ARITH: dict[type, Callable[[Any, Any], Any]] = {
 }
 FUNCTIONS = ("abs", "len", "log", "min", "max", "isnull", "notnull")
 _CONSTANTS = (int, float, str, bool, type(None))
+MAX_DEPTH = 50  # nesting of any node kind: deeper trees overflow the evaluator's recursion
+MAX_SHOWN = 80  # characters of a filter echoed back in an error
+
+
+def _show(text: str) -> str:
+    """``text`` for an error message, cut short: a 10,000-character filter is not echoed back whole."""
+    return repr(text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "...")
 
 
 def _fail(expr: str, node: ast.AST | None, why: str) -> UserError:
     part = ast.get_source_segment(expr, node) if node is not None else None
-    where = f" in {part!r}" if part and part != expr else ""
-    return UserError(f"filter {expr!r}: {why}{where}")
+    where = f" in {_show(part)}" if part and part != expr else ""
+    return UserError(f"filter {_show(expr)}: {why}{where}")
 
 
 @dataclass(frozen=True)
@@ -93,10 +100,55 @@ def parse(text: str) -> Expr:
     except SyntaxError as e:
         hint = " (use == to compare)" if "=" in text and "==" not in text and "!=" not in text else ""
         col = f" at column {e.offset}" if e.offset else ""
-        raise UserError(f"filter {text!r}: cannot parse{col}: {e.msg}{hint}") from None
+        raise UserError(f"filter {_show(text)}: cannot parse{col}: {e.msg}{hint}") from None
+    except (RecursionError, MemoryError, ValueError) as e:  # 5000 nested 'not', a 5000-digit number
+        why = str(e) if isinstance(e, ValueError) else f"nested more than {MAX_DEPTH} levels deep"
+        raise UserError(f"filter {_show(text)}: {why}") from None
+    _check_depth(text, tree)
     for node in ast.walk(tree):
         _check_node(text, node)
+    _fold(text, tree.body)
     return Expr(text, tree)
+
+
+def _check_depth(text: str, tree: ast.AST) -> None:
+    """Refuse trees nested deeper than :data:`MAX_DEPTH` (iteratively: the check itself must not overflow)."""
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _fail(text, None, f"nested more than {MAX_DEPTH} levels deep; simplify it")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
+def _fold(text: str, node: ast.AST) -> float | None:
+    """The value of a constant-only arithmetic part (as a float), None where a column is involved;
+    refuses a part that overflows or divides by zero now, so ``9 ** 9 ** 9`` cannot hang selection."""
+    if isinstance(node, ast.Constant):
+        if isinstance(node.value, bool) or not isinstance(node.value, int | float):
+            return None
+        try:
+            return float(node.value)
+        except OverflowError:
+            raise _fail(text, node, "number too large") from None
+    operands = [node.left, node.right] if isinstance(node, ast.BinOp) else [node.operand] \
+        if isinstance(node, ast.UnaryOp) else list(ast.iter_child_nodes(node))
+    values = [_fold(text, c) for c in operands]
+    if not isinstance(node, ast.BinOp | ast.UnaryOp) or any(v is None for v in values) \
+            or isinstance(node.op, ast.Not):
+        return None
+    try:
+        if isinstance(node, ast.UnaryOp):
+            value = -values[0] if isinstance(node.op, ast.USub) else values[0]
+        else:
+            value = _ARITH[type(node.op)](values[0], values[1])
+    except OverflowError:
+        raise _fail(text, node, "constant arithmetic is too large") from None
+    except ZeroDivisionError:
+        raise _fail(text, node, "constant arithmetic divides by zero") from None
+    if not isinstance(value, float) or not np.isfinite(value):
+        raise _fail(text, node, "constant arithmetic gives no finite number")
+    return value
 
 
 def _check_node(text: str, node: ast.AST) -> None:
@@ -140,12 +192,14 @@ class _Eval:
 
     # --- leaves ---------------------------------------------------------------------------
     def _Constant(self, node: ast.Constant) -> Any:
-        return node.value
+        """Numbers as floats: Python's exact integers would make ``9 ** 9 ** 9`` run for hours."""
+        v = node.value
+        return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
     def _Name(self, node: ast.Name) -> pd.Series:
         if node.id not in self.df.columns:
             cols = ", ".join(map(str, self.df.columns))
-            raise UserError(f"filter {self.text!r}: unknown column {node.id!r}; available: {cols}")
+            raise UserError(f"filter {_show(self.text)}: unknown column {node.id!r}; available: {cols}")
         s = self.df[node.id]
         if pd.api.types.is_bool_dtype(s.dtype):
             return s.astype("boolean")
