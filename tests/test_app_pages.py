@@ -91,8 +91,8 @@ def gate():
 def test_compare_two_variants_side_by_side(run):
     at = app()
     chosen = at.multiselect(key="compare_variants")
-    assert chosen.value == ["base", "quality"]
-    chosen.set_value(["base", "quality", "random"])
+    assert chosen.value == ["base", "quality", "random"]  # every variant preselected
+    assert "A **variant** is one of the resulting models" in texts(at.caption)
     at.chat_input(key="compare_input").set_value("How do I sort a list?").run()
     finish(at)
     assert not at.error, at.error
@@ -113,7 +113,7 @@ def test_compare_picked_prompt_and_empty_prompt(run):
     pick.set_value(pick.options[1]).run()
     at.button(key="compare_send").click().run()
     finish(at)
-    assert len(assistants(at)) == 2
+    assert len(assistants(at)) == 3
     at.chat_input(key="compare_input").set_value("   ").run()
     assert "empty" in texts(at.error)
     assert not at.exception
@@ -122,7 +122,7 @@ def test_compare_picked_prompt_and_empty_prompt(run):
 def test_compare_stop_one_answer(run, gate):
     at = app()
     at.chat_input(key="compare_input").set_value("Count to one hundred.").run()
-    assert texts(at.caption).count("generating...") == 2
+    assert texts(at.caption).count("generating...") == 3
     at.button(key="compare_stop_quality_1").click().run()
     gate()
     finish(at)
@@ -141,8 +141,13 @@ def test_compare_new_prompt_keeps_the_interrupted_turn(run, gate):
     history = at.session_state["compare_chats"]["quality"]
     assert [m.get("content") for m in history if m["role"] == "user"] == ["First question", "Second question"]
     assert history[1]["interrupted"] and not history[3]["interrupted"]
-    assert texts(at.caption).count("interrupted by a new prompt") == 2
+    assert texts(at.caption).count("interrupted by a new prompt") == 3
     assert "First question" in texts(at.markdown)
+    # held before its first token: the bubble says so instead of staying empty
+    assert texts(at.markdown).count("no answer: interrupted by a new prompt before the first token") == 3
+    assert "first token after" in texts(at.caption)  # time to first token per answer
+    assert "reloading or closing it loses them" in texts(at.caption)
+    assert any("onbeforeunload" in str(h.proto.body) for h in at.get("html"))  # the browser asks first
 
 
 def test_compare_regenerate_and_cut_marker(run):
@@ -168,7 +173,7 @@ def test_compare_system_prompt_and_export(run):
     sent = conversation.model_messages(at.session_state["compare_chats"]["quality"], "Answer in French.")
     assert sent[0] == {"role": "system", "content": "Answer in French."}
     doc = json.loads(conversation.to_json(at.session_state["compare_chats"], {}, "Answer in French.", {"seed": 0}))
-    assert doc["system"] == "Answer in French." and len(doc["variants"]) == 2
+    assert doc["system"] == "Answer in French." and len(doc["variants"]) == 3
     assert doc["variants"][0]["messages"][1]["finish"] in ("eos", "length")
     assert len(at.get("download_button")) == 2  # JSON and Markdown
 
@@ -177,14 +182,15 @@ def test_arena_vote_is_stored_and_leaderboard_changes(run):
     at = app("leaderboard")
     assert "No votes yet" in texts(at.info)
     at = app("arena")
-    assert at.number_input(key="arena_max_new_tokens").value == 64  # shorter than Compare's default
-    assert "at most 64 new tokens" in texts(at.caption)
+    assert at.number_input(key="arena_max_new_tokens").value == 256  # a typical answer ends by itself
+    assert "at most 256 new tokens" in texts(at.caption)
     at.number_input(key="arena_max_new_tokens").set_value(6)
     at.text_area(key="arena_prompt").set_value("Tell me a joke.")
     with gate_generation() as release:
         at.button(key="arena_ask").click().run()
         assert "vote_a" not in [b.key for b in at.button]  # no vote before both answers are in
         assert texts(at.caption).count("generating...") == 2
+        assert at.button(key="arena_ask").disabled  # a second click cannot drop the streaming battle
         release()
     finish(at, "arena_job")
     assert not at.error, at.error
@@ -196,6 +202,7 @@ def test_arena_vote_is_stored_and_leaderboard_changes(run):
     votes = VoteStore(run / "votes.sqlite").all()
     assert len(votes) == 1 and votes[0]["outcome"] == "a" and votes[0]["prompt"] == "Tell me a joke."
     assert votes[0]["settings"]["max_new_tokens"] == 6 and votes[0]["answer_a"] is not None
+    assert votes[0]["finish_a"] in ("eos", "length") and votes[0]["settings"]["pairing"] == "adaptive"
     assert "vote_b" not in [b.key for b in at.button] and at.button(key="arena_next")  # one vote per battle
     assert "1 vote in" in texts(at.caption)
     at.switch_page("views/leaderboard.py").run()
@@ -395,3 +402,23 @@ def test_explorer_shows_the_audit_of_the_runs_recipe(run):
     assert catches.set_index("kind").loc["misaligned", "caught"].startswith("no")
     survival = next(t for t in tables if "planted share" in t.columns)
     assert survival.iloc[0].tolist() == ["quality", 20, "5.0%", "30.0%", 0.17]
+
+
+def test_shared_arena_needs_a_voter_link(run, monkeypatch, tmp_path):
+    voters = tmp_path / "voters.txt"
+    voters.write_text("ann ann-secret-1\n")
+    monkeypatch.setenv("CURATE_VOTERS", str(voters))
+    at = app("arena")
+    assert "personal link" in texts(at.warning) and "arena_ask" not in [b.key for b in at.button]
+    at = AppTest.from_file(MAIN, default_timeout=120)
+    at.query_params["voter"] = "ann-secret-1"
+    at.session_state["max_new_tokens"] = 6
+    at.run()
+    at.switch_page("views/arena.py").run()
+    assert "Voting as **ann**" in texts(at.caption)
+    at.number_input(key="arena_max_new_tokens").set_value(4)
+    at.text_area(key="arena_prompt").set_value("Hi")
+    at.button(key="arena_ask").click().run()
+    finish(at, "arena_job")
+    at.button(key="vote_b").click().run()
+    assert VoteStore(run / "votes.sqlite").all()[0]["voter"] == "ann"

@@ -53,10 +53,25 @@ def ending(msg: dict[str, Any]) -> str:
 
 
 def stats(a: Answer) -> str:
-    """Tokens, seconds and speed of a finished answer ('' while it runs: ``ending`` says so)."""
+    """Tokens, seconds, speed and time to the first token of a finished answer ('' while it runs:
+    ``ending`` says so). The first token's delay is the prompt's processing: long chats make it grow."""
     if not a.done or not a.tokens:
         return ""
-    return f"{tokens(a.tokens)} in {a.seconds:.1f} s ({a.tokens_per_s:.1f} tok/s)"
+    first = f", first token after {a.first_token_s:.1f} s" if a.first_token_s is not None else ""
+    return f"{tokens(a.tokens)} in {a.seconds:.1f} s ({a.tokens_per_s:.1f} tok/s{first})"
+
+
+def no_text(msg: dict[str, Any]) -> str:
+    """What to show in place of an answer that ended without a single token (an empty bubble reads as a
+    display bug)."""
+    a: Answer = msg["answer"]
+    if a.error:
+        return "no answer: it failed before the first token"
+    if msg.get("interrupted"):
+        return "no answer: interrupted by a new prompt before the first token"
+    if a.finish == "stopped":
+        return "no answer: stopped before the first token"
+    return "the model ended its turn without writing anything"
 
 
 def _record(msg: dict[str, Any]) -> dict[str, Any]:

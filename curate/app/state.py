@@ -28,7 +28,14 @@ BUILTIN_PROMPTS = [
     "Summarize the water cycle in two sentences.",
 ]
 SETTINGS_DEFAULTS = {"temperature": 0.7, "min_p": 0.1, "max_new_tokens": 128, "seed": 0}
-ARENA_MAX_NEW_TOKENS = 64  # the Arena's own default: short answers keep a battle quick
+# The Arena's own default. 64 cut most answers mid-sentence, and a vote on a cut answer measures where the
+# cut fell rather than the model; 256 lets a typical answer to the evaluation prompts end by itself
+# (benchmarks/RESULTS.md, `## app`), and the vote records how each answer ended either way.
+ARENA_MAX_NEW_TOKENS = 256
+# How often the streaming answers redraw (seconds). Every redraw is a script run holding the GIL while the
+# answers are sampled on another thread: 0.4 s cost the model a third of its speed; 1 s keeps it above 90%
+# and still reads as streaming.
+STREAM_REFRESH_S = 1.0
 
 
 def _argv() -> argparse.Namespace:
@@ -92,6 +99,31 @@ def generator(vs: list[Variant]) -> Generator:
     except UserError as e:
         st.error(str(e))
         st.stop()
+
+
+@st.cache_resource
+def _voters(path: str, mtime: float) -> dict[str, str]:
+    from curate.app import voters
+
+    return voters.load(path)
+
+
+def voter() -> tuple[bool, str | None]:
+    """(shared mode, this browser's voter name). Shared mode is ``curate app RUN --voters FILE``
+    (``CURATE_VOTERS``); the voter comes from the link's ``?voter=TOKEN`` and is remembered for the tab."""
+    path = os.environ.get("CURATE_VOTERS")
+    if not path:
+        return False, None
+    try:
+        people = _voters(path, _mtime(Path(path)))
+    except UserError as e:
+        st.error(str(e))
+        st.stop()
+    token = st.query_params.get("voter") or st.session_state.get("voter_token")
+    if token in people:
+        st.session_state.voter_token = token
+        return True, people[token]
+    return True, None
 
 
 @st.cache_resource
@@ -162,6 +194,14 @@ def settings() -> dict[str, Any]:
     s = {k: st.session_state[k] for k in SETTINGS_DEFAULTS}
     return {"temperature": float(s["temperature"]), "min_p": float(s["min_p"]),
             "max_new_tokens": int(s["max_new_tokens"]), "seed": int(s["seed"]) or None}
+
+
+def warn_before_leaving(on: bool = True) -> None:
+    """Ask the browser to confirm before a reload or close drops what lives only in this session (chats,
+    a battle): Streamlit keeps them in server memory per tab, and a reload starts a new tab session."""
+    js = ("window.onbeforeunload = (e) => { e.preventDefault(); e.returnValue = ''; };" if on
+          else "window.onbeforeunload = null;")
+    st.html(f"<script>{js}</script>", unsafe_allow_javascript=True, width=1)
 
 
 def _mtime(path: Path) -> float:
