@@ -1,7 +1,7 @@
 """curate: data-centric curation of chat fine-tuning data.
 
-The public API: the verbs ``load``/``iter_load``, ``score``, ``dedup``, ``select``, ``run`` and
-``report``; the reads ``scores`` and ``load_embeddings``; the result types (``Loaded``, ``DedupResult``,
+The public API: the verbs ``load``/``iter_load``, ``score``, ``dedup``, ``select``, ``run``,
+``report`` and ``export``; the reads ``scores`` and ``load_embeddings``; the result types (``Loaded``, ``DedupResult``,
 ``Selection``, ``RunSummary``), the settings models (``Recipe``, ``DedupConfig``, ``SubsetSpec``), the
 run directory (``RunDir``) and the modules the docs name (``curate.store``, ``curate.scorers``, ...).
 The CLI and the Streamlit app call the same functions. Imports are lazy, so ``import curate`` stays
@@ -36,8 +36,10 @@ _API = {
     "UserError": "curate.errors",
     "distill": "curate.proxy",
     "audit": "curate.auditing.api",
+    "export": "curate.exporting",
+    "Exported": "curate.exporting",
 }
-_MODULES = ("duplicates", "errors", "executors", "loaders", "models", "pipeline", "recipe", "reporting", "rundir",
+_MODULES = ("duplicates", "errors", "executors", "exporting", "loaders", "models", "pipeline", "recipe", "reporting", "rundir",
             "schema", "scorers", "scoring", "selection", "store")
 __all__ = sorted(_API) + sorted(_MODULES)
 

@@ -465,11 +465,6 @@ class RunDir:
         p = self.eval_dir / name
         return json.loads(p.read_text()) if p.exists() else None
 
-    def subset_meta(self, name: str) -> dict:
-        """A written subset's ``meta.json`` (spec, counts, tokens, source mix), or {} when it has none."""
-        p = self.subsets_dir / name / "meta.json"
-        return json.loads(p.read_text()) if p.exists() else {}
-
     def subset_ids(self, name: str) -> list[str]:
         """The ids of a written subset's rows, in its order (its ``data.parquet``)."""
         p = self.subsets_dir / name / "data.parquet"
