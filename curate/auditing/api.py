@@ -26,7 +26,7 @@ from curate.auditing.plant import PlantedPool, check_plantable
 from curate.auditing.plant import plant as plant_pool
 from curate.errors import UserError
 from curate.recipe import InputSpec, Recipe, parse
-from curate.rundir import RunDir, write_json, write_jsonl, write_parquet
+from curate.rundir import RunDir, write_json, write_jsonl, write_parquet, write_text
 from curate.schema import conversation_id
 
 CAUGHT = 0.75  # AUROC below this: no score catches the kind
@@ -66,6 +66,31 @@ def _recipe(recipe: str | Path | dict | Recipe | None, source: str | None, score
                   "dedup": {"methods": ["exact", "near"]}})
 
 
+def _checked_folder(base: Recipe, run_dir: str | Path | None, rate: float, kinds: tuple[str, ...],
+                    limit: int | None) -> Path:
+    """The arguments checked as the CLI checks them, and the audit folder marked IN_PROGRESS (its old
+    summary removed) until the new summary is written. The recipe's own run directory, or a folder
+    inside it, is refused: planted rows must never enter a real run."""
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        raise UserError(f"kinds: unknown kind {unknown[0] if unknown else '(none)'!r}; allowed: {', '.join(KINDS)}")
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate < 1:
+        raise UserError(f"rate must be a number between 0 and 1 (exclusive), got {rate!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise UserError(f"limit must be a whole number >= 1, got {limit!r}")
+    own = RunDir(base.run_path())
+    folder = Path(run_dir) if run_dir else own.audit_dir
+    real, mine = folder.resolve(), own.root.resolve()
+    if real == mine or mine in real.parents:
+        raise UserError(f"--run-dir {folder} is the recipe's own run directory (or inside it); planted rows "
+                        f"must not enter it: give another folder, or none for {own.audit_dir}")
+    RunDir(folder).ensure_dir()
+    write_text(folder / "IN_PROGRESS", "an audit is running, or was stopped before it wrote audit.json\n")
+    for name in ("audit.json", "audit.html"):
+        (folder / name).unlink(missing_ok=True)
+    return folder
+
+
 def _sample(recipe: Recipe, limit: int | None) -> list[list[dict]]:
     from curate.loaders import load
 
@@ -90,7 +115,8 @@ def audit(recipe: str | Path | dict | Recipe | None = None, *, source: str | Non
 
     started = time.perf_counter()
     base = _recipe(recipe, source, scorers)
-    kinds = tuple(kinds or KINDS)
+    kinds = tuple(KINDS if kinds is None else kinds)
+    folder = _checked_folder(base, run_dir, rate, kinds, limit)
     convs = _sample(base, limit)
     if plant:
         try:
@@ -101,7 +127,6 @@ def audit(recipe: str | Path | dict | Recipe | None = None, *, source: str | Non
     else:
         pool = PlantedPool(convs, pd.DataFrame({"position": range(len(convs)), "id": [conversation_id(c) for c in convs],
                                                 "kind": "", "source_id": None, "eligible": True, "detail": "{}"}))
-    folder = Path(run_dir) if run_dir else RunDir(base.run_path()).audit_dir
     write_jsonl(folder / "pool.jsonl", ({"id": i, "messages": c} for i, c in zip(pool.labels["id"], pool.conversations)))
     write_parquet(folder / "labels.parquet", pa.Table.from_pandas(pool.labels, preserve_index=False))
     inner = base.model_copy(update={"input": InputSpec(source=str(folder / "pool.jsonl"), format="messages"),
@@ -119,6 +144,7 @@ def audit(recipe: str | Path | dict | Recipe | None = None, *, source: str | Non
         summary["flags"] = _flags(frame, pool)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     write_json(folder / "audit.json", summary)
+    (folder / "IN_PROGRESS").unlink()
     from curate.auditing.report import write_html
 
     write_html(folder, summary)

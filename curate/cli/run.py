@@ -22,6 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                      "default: start a local Ray instance")
     p.add_argument("--workers", type=int, help="local executor: processes for CPU scorers such as heuristics "
                                                "(overrides executor_settings.workers; default one per core from 100k rows)")
+    p.add_argument("--force", action="store_true",
+                   help="replace a run of another input in the run directory (refused otherwise)")
     p.set_defaults(func=main)
 
 
@@ -50,7 +52,7 @@ def main(args: argparse.Namespace) -> int:
         raise (UserError(f"{e} (set by {', '.join(flags)})") if flags else e) from None
     if args.address and recipe.executor != "ray":
         raise UserError("--address needs --executor ray (or `executor: ray` in the recipe)")
-    summary = run(recipe, progress=args.progress, address=args.address)
+    summary = run(recipe, progress=args.progress, address=args.address, force=args.force)
     print(summary.table())
     print(f"report: {RunDir(summary.run_dir).report_dir / 'report.html'}")
     return 0

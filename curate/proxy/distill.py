@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # scikit-learn loads on the first fit, not when a recipe vali
     from curate.proxy.fit import Fitted
 
 APPLY_CHUNK = 100_000
+MIN_HELDOUT = 30  # held-out rows below which the agreement is flagged as resting on too few rows
 
 
 class Pool:
@@ -101,12 +102,16 @@ class ProxyResult:
         """Agreement and costs as aligned text for a terminal."""
         a, c = self.agreement, self.costs
         fit_score = "auroc" if "auroc" in a else "r2"
+        low, high = a.get("spearman_ci", (float("nan"), float("nan")))
         lines = [f"proxy {self.column}_proxy  key {self.key}  (teacher {self.teacher_key}, model {self.model})",
                  f"  cross-validation     {', '.join(f'{k} {v:.3f}' for k, v in self.cv.items())}",
                  f"  held-out rows        {a['rows']}",
-                 f"  spearman             {a['spearman']:.3f}",
+                 f"  spearman             {a['spearman']:.3f}  (95% interval {low:.2f} to {high:.2f})",
                  f"  {fit_score:<20} {a[fit_score]:.3f}",
                  "  top-k overlap        " + "  ".join(f"{k} {a[k]:.2f}" for k in ("top10", "top25", "top50"))]
+        if a["rows"] < MIN_HELDOUT:
+            lines.append(f"  warning: agreement rests on {a['rows']} held-out rows (fewer than {MIN_HELDOUT}): "
+                         "it says little; give a larger sample")
         for r, ag in enumerate(self.rounds[:-1]):
             lines.append(f"  round {r} (before active sampling): spearman {ag['spearman']:.3f}, top25 {ag['top25']:.2f}")
         lines.append(f"  teacher rows         {c['teacher_rows']} of {c['all_rows']} ({100 * c['teacher_share']:.1f}%)")
@@ -163,7 +168,20 @@ def _teacher_values(store: ScoreStore, key: str, column: str) -> pd.Series:
     if column not in t.column_names:
         raise UserError(f"teacher key {key!r} has no column {column!r}; columns: {store.meta(key).get('columns')}")
     s = t.to_pandas().set_index("id")[column]
-    return s[s.notna()].astype(float)
+    s = s[s.notna()]
+    try:
+        return s.astype(float)
+    except (TypeError, ValueError):
+        raise UserError(f"teacher column {column!r} holds values such as {str(s.iloc[0])[:40]!r}, not numbers: "
+                        "distill a numeric or yes/no column") from None
+
+
+def _check_varies(column: str, y: pd.Series, where: str) -> None:
+    """A proxy learns how the teacher differs between rows: a constant teacher has nothing to teach
+    (and would report a perfect but empty agreement)."""
+    if y.nunique() < 2:
+        raise UserError(f"teacher column {column!r} is constant on the {where} (every row is {y.iloc[0]:g}): "
+                        "nothing to learn; distill a column that varies")
 
 
 class _Teacher:
@@ -228,7 +246,9 @@ def _fit_rounds(cfg: ProxyConfig, teacher: _Teacher, feats: Features, sample: li
     y = teacher.values(sample)
     if len(y) < 10:
         raise UserError(f"only {len(y)} sample rows have a teacher {cfg.column!r} value; need at least 10")
+    _check_varies(cfg.column, y, "sample")
     train, held = _split(y.index.tolist(), cfg.holdout, cfg.seed)
+    _check_varies(cfg.column, y.reindex(train), "training part of the sample")
     x_held, _ = feats.matrix(held)
     rounds, extra = [], cfg.active.rounds if cfg.active else 0
     for r in range(extra + 1):
@@ -318,6 +338,9 @@ def distill(run_dir: str | os.PathLike, config: ProxyConfig | dict[str, Any], da
     tokens = frame["tokens"].fillna(0).to_numpy()
     if teacher.scorer is None:  # a stored teacher: the sample comes from the rows it scored
         frame = frame[frame["id"].isin(_teacher_values(store, teacher.key, cfg.column).index)]
+        if frame.empty:
+            raise UserError(f"teacher column {cfg.column!r} ({teacher.key}) has no value on any row of the pool "
+                            "(all null or failed): nothing to learn")
     sample = draw(frame, sample_size(cfg.sample, len(frame)), cfg.stratify, cfg.length_buckets, cfg.seed)
     feats = load_features(run_dir, feature_keys)
     t0 = time.perf_counter()

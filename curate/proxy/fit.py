@@ -10,6 +10,7 @@ teacher's own quantiles, so ``<column>_proxy`` and the teacher can share one ``_
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.stats import rankdata, spearmanr
@@ -133,9 +134,19 @@ def top_k_overlap(teacher: np.ndarray, proxy: np.ndarray, frac: float, better: s
     return len(top_t & top_p) / k
 
 
+def spearman_interval(rho: float, n: int) -> tuple[float, float]:
+    """The 95% interval of a Spearman correlation from ``n`` rows (Fisher z, with the Bonett-Wright
+    variance 1.06 / (n - 3)); (-1, 1) when too few rows to say anything."""
+    if n <= 3 or not np.isfinite(rho):
+        return (-1.0, 1.0)
+    z, half = np.arctanh(np.clip(rho, -0.999999, 0.999999)), 1.96 * np.sqrt(1.06 / (n - 3))
+    return (float(np.tanh(z - half)), float(np.tanh(z + half)))
+
+
 def agreement(teacher: np.ndarray, proxy: np.ndarray, better: str) -> dict[str, float]:
-    """Spearman, R² (AUROC for a binary teacher) and top-k overlap on held-out rows."""
-    out: dict[str, float] = {"rows": int(len(teacher)), "spearman": _spearman(teacher, proxy)}
+    """Spearman with its 95% interval, R² (AUROC for a binary teacher) and top-k overlap on held-out rows."""
+    out: dict[str, Any] = {"rows": int(len(teacher)), "spearman": _spearman(teacher, proxy)}
+    out["spearman_ci"] = spearman_interval(out["spearman"], len(teacher))
     if is_binary(teacher):
         out["auroc"] = float(roc_auc_score(teacher, proxy)) if len(set(teacher.tolist())) == 2 else float("nan")
     else:
