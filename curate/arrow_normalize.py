@@ -18,11 +18,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.schema import FORMAT_COLUMNS, ROLES, SHAREGPT_ROLES
+from curate.schema import FORMAT_COLUMNS, REPAIRS, ROLES, SHAREGPT_ROLES
 from curate.text_kernels import PY_WHITESPACE, json_pairs, utf8_buffer
 
 PLAIN_TYPES = (pa.string(), pa.int64(), pa.float64(), pa.bool_(), pa.null())
-_RESERVED = {"messages", "row", "source_id"}  # extra columns that would collide with the output's own
+_RESERVED = {"messages", "row", "source_id", "original_id", "repairs"}  # extra columns that would collide with the output's own
+
+
+SYSTEM, USER, ASSISTANT = (ROLES.index(r) for r in ("system", "user", "assistant"))
 
 
 @dataclass
@@ -32,6 +35,31 @@ class Block:
     table: pa.Table
     kept: np.ndarray
     suspects: np.ndarray
+
+
+@dataclass
+class Turns:
+    """Conversations as flat turns: row ``i`` holds turns ``offsets[i]:offsets[i + 1]``."""
+
+    offsets: np.ndarray
+    code: np.ndarray
+    content: pa.Array
+
+    @property
+    def rid(self) -> np.ndarray:
+        """The row of each turn."""
+        return np.repeat(np.arange(len(self.offsets) - 1), np.diff(self.offsets))
+
+    def keep(self, mask: np.ndarray) -> Turns:
+        """Only the turns where ``mask`` is set; every row stays (maybe empty)."""
+        counts = np.bincount(self.rid[mask], minlength=len(self.offsets) - 1)
+        return Turns(np.concatenate([[0], np.cumsum(counts)]), self.code[mask], self.content.filter(pa.array(mask)))
+
+    def rows(self, rows: np.ndarray) -> Turns:
+        """Only the rows where ``rows`` is set."""
+        mask = np.repeat(rows, np.diff(self.offsets))
+        return Turns(np.concatenate([[0], np.cumsum(np.diff(self.offsets)[rows])]), self.code[mask],
+                     self.content.filter(pa.array(mask)))
 
 
 def _np(arr) -> np.ndarray:
@@ -83,8 +111,9 @@ def _row_any(flags: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return cs[offsets[1:]] > cs[offsets[:-1]]
 
 
-def _chat(t: pa.Table, fmt: str) -> tuple[np.ndarray, np.ndarray, pa.Array, np.ndarray] | None:
-    """``(offsets, role codes, contents, suspect rows)`` of a sharegpt or messages block."""
+def _chat(t: pa.Table, fmt: str) -> tuple[Turns, np.ndarray] | None:
+    """``(turns, broken rows)`` of a sharegpt or messages block: broken rows (an unknown role, a null
+    content) only the record path can judge."""
     key, value = ("from", "value") if fmt == "sharegpt" else ("role", "content")
     turns = _turns(t["conversations" if fmt == "sharegpt" else "messages"], key, value)
     if turns is None:
@@ -93,12 +122,10 @@ def _chat(t: pa.Table, fmt: str) -> tuple[np.ndarray, np.ndarray, pa.Array, np.n
     table = SHAREGPT_ROLES if fmt == "sharegpt" else {r: r for r in ROLES} | {k: v for k, v in SHAREGPT_ROLES.items()
                                                                                if k not in ROLES}
     code, ok = _roles(names, table)
-    bad_turn = ~ok | _blank(content)
-    suspect = _row_any(bad_turn, offsets) | (np.diff(offsets) == 0) | ~_row_any(code == ROLES.index("assistant"), offsets)
-    return offsets, code, content, suspect
+    return Turns(offsets, code, content), _row_any(~ok | _np(content.is_null()), offsets)
 
 
-def _alpaca(t: pa.Table) -> tuple[np.ndarray, np.ndarray, pa.Array, np.ndarray] | None:
+def _alpaca(t: pa.Table) -> tuple[Turns, np.ndarray] | None:
     cols = {c: t[c].combine_chunks() for c in ("instruction", "input", "output", "system") if c in t.column_names}
     if any(a.type not in (pa.string(), pa.null()) for a in cols.values()) or cols["instruction"].type != pa.string() \
             or cols["output"].type != pa.string():
@@ -118,15 +145,120 @@ def _alpaca(t: pa.Table) -> tuple[np.ndarray, np.ndarray, pa.Array, np.ndarray] 
     pos = np.concatenate([offsets[:-1][has_system], offsets[:-1] + has_system, offsets[1:] - 1])
     values = pa.concat_arrays([system.filter(pa.array(has_system)), prompt, cols["output"]])
     content = values.take(pa.array(np.argsort(pos, kind="stable")))
-    suspect = _blank(prompt) | _blank(cols["output"])
-    return offsets, code, content, suspect
+    return Turns(offsets, code, content), np.zeros(n, bool)
 
 
-def conversation_ids(offsets: np.ndarray, code: np.ndarray, content: pa.Array) -> list[str]:
+# --- repairs on columns: each gives the repaired turns and the rows it changed ------------------------
+
+
+def _whitespace(t: Turns) -> tuple[Turns, np.ndarray]:
+    trimmed = pc.utf8_trim(t.content, characters=PY_WHITESPACE)
+    changed = _np(pc.fill_null(pc.not_equal(pc.binary_length(trimmed), pc.binary_length(t.content)), False))
+    return Turns(t.offsets, t.code, trimmed), _row_any(changed, t.offsets)
+
+
+def _empty_turns(t: Turns) -> tuple[Turns, np.ndarray]:
+    empty = _blank(t.content) & _np(t.content.is_valid())
+    return t.keep(~empty), _row_any(empty, t.offsets)
+
+
+def _merge_same_role(t: Turns) -> tuple[Turns, np.ndarray]:
+    """Runs of user (or assistant) turns joined with a blank line, as one list per run and ``binary_join``."""
+    rid = t.rid
+    same = np.zeros(len(t.code), bool)
+    same[1:] = (rid[1:] == rid[:-1]) & (t.code[1:] == t.code[:-1]) & np.isin(t.code[1:], (USER, ASSISTANT))
+    if not same.any():
+        return t, np.zeros(len(t.offsets) - 1, bool)
+    first = np.flatnonzero(~same)
+    runs = pa.ListArray.from_arrays(pa.array(np.append(first, len(same)), pa.int32()), t.content)
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(rid[first], minlength=len(t.offsets) - 1))])
+    return Turns(offsets, t.code[first], pc.binary_join(runs, "\n\n")), _row_any(same, t.offsets)
+
+
+def _leading_assistant(t: Turns) -> tuple[Turns, np.ndarray]:
+    """Assistant turns from the body's start (after a system turn at 0) up to the first other turn."""
+    rid, start, n = t.rid, t.offsets[:-1], len(t.code)
+    first = t.code[np.minimum(start, n - 1)] if n else np.full(len(start), -1)
+    body = start + ((np.diff(t.offsets) > 0) & (first == SYSTEM))
+    others = np.concatenate([[0], np.cumsum(t.code != ASSISTANT)])  # non-assistant turns before each turn
+    at = np.arange(n)
+    drop = (t.code == ASSISTANT) & (at >= body[rid]) & (others[at] == others[body[rid]])
+    return t.keep(~drop), _row_any(drop, t.offsets)
+
+
+def _trailing_user(t: Turns) -> tuple[Turns, np.ndarray]:
+    """User turns with no other turn after them in their row."""
+    others = np.concatenate([[0], np.cumsum(t.code != USER)])  # non-user turns before each turn
+    at = np.arange(len(t.code))
+    drop = (t.code == USER) & (others[t.offsets[1:][t.rid]] == others[at + 1])
+    return t.keep(~drop), _row_any(drop, t.offsets)
+
+
+_REPAIRS = {"whitespace": _whitespace, "empty_turns": _empty_turns, "merge_same_role": _merge_same_role,
+            "leading_assistant": _leading_assistant, "trailing_user": _trailing_user}
+assert tuple(_REPAIRS) == REPAIRS  # the record path's order
+
+
+def _failing(t: Turns, broken: np.ndarray) -> np.ndarray:
+    """Rows ``curate.schema._check`` rejects, or that only the record path can judge."""
+    return broken | _row_any(_blank(t.content), t.offsets) | (np.diff(t.offsets) == 0) \
+        | ~_row_any(t.code == ASSISTANT, t.offsets)
+
+
+def _undo(fixed: Turns, t: Turns, undone: np.ndarray) -> Turns:
+    """``fixed`` with the ``undone`` rows' turns taken from ``t`` (the input as it was)."""
+    use_fixed, use_input = np.repeat(~undone, np.diff(fixed.offsets)), np.repeat(undone, np.diff(t.offsets))
+    rid = np.concatenate([fixed.rid[use_fixed], t.rid[use_input]])
+    order = pa.array(np.argsort(rid, kind="stable"))
+    content = pa.concat_arrays([fixed.content.filter(pa.array(use_fixed)), t.content.filter(pa.array(use_input))])
+    return Turns(np.concatenate([[0], np.cumsum(np.bincount(rid, minlength=len(undone)))]),
+                 np.concatenate([fixed.code[use_fixed], t.code[use_input]])[order.to_numpy()], content.take(order))
+
+
+def _repair(t: Turns, broken: np.ndarray, repairs: tuple[str, ...]) -> tuple[Turns, np.ndarray, dict[str, np.ndarray]]:
+    """``(turns, failing rows, rows each repair changed)``. As in ``curate.schema.read_record``, a row
+    whose repaired form fails the checks is judged as it came (its repairs undone)."""
+    fixed, done = t, {}
+    for name in REPAIRS:
+        if name in repairs:
+            out, changed = _REPAIRS[name](fixed)
+            if changed.any():
+                fixed, done[name] = out, changed
+    if not done:
+        return t, _failing(t, broken), done
+    fails = _failing(fixed, broken)
+    undone = np.logical_or.reduce(list(done.values())) & fails
+    if undone.any():
+        fixed = _undo(fixed, t, undone)
+        fails = _failing(fixed, broken)
+        done = {name: rows & ~undone for name, rows in done.items()}
+    return fixed, fails, done
+
+
+def _repair_columns(t: Turns, kept: np.ndarray, done: dict[str, np.ndarray], ids: list[str]) -> dict[str, pa.Array]:
+    """``original_id`` and ``repairs`` (names in repair order) of the ``kept`` rows. The whitespace repair
+    keeps the id (ids strip each turn), so only rows repaired otherwise hash their input turns again."""
+    names = [n for n in REPAIRS if n in done]
+    flags = np.column_stack([done[n][kept] for n in names]) if names else np.zeros((len(ids), 0), bool)
+    col = np.nonzero(flags)[1]
+    repairs = pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(flags.sum(1))]), pa.int32()),
+                                       pa.array(names, pa.string()).take(pa.array(col, pa.int64())))
+    original = np.array(ids, object)
+    original[~flags.any(1)] = None
+    structural = np.zeros(len(kept), bool)
+    for n in names:
+        if n != "whitespace":
+            structural |= done[n]
+    if (structural & kept).any():
+        original[structural[kept]] = conversation_ids(t.rows(structural & kept))
+    return {"original_id": pa.array(original, pa.string()), "repairs": repairs}
+
+
+def conversation_ids(t: Turns) -> list[str]:
     """``curate.schema.conversation_id`` of every row: contents stripped on the column, the canonical
     JSON written by a compiled kernel, then the same blake2b per row over slices of one buffer."""
-    data, text_offsets = utf8_buffer(pc.utf8_trim(content, characters=PY_WHITESPACE))
-    canon, bounds = json_pairs(data, text_offsets, code, list(ROLES), offsets)
+    data, text_offsets = utf8_buffer(pc.utf8_trim(t.content, characters=PY_WHITESPACE))
+    canon, bounds = json_pairs(data, text_offsets, t.code, list(ROLES), t.offsets)
     view, blake, bounds = memoryview(canon), hashlib.blake2b, bounds.tolist()
     return [blake(view[lo:hi], digest_size=16).hexdigest() for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
 
@@ -143,9 +275,10 @@ def _extras(t: pa.Table, fmt: str) -> list[str] | None:
     return extras
 
 
-def normalize_block(t: pa.Table, name: str, row0: int, fmt: str | None = None) -> Block | None:
-    """The normalized table of a parsed block (rows ``row0...``), or None where only the record path
-    gives the same result."""
+def normalize_block(t: pa.Table, name: str, rows: np.ndarray, fmt: str | None = None,
+                    repairs: tuple[str, ...] = REPAIRS) -> Block | None:
+    """The normalized (and repaired) table of a parsed block whose lines are the input rows ``rows``, or
+    None where only the record path gives the same result."""
     fmt = _detect(t, fmt)
     extras = None if fmt is None else _extras(t, fmt)
     if extras is None:
@@ -153,21 +286,20 @@ def normalize_block(t: pa.Table, name: str, row0: int, fmt: str | None = None) -
     parts = _chat(t, fmt) if fmt != "alpaca" else _alpaca(t)
     if parts is None:
         return None
-    offsets, code, content, suspect = parts
+    turns, broken = parts
+    fixed, suspect, done = _repair(turns, broken, repairs)
     if suspect.any() and (extras or "id" in t.column_names):
         return None  # which extra columns exist, in what order, with what type, is decided by the kept rows only
     kept = np.flatnonzero(~suspect)
-    if len(kept) < t.num_rows:  # compact the kept rows' messages
-        take = np.flatnonzero(np.repeat(~suspect, np.diff(offsets)))
-        content, code = content.take(pa.array(take, pa.int64())), code[take]
-        offsets = np.concatenate([[0], np.cumsum(np.diff(offsets)[kept])])
-    role = pa.array(list(ROLES)).take(pa.array(code, pa.int64()))
-    messages = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)),
-                                        pa.StructArray.from_arrays([role, content.cast(pa.string())], ["role", "content"]))
+    out = fixed.rows(~suspect)
+    role = pa.array(list(ROLES)).take(pa.array(out.code, pa.int64()))
+    messages = pa.ListArray.from_arrays(pa.array(out.offsets.astype(np.int32)), pa.StructArray.from_arrays(
+        [role, out.content.cast(pa.string())], ["role", "content"]))
     sub = t.take(pa.array(kept, pa.int64()))
     source = sub["source"].cast(pa.string()) if "source" in t.column_names else pa.nulls(len(kept), pa.string())
-    cols = {"id": pa.array(conversation_ids(offsets, code, content), pa.string()), "messages": messages,
-            "source": pc.fill_null(source, name), "row": pa.array(row0 + kept, pa.int64())}
+    ids = conversation_ids(out)
+    cols = {"id": pa.array(ids, pa.string()), "messages": messages, "source": pc.fill_null(source, name),
+            "row": pa.array(np.asarray(rows)[kept], pa.int64()), **_repair_columns(turns, ~suspect, done, ids)}
     for c in extras:
         cols[c] = sub[c]
     if "id" in t.column_names:

@@ -2,9 +2,12 @@
 scan), each range is parsed by ``pyarrow.json`` and normalized on Arrow columns
 (:mod:`curate.arrow_normalize`), on ``workers`` processes, and the chunks come back in input order.
 
-A range the columnar path cannot take exactly (a broken line, mixed formats, unusual columns) is read
-record by record, as ``curate.loaders`` always did, so every bad line is still quarantined with its
-row and reason, and chunks, ids and quarantine are the same whichever path read them.
+Lines that are not UTF-8 (Latin-1 or cp1252 text, overlong or surrogate byte sequences) are found by one
+Arrow UTF-8 check of the range's bytes (pyarrow.json would take them into its strings) and quarantined,
+and the rest of the range still goes the columnar way. A range the columnar path cannot take exactly (a
+broken line, mixed formats, unusual columns) is read record by record, as ``curate.loaders`` always did,
+so every line becomes a row or a quarantine entry with its reason, and chunks, ids and quarantine are
+the same whichever path read them.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc  # noqa: F401 - pa.ipc
 import pyarrow.json as pj
+
+from curate.schema import REPAIRS
 
 SCAN_BYTES = 1 << 24  # the newline scan reads this much at a time
 POOL_MIN_BYTES = 256 << 20  # below this, unless workers are set, reading in this process is faster
@@ -73,39 +78,73 @@ def _lines(data: bytes) -> list[bytes]:
     return list(io.BytesIO(data))  # split exactly as iterating the file does, newlines kept
 
 
-def _record_path(data: bytes, name: str, row0: int, fmt: str | None):
+def _records(lines: list[bytes], name: str, rows: list[int], fmt: str | None, repairs: tuple[str, ...]):
+    """``(rows, quarantine)`` of the given lines (input rows ``rows``) read record by record."""
+    from curate.loaders import normalize_records, parse_line
+
+    out: tuple[list, list] = ([], [])
+    for raw, row in zip(lines, rows, strict=True):
+        kept, bad = normalize_records([parse_line(raw)], name, fmt, start_row=row, repairs=repairs)
+        out[0].extend(kept)
+        out[1].extend(bad)
+    return out
+
+
+def _record_path(data: bytes, name: str, row0: int, fmt: str | None, repairs: tuple[str, ...]):
     from curate.loaders import Loaded, normalize_records, parse_line, to_table
 
     lines = _lines(data)
-    rows, bad = normalize_records([parse_line(raw) for raw in lines], name, fmt, start_row=row0)
+    rows, bad = normalize_records([parse_line(raw) for raw in lines], name, fmt, start_row=row0, repairs=repairs)
     return Loaded(to_table(rows), bad, len(lines))
 
 
-def load_range(path: str, name: str, lo: int, hi: int, row0: int, lines: int, fmt: str | None = None,
-               threads: bool = False):
-    """One chunk as ``curate.loaders.Loaded``: columnar when exact, else record by record."""
+def valid_utf8(data: bytes) -> bool:
+    """Arrow's UTF-8 validation of raw bytes: the verdicts of ``bytes.decode("utf-8")`` (overlong forms,
+    surrogates and code points past U+10FFFF rejected) at ~7 GB/s, ~15x faster than decoding."""
+    offsets = pa.py_buffer(np.array([0, len(data)], np.int64))
+    try:
+        pa.Array.from_buffers(pa.large_utf8(), 1, [None, offsets, pa.py_buffer(data)]).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _columnar(data: bytes, name: str, rows: np.ndarray, fmt: str | None, threads: bool, repairs: tuple[str, ...]):
+    """The normalized ``Block`` of UTF-8 lines (input rows ``rows``), or None where only the record
+    path is exact (a line pyarrow rejects: the record path says which, and why)."""
     from curate.arrow_normalize import normalize_block
-    from curate.loaders import Loaded, normalize_records, parse_line, to_table
+
+    try:
+        opts = pj.ReadOptions(block_size=max(len(data) + 1, 1 << 16), use_threads=threads)
+        table = pj.read_json(pa.BufferReader(data), read_options=opts)
+        return normalize_block(table, name, rows, fmt, repairs) if table.num_rows == len(rows) else None
+    except (pa.ArrowException, OverflowError):
+        return None
+
+
+def load_range(path: str, name: str, lo: int, hi: int, row0: int, lines: int, fmt: str | None = None,
+               threads: bool = False, repairs: tuple[str, ...] = REPAIRS):
+    """One chunk as ``curate.loaders.Loaded``: columnar when exact, else record by record."""
+    from curate.loaders import Loaded, to_table
 
     with open(path, "rb") as f:
         f.seek(lo)
         data = f.read(hi - lo)
-    try:
-        opts = pj.ReadOptions(block_size=max(len(data) + 1, 1 << 16), use_threads=threads)
-        table = pj.read_json(pa.BufferReader(data), read_options=opts)
-        block = normalize_block(table, name, row0, fmt) if table.num_rows == lines else None
-    except (pa.ArrowException, OverflowError):  # a line pyarrow rejects: the record path says which, and why
-        block = None
-    if block is None:
-        return _record_path(data, name, row0, fmt)
-    bad = []
-    if len(block.suspects):
+    good, rows, bad = data, np.arange(row0, row0 + lines), []
+    if not valid_utf8(data):  # quarantine the lines that are not UTF-8; the others can still go columnar
         raw = _lines(data)
-        for i in block.suspects.tolist():
-            rows, why = normalize_records([parse_line(raw[i])], name, fmt, start_row=row0 + i)
-            if rows:  # a row the columnar checks doubted but the record path keeps: read it all that way
-                return _record_path(data, name, row0, fmt)
-            bad += why
+        ok = np.array([valid_utf8(line) for line in raw], bool)
+        bad = _records([r for r, k in zip(raw, ok, strict=True) if not k], name, rows[~ok].tolist(), fmt, repairs)[1]
+        good, rows = b"".join(r for r, k in zip(raw, ok, strict=True) if k), rows[ok]
+    block = _columnar(good, name, rows, fmt, threads, repairs) if len(rows) else None
+    if block is None:
+        return _record_path(data, name, row0, fmt, repairs)
+    if len(block.suspects):
+        raw = _lines(good)
+        kept, why = _records([raw[i] for i in block.suspects], name, rows[block.suspects].tolist(), fmt, repairs)
+        if kept:  # a row the columnar checks doubted but the record path keeps: read it all that way
+            return _record_path(data, name, row0, fmt, repairs)
+        bad = sorted(bad + why, key=lambda q: q["row"])
     return Loaded(block.table if block.table.num_rows else to_table([]), bad, lines)
 
 
@@ -130,24 +169,26 @@ def _mapped(result: tuple[str, list, int]):
 
 @dataclass
 class Written:
-    """A chunk written as a Parquet shard (``end_byte``: where it ends in the input, where known)."""
+    """A chunk written as a Parquet shard (``end_byte``: where it ends in the input, where known;
+    ``repaired``: rows changed by each repair)."""
 
     rows: int
     read: int
     quarantine: list[dict[str, Any]]
     end_byte: int | None
+    repaired: dict[str, int]
 
 
-def _load_to_parquet(out: str, *args) -> tuple[int, list, int]:
+def _load_to_parquet(out: str, *args) -> tuple[int, list, int, dict[str, int]]:
     from curate.rundir import write_parquet
 
     chunk = load_range(*args)
     write_parquet(out, chunk.table)
-    return chunk.table.num_rows, chunk.quarantine, chunk.read
+    return chunk.table.num_rows, chunk.quarantine, chunk.read, chunk.repaired
 
 
 def iter_chunks(path: Path, name: str, chunk_rows: int, start: int = 0, limit: int | None = None,
-                fmt: str | None = None, workers: int | None = None) -> Iterator:
+                fmt: str | None = None, workers: int | None = None, repairs: tuple[str, ...] = REPAIRS) -> Iterator:
     """``Loaded`` chunks of ``path`` in input order, read on ``workers`` processes (1: this one; None:
     :func:`default_workers`). If
     the pool cannot run (a script without a ``__main__`` guard, a killed worker), the chunks not yet
@@ -157,8 +198,8 @@ def iter_chunks(path: Path, name: str, chunk_rows: int, start: int = 0, limit: i
         if workers > 1 else ""
     try:
         in_order = _in_order(line_ranges(path, chunk_rows, start, limit), workers,
-                             remote=lambda r: (_load_to_file, folder, str(path), name, *r, fmt), finish=_mapped,
-                             local=lambda r: load_range(str(path), name, *r, fmt, threads=True))
+                             remote=lambda r: (_load_to_file, folder, str(path), name, *r, fmt, False, repairs),
+                             finish=_mapped, local=lambda r: load_range(str(path), name, *r, fmt, True, repairs))
         for chunk, (_, hi, _, _) in in_order:
             chunk.end_byte = hi
             yield chunk
@@ -169,7 +210,7 @@ def iter_chunks(path: Path, name: str, chunk_rows: int, start: int = 0, limit: i
 
 def write_shards(path: Path, name: str, chunk_rows: int, shard_path: Callable[[int], Path], first: int = 0,
                  start: int = 0, limit: int | None = None, fmt: str | None = None,
-                 workers: int | None = None) -> Iterator[Written]:
+                 workers: int | None = None, repairs: tuple[str, ...] = REPAIRS) -> Iterator[Written]:
     """:func:`iter_chunks`, each chunk written as the Parquet shard ``shard_path(first + i)`` by the
     process that read it: the parent never holds the text (no copy between processes, and the shard
     writes run on every worker). Yields each shard's counts, quarantine and end byte, in input order."""
@@ -177,12 +218,13 @@ def write_shards(path: Path, name: str, chunk_rows: int, shard_path: Callable[[i
     ranges = ((str(shard_path(first + i)), r) for i, r in enumerate(line_ranges(path, chunk_rows, start, limit)))
 
     def local(job):
-        return _load_to_parquet(job[0], str(path), name, *job[1], fmt, True)
+        return _load_to_parquet(job[0], str(path), name, *job[1], fmt, True, repairs)
 
-    for (rows, quarantine, read), (_, (_, hi, _, _)) in _in_order(
-            ranges, workers, remote=lambda job: (_load_to_parquet, job[0], str(path), name, *job[1], fmt),
+    for (rows, quarantine, read, repaired), (_, (_, hi, _, _)) in _in_order(
+            ranges, workers, remote=lambda job: (_load_to_parquet, job[0], str(path), name, *job[1], fmt, False,
+                                                 repairs),
             finish=lambda result: result, local=local):
-        yield Written(rows, read, quarantine, hi)
+        yield Written(rows, read, quarantine, hi, repaired)
 
 
 def _in_order(jobs: Iterator, workers: int, remote: Callable, finish: Callable, local: Callable) -> Iterator:

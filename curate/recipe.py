@@ -26,6 +26,7 @@ from curate.duplicates.config import DedupConfig
 from curate.errors import UserError, format_validation_error
 from curate.executors import ExecutorSettings
 from curate.proxy.config import ProxyConfig
+from curate.schema import REPAIRS
 from curate.selection.config import SubsetSpec, check_name
 from curate.train.config import EvaluateConfig, TrainConfig
 
@@ -42,6 +43,8 @@ class InputSpec(_Strict):
     limit: int | None = Field(default=None, ge=1, description="read at most this many records")
     split: str = "train"
     chunk_rows: int = Field(default=50_000, ge=1, description="records per shard: memory bound and resume unit")
+    repairs: list[Literal[REPAIRS]] = Field(default_factory=lambda: list(REPAIRS),
+                                            description="repairs of malformed conversations ([] for none)")
 
     @field_validator("limit", "chunk_rows", mode="before")
     @classmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 ROLES = ("system", "user", "assistant", "tool")
@@ -69,6 +70,66 @@ def _check(messages: list[Message]) -> list[Message]:
     return messages
 
 
+# --- repairs: malformed conversations that still hold a good exchange are fixed, not dropped ----------
+
+
+def _whitespace(messages: list[Message]) -> list[Message]:
+    """Each turn stripped; blank-line runs inside a turn are kept (code and markdown rely on them)."""
+    return [{"role": m["role"], "content": m["content"].strip()} for m in messages]
+
+
+def _empty_turns(messages: list[Message]) -> list[Message]:
+    return [m for m in messages if m["content"].strip()]
+
+
+def _merge_same_role(messages: list[Message]) -> list[Message]:
+    """Consecutive user (or assistant) turns joined with a blank line; tool results stay separate calls."""
+    out: list[Message] = []
+    for m in messages:
+        if out and m["role"] == out[-1]["role"] and m["role"] in ("user", "assistant"):
+            out[-1] = {"role": m["role"], "content": out[-1]["content"] + "\n\n" + m["content"]}
+        else:
+            out.append(m)
+    return out
+
+
+def _leading_assistant(messages: list[Message]) -> list[Message]:
+    """Assistant turns before the first user turn (after an optional system prompt): a greeting."""
+    start = 1 if messages and messages[0]["role"] == "system" else 0
+    end = start
+    while end < len(messages) and messages[end]["role"] == "assistant":
+        end += 1
+    return messages[:start] + messages[end:]
+
+
+def _trailing_user(messages: list[Message]) -> list[Message]:
+    """User turns after the last answer: a question nobody answered teaches nothing."""
+    end = len(messages)
+    while end and messages[end - 1]["role"] == "user":
+        end -= 1
+    return messages[:end]
+
+
+# Applied in this order: whitespace first so a blank turn is seen as empty, empty turns before merging
+# so the turns around a removed one merge. curate.arrow_normalize does the same on columns.
+_REPAIRS = {"whitespace": _whitespace, "empty_turns": _empty_turns, "merge_same_role": _merge_same_role,
+            "leading_assistant": _leading_assistant, "trailing_user": _trailing_user}
+REPAIRS = tuple(_REPAIRS)
+
+
+def repair(messages: list[Message], repairs: tuple[str, ...] | list[str] = REPAIRS) -> tuple[list[Message], list[str]]:
+    """``(repaired messages, names of the repairs that changed something)``, in :data:`REPAIRS` order."""
+    unknown = sorted(set(repairs) - set(REPAIRS))
+    if unknown:
+        raise ValueError(f"unknown repairs {unknown}; allowed: {', '.join(REPAIRS)}")
+    done = []
+    for name, fix in _REPAIRS.items():
+        if name in repairs and (fixed := fix(messages)) != messages:
+            messages = fixed
+            done.append(name)
+    return messages, done
+
+
 def _content(value: Any, where: str) -> str:
     if not isinstance(value, str):
         raise InvalidRecord("non_string_content", f"{where} is {type(value).__name__}")
@@ -119,8 +180,19 @@ def _from_alpaca(rec: Mapping[str, Any]) -> list[Message]:
 FORMAT_COLUMNS = {"sharegpt": ("conversations",), "messages": ("messages",), "alpaca": ("instruction", "input", "output", "system")}
 
 
-def normalize(record: Mapping[str, Any], fmt: str | None = None) -> tuple[list[Message], dict[str, Any]]:
-    """Return ``(messages, extra_columns)``; raises :class:`InvalidRecord` with the reason."""
+@dataclass
+class Normalized:
+    """A readable record: its messages (repaired where that helped), other columns, the repairs done and,
+    for a repaired record, the messages as they came (for ``original_id``)."""
+
+    messages: list[Message]
+    extra: dict[str, Any]
+    repairs: list[str]
+    original: list[Message] | None
+
+
+def _messages(record: Mapping[str, Any], fmt: str | None) -> tuple[list[Message], dict[str, Any]]:
+    """The record's messages (unchecked) and its other columns."""
     if not isinstance(record, Mapping):
         raise InvalidRecord("bad_structure", f"record is {type(record).__name__}, not an object")
     fmt = fmt or detect_format(record)
@@ -138,7 +210,28 @@ def normalize(record: Mapping[str, Any], fmt: str | None = None) -> tuple[list[M
     extra = {k: v for k, v in record.items() if k not in FORMAT_COLUMNS[fmt] and k != "id"}
     if "id" in record:
         extra["source_id"] = record["id"]
-    return _check(messages), extra
+    return messages, extra
+
+
+def read_record(record: Mapping[str, Any], fmt: str | None = None,
+                repairs: tuple[str, ...] | list[str] = REPAIRS) -> Normalized:
+    """The record normalized and repaired. A repair that leaves no readable conversation is undone: the
+    record is then judged as it came (kept, or :class:`InvalidRecord` with its own reason), so a repair
+    never turns a readable row into a quarantined one."""
+    messages, extra = _messages(record, fmt)
+    fixed, done = repair(messages, repairs)
+    if done:
+        try:
+            return Normalized(_check(fixed), extra, done, messages)
+        except InvalidRecord:
+            pass
+    return Normalized(_check(messages), extra, [], None)
+
+
+def normalize(record: Mapping[str, Any], fmt: str | None = None) -> tuple[list[Message], dict[str, Any]]:
+    """Return ``(messages, extra_columns)`` as the record came (no repairs); raises :class:`InvalidRecord`."""
+    r = read_record(record, fmt, repairs=())
+    return r.messages, r.extra
 
 
 def conversation_id(messages: list[Message]) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from itertools import islice
 
+import numpy as np
 import pyarrow.json as pj
 import pytest
 from helpers import recipe, run_outputs
@@ -78,7 +79,7 @@ def test_mixed_formats_and_odd_strings_same_chunks(write_jsonl, chunk_rows):
 def test_single_format_blocks_take_the_columnar_path(write_jsonl):
     """Clean ShareGPT, messages and Alpaca blocks are normalized on columns (not the record path)."""
     for rows in ([SHAREGPT] * 3 + odd_rows()[:3], [MESSAGES] * 3, [ALPACA, ALPACA | {"system": ""}]):
-        block = normalize_block(pj.read_json(write_jsonl(rows)), "data", 0)
+        block = normalize_block(pj.read_json(write_jsonl(rows)), "data", np.arange(len(rows)))
         assert block is not None and block.table.num_rows == len(rows)
 
 

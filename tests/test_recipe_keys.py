@@ -40,6 +40,7 @@ CASES: dict[str, tuple[typing.Any, dict]] = {
     "input.limit": (12, {}),
     "input.split": ("test", {"input.source": "someone/hub-dataset"}),
     "input.chunk_rows": (7, {}),
+    "input.repairs": ([], {}),
     "run_dir": ("elsewhere", {}),
     "executor": ("ray", {}),
     "executor_settings.workers": (2, {}),

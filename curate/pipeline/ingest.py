@@ -12,8 +12,9 @@ import numpy as np
 import pyarrow as pa
 from tqdm.auto import tqdm
 
+from curate.errors import UserError
 from curate.jsonl_reader import Written, write_shards
-from curate.loaders import iter_load, jsonl_file, to_table
+from curate.loaders import iter_load, jsonl_file, repair_counts, to_table
 from curate.pipeline.context import Context, Step, StepCounts
 from curate.rundir import RunDir, RunDirError, shard_digest, write_jsonl, write_parquet
 
@@ -26,15 +27,32 @@ def _write_shards(ctx: Context, first: int, start: int, limit: int | None) -> It
     spec = ctx.recipe.input
     fmt = None if spec.format == "auto" else spec.format
     workers = ctx.recipe.executor_options().get("workers")  # the local executor's processes parse JSONL too
+    repairs = tuple(spec.repairs)
     path = jsonl_file(spec.source)
     if path is not None:
-        yield from write_shards(path, path.stem, spec.chunk_rows, ctx.run.shard, first, start, limit, fmt, workers)
+        yield from write_shards(path, path.stem, spec.chunk_rows, ctx.run.shard, first, start, limit, fmt, workers,
+                                repairs)
         return
     chunks = iter_load(spec.source, chunk_rows=spec.chunk_rows, limit=limit, fmt=fmt, split=spec.split, start=start,
-                       workers=workers)
+                       workers=workers, repairs=repairs)
     for i, chunk in enumerate(chunks):
         write_parquet(ctx.run.shard(first + i), chunk.table)
-        yield Written(chunk.table.num_rows, chunk.read, chunk.quarantine, chunk.end_byte)
+        yield Written(chunk.table.num_rows, chunk.read, chunk.quarantine, chunk.end_byte, repair_counts(chunk.table))
+
+
+def _summed(counts: list[dict[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in counts:
+        for name, n in c.items():
+            out[name] = out.get(name, 0) + n
+    return out
+
+
+def _nothing_readable(source: str, read: int, quarantined: int, path: Path) -> UserError:
+    """The one-line error of an input with no conversation in it (empty, all quarantined, UTF-16, ...)."""
+    if not read:
+        return UserError(f"no readable conversations in {source}: the input is empty")
+    return UserError(f"no readable conversations in {source}: {quarantined} of {read} lines quarantined, see {path}")
 
 
 def _bar(source: str, progress: bool) -> tqdm:
@@ -83,19 +101,22 @@ class Ingest(Step):
             for shard in _write_shards(ctx, n_shards, read, limit) if limit is None or limit > 0 else ():
                 write_jsonl(run.quarantine_shard(n_shards), shard.quarantine)
                 run.mark_done(f"ingest-{n_shards:05d}", fp, read=shard.read, rows=shard.rows,
-                              digest=shard_digest(run.shard(n_shards)))
+                              repaired=shard.repaired, digest=shard_digest(run.shard(n_shards)))
                 n_shards += 1
                 bar.update(shard.read if bar.total is None else shard.end_byte - bar.n)
         per = [run.done(f"ingest-{k:05d}", fp) for k in range(n_shards)]
         quarantine = [json.loads(line) for k in range(n_shards)
                       for line in run.quarantine_shard(k).read_text(encoding="utf-8").splitlines()]
         write_jsonl(run.quarantine, quarantine)
+        read, rows = sum(p["read"] for p in per), sum(p["rows"] for p in per)
+        if not rows:
+            raise _nothing_readable(spec.source, read, len(quarantine), run.quarantine)
         if not n_shards:  # nothing was read: one empty shard, so the run still has (no) conversations
             write_parquet(run.shard(0), to_table([]))
         run.write_conversations_index([run.shard(k) for k in range(max(n_shards, 1))])
         self.restore(ctx, {"shards": n_shards})
-        return StepCounts(sum(p["read"] for p in per), sum(p["rows"] for p in per), {QUARANTINED: len(quarantine)},
-                          info={"shards": n_shards})
+        return StepCounts(read, rows, {QUARANTINED: len(quarantine)},
+                          info={"shards": n_shards, "repaired": _summed([p.get("repaired", {}) for p in per])})
 
     def restore(self, ctx: Context, info: dict[str, Any]) -> None:
         ctx.shards = [ctx.run.shard(k) for k in range(info["shards"])]

@@ -42,7 +42,9 @@ class RunSummary:
         c = self.counts
         lines = [f"run: {self.run_dir}", f"  read        {c['read']:>8}", f"  quarantined {c['quarantined']:>8}"]
         lines += [f"  removed     {n:>8}  {reason}" for reason, n in sorted(c["removed"].items())]
-        lines += [f"  kept        {c['kept']:>8}", "subsets:"]
+        lines += [f"  kept        {c['kept']:>8}"]
+        lines += [f"  repaired    {n:>8}  {name}" for name, n in c.get("repaired", {}).items()]
+        lines += ["subsets:"]
         lines += [f"  {name:<20} {rows:>6} rows" for name, rows in self.subsets.items()]
         lines += ["proxies (held-out agreement with the teacher):"] if self.proxies else []
         lines += [f"  {p['column'] + '_proxy':<20} spearman {p['agreement']['spearman']:.3f}  top-25% "
@@ -80,7 +82,7 @@ def _counts(done: dict[str, StepCounts], ctx: Context) -> dict[str, Any]:
         removed.update(c.removed)
     quarantined = removed.pop(QUARANTINED, 0)
     counts = {"read": done["ingest"].rows_in, "quarantined": quarantined, "removed": removed,
-              "kept": int(ctx.alive.sum())}
+              "kept": int(ctx.alive.sum()), "repaired": done["ingest"].info.get("repaired", {})}
     if counts["read"] != counts["kept"] + sum(removed.values()) + quarantined:
         raise RuntimeError(f"counts do not reconcile: {counts}")
     return counts
