@@ -77,6 +77,9 @@ def report(run_dir: str | os.PathLike, sample: int = SAMPLE) -> Path:
     trained = training.section(run.root, lambda fig, name: _save(fig, out, name))
     if trained:
         sections.append(("Training and evaluation", trained))
+    exports = _exports_section(run)
+    if exports:
+        sections.append(("Exports", exports))
     known = [c for c in score_cols if glossary.score(c)]
     if known:
         sections.append(("Glossary", H.table(["column", "meaning"], [[c, glossary.score(c)] for c in known])))
@@ -86,6 +89,18 @@ def report(run_dir: str | os.PathLike, sample: int = SAMPLE) -> Path:
     write_text(path, H.page(f"curate report: {name or run.root.name}", sections, subtitle))
     os.chmod(path, 0o644)  # a report is meant to be shared (the atomic temp file starts as 0600)
     return path
+
+
+def _exports_section(run: RunDir) -> str:
+    """The run's exported variants (``curate export``) with links to their model cards; exports whose
+    folder has moved or gone are left out."""
+    rows = [[e.get("variant"), H.link(Path(e["card"]).as_uri(), e["path"]), ", ".join(e.get("gguf") or []) or "–",
+             "yes" if e.get("app") else "no", e.get("created")]
+            for e in run.exports() if e.get("card") and Path(e["card"]).exists()]
+    if not rows:
+        return ""
+    return (H.table(["variant", "model card", "GGUF", "chat app", "exported"], rows)
+            + '<p class="muted">Each folder holds the merged model, its card (README.md) and lineage.json.</p>')
 
 
 # --- data ------------------------------------------------------------------------------------

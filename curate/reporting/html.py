@@ -59,6 +59,11 @@ def image(path: Path, alt: str) -> str:
     return f'<img alt="{esc(alt)}" title="{esc(path.name)}" src="data:image/png;base64,{data}">'
 
 
+def link(href: str, text: str) -> Raw:
+    """A table cell holding a link (both escaped)."""
+    return Raw(f'<a href="{esc(href)}">{esc(text)}</a>')
+
+
 def snippet(text: str, limit: int = 600) -> Raw:
     text = text if len(text) <= limit else text[:limit] + " …"
     return Raw(f"<pre>{esc(text)}</pre>")
