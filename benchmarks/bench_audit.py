@@ -30,7 +30,7 @@ def write_slice(lo: int, hi: int, path: Path) -> int:
     from curate.rundir import write_jsonl
 
     if not path.exists():
-        table = load("sharegpt-sample", n=hi).table
+        table = load("sharegpt-sample", limit=hi).table
         rows = table.column("messages").to_pylist()[lo:hi]
         write_jsonl(path, ({"messages": [{"role": m["role"], "content": m["content"]} for m in c]} for c in rows))
     return sum(1 for line in path.read_text(encoding="utf-8").split("\n") if line.strip())

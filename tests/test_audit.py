@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from curate.auditing.corruptions import KINDS, LEAKS, corrupt
+from curate.auditing.corruptions import FAMILIES, KINDS, LEAKS, corrupt
 from curate.auditing.metrics import auroc, precision_at_k, separation
 from curate.auditing.plant import plant
 from curate.scorers.consistency import consistency, language
@@ -145,6 +145,26 @@ def test_audit_stays_in_its_own_folder(recipe, tmp_path):
     assert result.table().startswith("audit:")
 
 
+def test_audit_reports_families_and_variants(recipe, tmp_path):
+    import pandas as pd
+
+    import curate
+
+    result = curate.audit(recipe, run_dir=tmp_path / "audit", kinds=["truncation", "mojibake"], progress=False)
+    s = result.summary
+    assert s["families"] == {"truncation": list(FAMILIES["truncation"]), "encoding": ["mojibake"]}
+    assert set(s["best"]) == {*FAMILIES["truncation"], "mojibake", "all"}
+    assert set(s["best_family"]) == set(s["family_separation"]["chars"]) == {"truncation", "encoding"}
+    assert s["best_family"]["encoding"]["auroc"] == 1.0 and set(s["uncaught_families"]) <= {"truncation"}
+    assert set(s["subsets"]["clean"]["families"]) == {"truncation", "encoding"}
+    labels = pd.read_parquet(tmp_path / "audit" / "labels.parquet")
+    assert set(labels["family"]) == {"", "truncation", "encoding"}
+    text = result.table()
+    assert "truncation (family)" in text and "    truncated_sentence" in text and "encoding (family)" in text
+    html = (tmp_path / "audit" / "audit.html").read_text()
+    assert "Best score per family" in html and "Every score and family" in html
+
+
 def test_audit_unplanted_counts_flags(recipe, tmp_path):
     import curate
 
@@ -154,6 +174,8 @@ def test_audit_unplanted_counts_flags(recipe, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--kinds", "loop,nope"], "unknown kind 'nope'"),
+    (["--families", "truncation,nope"], "unknown family 'nope'"),
+    (["--kinds", "all"], "too few"),  # 26 variants at 30% need 87+ rows; the recipe reads 60
     (["--rate", "1.5"], "--rate must be between 0 and 1"),
     (["--limit", "10"], "too few"),
 ])

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from curate.auditing.corruptions import KINDS
+from curate.auditing.corruptions import FAMILIES, KINDS, VARIANTS, family_of, resolve_kinds
 from curate.auditing.metrics import separation
 from curate.auditing.plant import PlantedPool, check_plantable
 from curate.auditing.plant import plant as plant_pool
@@ -42,18 +42,51 @@ class AuditResult:
     summary: dict[str, Any]
 
     def table(self) -> str:
-        """Plain text for terminals: the best score per kind, then each subset's planted share."""
+        """Plain text for terminals: the best score per family and, under it, per variant; then each
+        subset's planted share (per family)."""
         s = self.summary
         lines = [f"audit: {self.folder}  ({s['rows']} rows, {s['planted_rows']} planted, {s['seconds']:.0f}s)"]
-        for kind, best in s.get("best", {}).items():
-            flag = "" if best["auroc"] >= CAUGHT else "   <- not caught"
-            lines.append(f"  {kind:<15} {best['auroc']:.3f}  {best['column']} ({best['direction']} = bad){flag}")
+        best, fam_best = s.get("best", {}), s.get("best_family", {})
+        for family, variants in s.get("families", {}).items():
+            lines.append(_best_line(f"{family} (family)", fam_best[family], 2))
+            lines += [_best_line(v, best[v], 4) for v in variants if len(variants) > 1]
+        if "all" in best:
+            lines.append(_best_line("all planted", best["all"], 2))
         for name, sub in s.get("subsets", {}).items():
             lines.append(f"  subset {name}: {sub['rows']} rows, planted {sub['planted_share']:.1%} "
                          f"vs random {sub['random_planted_share']:.1%} (ratio {sub['ratio']:.2f})")
+            fams = sub.get("families", {})
+            if fams:
+                lines.append("    " + ", ".join(f"{f} {v['subset']:.1%}/{v['random']:.1%}" for f, v in fams.items()))
         for flag, info in s.get("flags", {}).items():
             lines.append(f"  {flag:<24} {info['count']:>6}")
         return "\n".join(lines)
+
+
+def _best_line(name: str, best: dict[str, Any], indent: int) -> str:
+    flag = "" if best["auroc"] >= CAUGHT else "   <- not caught"
+    return f"{' ' * indent}{name:<{26 - indent}} {best['auroc']:.3f}  {best['column']} ({best['direction']} = bad){flag}"
+
+
+def _variants(kinds: list[str] | tuple[str, ...] | str | None) -> tuple[str, ...]:
+    """``kinds`` as variant names: None = the original ten (``KINDS``); ``all``, family names and
+    variant names expand (``curate.auditing.corruptions.resolve_kinds``)."""
+    if kinds is None:
+        return KINDS
+    if not kinds:
+        return ()  # refused by _checked_folder, as the CLI refuses it
+    try:
+        return resolve_kinds(kinds)
+    except ValueError as e:
+        raise UserError(f"kinds: {e}") from None
+
+
+def _families(kinds: tuple[str, ...]) -> dict[str, list[str]]:
+    """family -> its planted variants, in the order of ``kinds``."""
+    out: dict[str, list[str]] = {}
+    for k in kinds:
+        out.setdefault(family_of(k), []).append(k)
+    return out
 
 
 def _recipe(recipe: str | Path | dict | Recipe | None, source: str | None, scorers: list | None) -> Recipe:
@@ -71,9 +104,10 @@ def _checked_folder(base: Recipe, run_dir: str | Path | None, rate: float, kinds
     """The arguments checked as the CLI checks them, and the audit folder marked IN_PROGRESS (its old
     summary removed) until the new summary is written. The recipe's own run directory, or a folder
     inside it, is refused: planted rows must never enter a real run."""
-    unknown = [k for k in kinds if k not in KINDS]
+    unknown = [k for k in kinds if k not in VARIANTS]
     if unknown or not kinds:
-        raise UserError(f"kinds: unknown kind {unknown[0] if unknown else '(none)'!r}; allowed: {', '.join(KINDS)}")
+        raise UserError(f"kinds: unknown kind {unknown[0] if unknown else '(none)'!r}; allowed: all, a family "
+                        f"({', '.join(FAMILIES)}) or a variant ({', '.join(VARIANTS)})")
     if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate < 1:
         raise UserError(f"rate must be a number between 0 and 1 (exclusive), got {rate!r}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
@@ -95,7 +129,7 @@ def _sample(recipe: Recipe, limit: int | None) -> list[list[dict]]:
     from curate.loaders import load
 
     spec = recipe.input
-    data = load(spec.source, n=limit or spec.limit or DEFAULT_LIMIT,
+    data = load(spec.source, limit=limit or spec.limit or DEFAULT_LIMIT,
                 fmt=None if spec.format == "auto" else spec.format, split=spec.split)
     return [[{"role": m["role"], "content": m["content"]} for m in msgs] for msgs in data.table.column("messages").to_pylist()]
 
@@ -104,18 +138,19 @@ def audit(recipe: str | Path | dict | Recipe | None = None, *, source: str | Non
           scorers: list | None = None, rate: float = 0.3, kinds: list[str] | tuple[str, ...] | None = None,
           limit: int | None = None, seed: int = 0, run_dir: str | Path | None = None, plant: bool = True,
           progress: bool = True) -> AuditResult:
-    """Plant ``rate`` corrupted rows (``kinds``, equally mixed) into ``limit`` rows of the recipe's input
-    (or of ``source``, scored by ``scorers``), run the recipe on them in ``run_dir`` and measure.
+    """Plant ``rate`` corrupted rows (``kinds``: variant names, family names or ``all``; default the
+    original ten, ``KINDS``; equally mixed) into ``limit`` rows of the recipe's input (or of
+    ``source``, scored by ``scorers``), run the recipe on them in ``run_dir`` and measure.
 
-    Returns per score column and kind the direction-aware AUROC and precision at the planted rate,
-    per subset the planted rows that survive next to random subsets of the same size, and the kinds
-    no score catches. ``plant=False`` audits the data as it is (counts per flag, three examples each).
+    Returns per score column, per variant and per family, the direction-aware AUROC and precision at
+    the planted rate, per subset the planted rows that survive (per family too) next to random
+    subsets of the same size, and the variants and families no score catches. ``plant=False`` audits the data as it is (counts per flag, three examples each).
     """
     import curate
 
     started = time.perf_counter()
     base = _recipe(recipe, source, scorers)
-    kinds = tuple(KINDS if kinds is None else kinds)
+    kinds = _variants(kinds)
     folder = _checked_folder(base, run_dir, rate, kinds, limit)
     convs = _sample(base, limit)
     if plant:
@@ -126,7 +161,8 @@ def audit(recipe: str | Path | dict | Recipe | None = None, *, source: str | Non
             raise UserError(str(e)) from None
     else:
         pool = PlantedPool(convs, pd.DataFrame({"position": range(len(convs)), "id": [conversation_id(c) for c in convs],
-                                                "kind": "", "source_id": None, "eligible": True, "detail": "{}"}))
+                                                "kind": "", "family": "", "source_id": None, "eligible": True,
+                                                "detail": "{}"}))
     write_jsonl(folder / "pool.jsonl", ({"id": i, "messages": c} for i, c in zip(pool.labels["id"], pool.conversations)))
     write_parquet(folder / "labels.parquet", pa.Table.from_pandas(pool.labels, preserve_index=False))
     inner = base.model_copy(update={"input": InputSpec(source=str(folder / "pool.jsonl"), format="messages"),
@@ -136,6 +172,7 @@ def audit(recipe: str | Path | dict | Recipe | None = None, *, source: str | Non
     frame = _frame(folder / "run", pool.labels)
     summary: dict[str, Any] = {"recipe": base.name, "source": base.input.source, "rows": len(pool),
                                "rate": rate if plant else 0.0, "seed": seed, "kinds": list(kinds) if plant else [],
+                               "families": _families(kinds) if plant else {},
                                "planted_rows": int((pool.labels["kind"] != "").sum()),
                                "planted": pool.labels["kind"][pool.labels["kind"] != ""].value_counts().to_dict()}
     if plant:
@@ -166,7 +203,7 @@ def _frame(run: Path, labels: pd.DataFrame) -> pd.DataFrame:
 
 def score_columns(frame: pd.DataFrame) -> list[str]:
     """Columns that hold one number or yes/no per row (not ids, labels, vectors or text)."""
-    skip = {"position", "id", "kind", "source_id", "eligible", "detail", "row"}
+    skip = {"position", "id", "kind", "family", "source_id", "eligible", "detail", "row"}
     out = []
     for col in frame.columns:
         if col in skip or col.endswith("error"):
@@ -177,22 +214,36 @@ def score_columns(frame: pd.DataFrame) -> list[str]:
     return out
 
 
-def _planted_report(frame: pd.DataFrame, run: Path, kinds: tuple[str, ...], seed: int) -> dict[str, Any]:
-    columns = score_columns(frame)
-    sep: dict[str, dict[str, Any]] = {}
-    clean = (frame["kind"] == "") & frame["eligible"]  # malformed clean rows could never be planted
+def _separations(frame: pd.DataFrame, columns: list[str], groups: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """Per score column and group of bad rows: the direction-aware separation from the eligible clean rows."""
+    clean = ((frame["kind"] == "") & frame["eligible"]).to_numpy()  # malformed clean rows could never be planted
+    out: dict[str, dict[str, Any]] = {}
     for col in columns:
         values = frame[col].astype(float).to_numpy()
-        rows = (clean | (frame["kind"] != "")).to_numpy()
-        sep[col] = {"all": vars(separation((frame["kind"] != "").to_numpy()[rows], values[rows]))}
-        for kind in kinds:
-            rows = (clean | (frame["kind"] == kind)).to_numpy()
-            sep[col][kind] = vars(separation((frame["kind"] == kind).to_numpy()[rows], values[rows]))
+        out[col] = {name: vars(separation(bad[clean | bad], values[clean | bad])) for name, bad in groups.items()}
+    return out
+
+
+def _best_of(sep: dict[str, dict[str, Any]], names: list[str]) -> dict[str, dict[str, Any]]:
     best = {}
-    for kind in (*kinds, "all"):
-        col = max(columns, key=lambda c: np.nan_to_num(sep[c][kind]["auroc"]))
-        best[kind] = {"column": col, **sep[col][kind]}
+    for name in names:
+        col = max(sep, key=lambda c: np.nan_to_num(sep[c][name]["auroc"]))
+        best[name] = {"column": col, **sep[col][name]}
+    return best
+
+
+def _planted_report(frame: pd.DataFrame, run: Path, kinds: tuple[str, ...], seed: int) -> dict[str, Any]:
+    """AUROC per score and variant (``separation``, ``best``) and per family (``family_separation``,
+    ``best_family``), the variants and families no score catches, and the subsets' planted rows."""
+    columns = score_columns(frame)
+    kind = frame["kind"]
+    families = _families(kinds)
+    sep = _separations(frame, columns, {**{k: (kind == k).to_numpy() for k in kinds}, "all": (kind != "").to_numpy()})
+    fam_sep = _separations(frame, columns, {f: kind.isin(v).to_numpy() for f, v in families.items()})
+    best, fam_best = _best_of(sep, [*kinds, "all"]), _best_of(fam_sep, list(families))
     return {"separation": sep, "best": best, "uncaught": [k for k in kinds if not best[k]["auroc"] >= CAUGHT],
+            "family_separation": fam_sep, "best_family": fam_best,
+            "uncaught_families": [f for f in families if not fam_best[f]["auroc"] >= CAUGHT],
             "subsets": _survival(frame, run, kinds, seed)}
 
 
@@ -204,29 +255,37 @@ def _survives(frame: pd.DataFrame, chosen: set[str]) -> np.ndarray:
     return inside
 
 
+def _measure(frame: pd.DataFrame, chosen: set[str], kinds: tuple[str, ...]) -> dict[str, float]:
+    """Share of each variant's planted rows alive in ``chosen``; the planted share of ``chosen`` in all
+    (``planted_share``) and per family (``family:<name>``)."""
+    alive = _survives(frame, chosen)
+    size = max(len(chosen), 1)
+    row = {k: float(alive[(frame["kind"] == k).to_numpy()].mean()) for k in kinds}
+    row["planted_share"] = float(alive[(frame["kind"] != "").to_numpy()].sum() / size)
+    for family, variants in _families(kinds).items():
+        row[f"family:{family}"] = float(alive[frame["kind"].isin(variants).to_numpy()].sum() / size)
+    return row
+
+
 def _survival(frame: pd.DataFrame, run: Path, kinds: tuple[str, ...], seed: int) -> dict[str, Any]:
+    """Per subset: its planted share (all, per family) and each variant's survival, next to the mean of
+    random subsets of the same size."""
     ids = frame["id"].to_numpy()
-    planted = (frame["kind"] != "").to_numpy()
     rng = np.random.default_rng(seed)
     out = {}
     for name, selection in RunDir(run).selections().items():
         chosen = set(selection["id"])
-        m = len(chosen)
-
-        def measure(s: set[str]) -> dict[str, float]:
-            alive = _survives(frame, s)
-            row = {k: float(alive[(frame["kind"] == k).to_numpy()].mean()) for k in kinds}
-            row["planted_share"] = float(alive[planted].sum() / max(len(s), 1))
-            return row
-        mine = measure(chosen)
-        draws = [measure(set(rng.choice(ids, size=min(m, len(ids)), replace=False))) for _ in range(RANDOM_DRAWS)]
+        mine = _measure(frame, chosen, kinds)
+        draws = [_measure(frame, set(rng.choice(ids, size=min(len(chosen), len(ids)), replace=False)), kinds)
+                 for _ in range(RANDOM_DRAWS)]
         rand = {k: float(np.mean([d[k] for d in draws])) for k in mine}
-        out[name] = {
-            "rows": m, "planted_share": round(mine.pop("planted_share"), 4),
-            "random_planted_share": round(rand.pop("planted_share"), 4),
-            "survival": {k: {"subset": round(mine[k], 4), "random": round(rand[k], 4)} for k in kinds}}
-        sub = out[name]
+        sub = {"rows": len(chosen), "planted_share": round(mine["planted_share"], 4),
+               "random_planted_share": round(rand["planted_share"], 4),
+               "survival": {k: {"subset": round(mine[k], 4), "random": round(rand[k], 4)} for k in kinds},
+               "families": {f: {"subset": round(mine[f"family:{f}"], 4), "random": round(rand[f"family:{f}"], 4)}
+                            for f in _families(kinds)}}
         sub["ratio"] = round(sub["planted_share"] / sub["random_planted_share"], 4) if sub["random_planted_share"] else None
+        out[name] = sub
     return out
 
 

@@ -11,7 +11,7 @@ from curate.errors import UserError
 
 
 def add_parser(subparsers: Any) -> None:
-    from curate.auditing.corruptions import KINDS
+    from curate.auditing.corruptions import FAMILIES, KINDS
 
     p = subparsers.add_parser(
         "audit", help="plant corruptions into a sample and measure which scores and subsets catch them",
@@ -24,7 +24,12 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("recipe", help="recipe YAML (its input, scorers, validity, dedup and subsets are used)")
     p.add_argument("--rate", type=float, default=0.3, help="share of rows to corrupt, between 0 and 1 (default 0.3)")
-    p.add_argument("--kinds", default=",".join(KINDS), help=f"comma-separated kinds (default all: {','.join(KINDS)})")
+    p.add_argument("--kinds", default=None,
+                   help=f"comma-separated variants or families, or 'all' (every variant of every family); default "
+                        f"the original ten: {','.join(KINDS)}")
+    p.add_argument("--families", default=None,
+                   help=f"comma-separated families, each with all its variants ({','.join(FAMILIES)}); "
+                        "added to --kinds when both are given")
     p.add_argument("--limit", "-n", type=int, default=None,
                    help="rows of the input to audit (default the recipe's input limit, else 1000)")
     p.add_argument("--seed", type=int, default=0, help="which rows, kinds and edits (default 0)")
@@ -37,12 +42,8 @@ def add_parser(subparsers: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     import curate
-    from curate.auditing.corruptions import KINDS
 
-    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
-    unknown = [k for k in kinds if k not in KINDS]
-    if unknown or not kinds:
-        raise UserError(f"--kinds: unknown kind {unknown[0] if unknown else '(none)'!r}; allowed: {', '.join(KINDS)}")
+    kinds = _kinds(args.kinds, args.families)
     if not 0 < args.rate < 1:
         raise UserError(f"--rate must be between 0 and 1 (exclusive), got {args.rate:g}")
     if args.limit is not None and args.limit < 1:
@@ -52,3 +53,19 @@ def main(args: argparse.Namespace) -> int:
     print(result.table())
     print(f"report: {result.folder / 'audit.html'}")
     return 0
+
+
+def _kinds(kinds: str | None, families: str | None) -> tuple[str, ...]:
+    """The variants --kinds and --families name (the original ten when neither is given)."""
+    from curate.auditing.corruptions import FAMILIES, KINDS, resolve_kinds
+
+    if kinds is None and families is None:
+        return KINDS
+    fams = [f.strip() for f in (families or "").split(",") if f.strip()]
+    bad = [f for f in fams if f not in FAMILIES]
+    if bad or (families is not None and not fams):
+        raise UserError(f"--families: unknown family {bad[0] if bad else '(none)'!r}; allowed: {', '.join(FAMILIES)}")
+    try:
+        return resolve_kinds([*(kinds or "").split(","), *fams])
+    except ValueError as e:
+        raise UserError(f"--kinds: {e}") from None
