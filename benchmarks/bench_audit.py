@@ -2,10 +2,11 @@
 confirmation slice the recipe was not tuned on, each with 30% planted corruption, every subset at a
 budget of half the slice (the issue's target: a subset keeps at most 1/4 of random's planted share).
 
-    .venv/bin/python benchmarks/bench_audit.py --recipe recipes/demo.yaml --slices 0:500,500:1000 [--no-models]
+    .venv/bin/python benchmarks/bench_audit.py --recipe recipes/demo.yaml --slices 0:500,500:1000 [--no-models] [--kinds all]
 
 Writes ``OUT/<slice>/audit.json`` (+ html, heatmap) and ``OUT/summary.json``; prints the per-kind table
-(best score per kind on each slice) and each subset's planted share next to random's. A second run on
+(best score per family and per variant on each slice; ``--kinds all`` or family names plant
+every variant, docs/audit.md) and each subset's planted share next to random's. A second run on
 the same slices reuses the stored scores, so re-checking a changed subset costs seconds.
 """
 
@@ -46,7 +47,7 @@ def without_models(recipe: dict) -> dict:
             "dedup": {**dedup, "methods": [m for m in dedup.get("methods", ["exact"]) if m != "semantic"]}}
 
 
-def audit_slice(recipe: dict, lo: int, hi: int, out: Path, budget: float, seed: int) -> dict:
+def audit_slice(recipe: dict, lo: int, hi: int, out: Path, budget: float, seed: int, kinds: list[str] | None) -> dict:
     import curate
 
     folder = out / f"rows-{lo}-{hi}"
@@ -54,7 +55,7 @@ def audit_slice(recipe: dict, lo: int, hi: int, out: Path, budget: float, seed: 
     rec = {**recipe, "input": {"source": str(out / f"slice-{lo}-{hi}.jsonl")}, "train": None,
            "subsets": [{**s, "budget": round(budget * n)} for s in recipe["subsets"] if "diversity" not in s]}
     t0, c0 = time.time(), time.process_time()
-    result = curate.audit(rec, limit=n, run_dir=folder, seed=seed, progress=False)
+    result = curate.audit(rec, limit=n, run_dir=folder, seed=seed, kinds=kinds, progress=False)
     result.summary["bench"] = {"wall_s": round(time.time() - t0, 1), "cpu_s": round(time.process_time() - c0, 1),
                                "load": os.getloadavg(), "rows": n}
     return result.summary
@@ -68,6 +69,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="runs/bench-audit")
     ap.add_argument("--no-models", action="store_true", help="only the recipe's no-model scorers, no semantic dedup")
+    ap.add_argument("--kinds", default=None, help="variants, families or 'all' (default: the original ten kinds)")
     args = ap.parse_args()
     recipe = yaml.safe_load(Path(args.recipe).read_text())
     if args.no_models:
@@ -77,19 +79,22 @@ def main() -> None:
     results = {}
     for part in args.slices.split(","):
         lo, hi = map(int, part.split(":"))
-        s = audit_slice(recipe, lo, hi, out, args.budget, args.seed)
+        s = audit_slice(recipe, lo, hi, out, args.budget, args.seed, args.kinds.split(",") if args.kinds else None)
         results[part] = s
         print(f"\nslice {part}: {s['rows']} rows, {s['planted_rows']} planted; audit {s['bench']['wall_s']:.0f}s wall, "
               f"{s['bench']['cpu_s']:.0f}s CPU, load {s['bench']['load'][0]:.1f}")
+        for family, b in s["best_family"].items():
+            print(f"  {family + ' (family)':<24} {b['auroc']:.3f}  {b['column']} ({b['direction']} = bad)")
         for kind, b in s["best"].items():
-            print(f"  {kind:<15} {b['auroc']:.3f}  {b['column']} ({b['direction']} = bad)")
+            print(f"    {kind:<22} {b['auroc']:.3f}  {b['column']} ({b['direction']} = bad)")
         for name, sub in s["subsets"].items():
             print(f"  subset {name:<12} planted {sub['planted_share']:.1%} vs random {sub['random_planted_share']:.1%}"
                   f"  ratio {sub['ratio']:.2f}")
     usage = resource.getrusage(resource.RUSAGE_SELF)
     summary = {"recipe": args.recipe, "no_models": args.no_models, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                "cpu_s": round(usage.ru_utime + usage.ru_stime, 1), "slices": {
-                   k: {"best": v["best"], "subsets": v["subsets"], "uncaught": v["uncaught"], "bench": v["bench"]}
+                   k: {"best": v["best"], "best_family": v["best_family"], "subsets": v["subsets"], "uncaught": v["uncaught"],
+                       "uncaught_families": v["uncaught_families"], "bench": v["bench"]}
                    for k, v in results.items()}}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
