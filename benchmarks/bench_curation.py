@@ -120,8 +120,10 @@ def _recipe_subset(args: argparse.Namespace, out: Path, variant: str, budget: in
             recipe["scorers"] = [s for s in recipe["scorers"] if (s if isinstance(s, str) else s.get("name")) in CHEAP]
             recipe["dedup"] = {**(recipe.get("dedup") or {}), "methods": [
                 m for m in (recipe.get("dedup") or {}).get("methods", ["exact"]) if m != "semantic"]}
-        recipe.update(input={"source": str(out / "pool.jsonl"), "format": "messages"}, output=str(run),
-                      subsets=[spec])
+        # its own name and run directory: the recipe's run_dir (runs/demo) holds the real demo run
+        recipe.update(name=f"bench-{variant}", input={"source": str(out / "pool.jsonl"), "format": "messages"},
+                      run_dir=str(run), subsets=[spec])
+        recipe.pop("output", None)
         recipe.pop("train", None)
         (out / f"recipe-{variant}.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
         subprocess.run([sys.executable, "-m", "curate", "run", str(out / f"recipe-{variant}.yaml")], check=True,
@@ -151,7 +153,7 @@ def job(args: argparse.Namespace, out: Path, variant: str, seed: int) -> None:
     name = f"{variant}-s{seed}"
     held = [r["messages"] for r in _read_jsonl(out / "heldout.jsonl")][: args.heldout]
     if variant == "base":
-        v = type("V", (), {"name": "base", "adapter": None, "base_model": "smollm2"})
+        v = type("V", (), {"name": "base", "adapter": None, "base_model": args.model})
         res = {"variant": "base", "seed": seed, **heldout_losses([v], held, max_length=args.max_length)[0]}
         write_json(out / "results" / f"{name}.json", res)
         return
@@ -162,9 +164,10 @@ def job(args: argparse.Namespace, out: Path, variant: str, seed: int) -> None:
     write_parquet(subset / "data.parquet", pa.table({"id": [r["id"] for r in rows],
                                                      "messages": [r["messages"] for r in rows]}))
     cfg = TrainConfig(max_steps=args.steps, batch_size=1, grad_accum=1, max_length=args.max_length,
-                      val_fraction=0.0, seed=seed, warmup_steps=5, learning_rate=args.lr)
+                      val_fraction=0.0, seed=seed, warmup_steps=min(5, args.steps), learning_rate=args.lr,
+                      model=args.model)
     metrics = train_variant(subset, out / "models" / name, cfg, variant=name)
-    v = type("V", (), {"name": name, "adapter": out / "models" / name / "adapter", "base_model": "smollm2"})
+    v = type("V", (), {"name": name, "adapter": out / "models" / name / "adapter", "base_model": args.model})
     loss = heldout_losses([v], held, max_length=args.max_length)[0]
     write_json(out / "results" / f"{name}.json", {
         "variant": variant, "seed": seed, "rows": len(rows), "planted": sum(bool(k) for k in kinds),
@@ -273,12 +276,12 @@ def orchestrate(args: argparse.Namespace, out: Path) -> None:
         for v, s in ready[: max(0, args.parallel - len(running) - len(elsewhere))]:
             todo.remove((v, s))
             log = open(out / "logs" / f"{v}-s{s}.log", "w")  # noqa: SIM115 (closed with the process)
-            cmd = [sys.executable, __file__, "--job", v, str(s), *sys.argv[1:]]
+            cmd = [sys.executable, __file__, "--job", v, str(s), *sys.argv[1:], "--out", str(out)]
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
             (out / "results" / f"{v}-s{s}.running").write_text(str(proc.pid))
             running.append((proc, f"{v}-s{s}"))
             print(f"[{time.time() - t0:6.0f}s] start {v}-s{s}", flush=True)
-        time.sleep(5)
+        time.sleep(args.poll)
         for p, name in list(running):
             if p.poll() is not None:
                 running.remove((p, name))
@@ -310,13 +313,15 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--max-length", type=int, default=192)
     ap.add_argument("--parallel", type=int, default=2)
+    ap.add_argument("--model", default="smollm2", help="base model to LoRA-train (an alias, hub id or folder)")
+    ap.add_argument("--poll", type=float, default=5.0, help="seconds between checks on the running jobs")
     ap.add_argument("--model-scorers", action="store_true",
                     help="run the recipe's model scorers and semantic dedup too (default: only the no-model scorers, "
                          "enough for a subset that reads only their columns; hours of CPU saved on a shared machine)")
     ap.add_argument("--summary", action="store_true", help="only rebuild summary.json and the plot")
     ap.add_argument("--job", nargs=2, metavar=("VARIANT", "SEED"), help=argparse.SUPPRESS)
     args = ap.parse_args()
-    out = Path(args.out)
+    out = Path(args.out).resolve()  # the jobs and `curate run` work from the repository root
     (out / "logs").mkdir(parents=True, exist_ok=True)
     (out / "results").mkdir(parents=True, exist_ok=True)
     if args.job:
