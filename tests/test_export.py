@@ -383,3 +383,15 @@ def test_report_links_the_exported_cards(run, exported):
 
     html = curate.report(run).read_text()
     assert "Exports" in html and exported.card.as_uri() in html
+
+
+def test_best_variant_and_the_demo_export_step(run, tmp_path, capsys):
+    from curate.cli.demo import _export_best
+    from curate.exporting.best import best_variant
+
+    assert best_variant(RunDir(run)) == ("long", "lowest held-out loss (5.1000)")
+    assert best_variant(RunDir(tmp_path)) is None
+    result = _export_best(run)
+    assert result.path == Path(f"{run}-export") / "long" and (result.path / "model-q8_0.gguf").exists()
+    assert (result.path / "app" / "app.py").exists()
+    assert f"curate export {run} long --to {result.path} --gguf q8_0 --app" in capsys.readouterr().out

@@ -1,7 +1,8 @@
 """`curate demo`: the offline end-to-end job on shipped data and models.
 
 curate the bundled ShareGPT sample (recipes/demo.yaml) -> LoRA-train SmolLM2 on two subsets ->
-evaluate them against each other and the base model -> print where everything is.
+evaluate them against each other and the base model -> export the best variant (merged model, card,
+GGUF q8_0, chat app) beside the run -> print where everything is.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-steps", type=int, metavar="N", help="training steps per subset (default from the recipe)")
     deprecated(p, "--steps", new="--max-steps", dest="max_steps", type=int)
     add_prompts(p, default="the recipe's train.evaluate (the shipped 22 prompts, first 4)")
+    p.add_argument("--no-export", action="store_true",
+                   help="do not export the best variant (default: RUN_DIR-export/<variant>, GGUF q8_0 + chat app)")
     p.set_defaults(func=main)
 
 
@@ -57,6 +60,7 @@ def main(args: argparse.Namespace) -> int:
         print("\n[curate] evaluating (smoke-scale: SmolLM2 judges SmolLM2; near a coin flip)", flush=True)
         evaluation = evaluate_run(run_dir, **recipe.train.evaluate.model_dump())
         print((Path(evaluation["dir"]) / "results.md").read_text())
+    exported = _export_best(run_dir) if not args.no_train and recipe.train and not args.no_export else None
     minutes = (time.perf_counter() - t0) / 60
     print(f"\ndone in {minutes:.1f} min. Results in {run_dir}/:")
     print(f"  report      {run_dir}/report/report.html")
@@ -64,5 +68,27 @@ def main(args: argparse.Namespace) -> int:
     if not args.no_train and recipe.train:
         print(f"  models      {run_dir}/models/<variant>/  (LoRA adapters, loss curves)")
         print(f"  evaluation  {run_dir}/eval/results.md")
+    if exported is not None:
+        print(f"  export      {exported.path}/  (merged model, README.md model card, GGUF, app/)")
     print(f"Compare the variants in the browser:  curate app {run_dir}")
+    if exported is not None:
+        print(f"Chat with the exported model:         cd {exported.path}/app && streamlit run app.py")
     return 0
+
+
+def _export_best(run_dir: Path) -> Any:
+    """Export the run's best variant beside the run (replacing the demo's earlier export)."""
+    from curate.exporting import describe, export
+    from curate.exporting.best import best_variant
+    from curate.rundir import RunDir
+
+    best = best_variant(RunDir(run_dir))
+    if best is None:
+        return None
+    name, why = best
+    to = Path(f"{run_dir}-export") / name
+    print(f"\n[curate] exporting {name} ({why}): curate export {run_dir} {name} --to {to} --gguf q8_0 --app",
+          flush=True)
+    result = export(run_dir, name, to, gguf="q8_0", app=True, force=True)
+    print(describe(result))
+    return result

@@ -147,12 +147,25 @@ def export(run_dir: str | Path, variant: str, to: str | Path, gguf: str | list[s
     run.record_export({"variant": variant, "path": str(to), "card": str(result.card), "dtype": dtype,
                        "gguf": list(files["gguf"]), "app": app, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                        "seconds": seconds})
+    _refresh_report(run)
     if push_to_hub:
         from curate.exporting.hub import push
 
         result.hub_url = push(to, push_to_hub, token=token)
     log.info("exported %s to %s in %.1f s", variant, to, seconds["total"])
     return result
+
+
+def _refresh_report(run: RunDir) -> None:
+    """Rebuild the run's report (when it has one) so it links the new card; a failure only warns."""
+    if not (run.report_dir / "report.html").exists():
+        return
+    from curate.reporting import report
+
+    try:
+        report(run.root)
+    except Exception as e:  # the export is complete; the report can be rebuilt with `curate report`
+        log.warning("export done, but rebuilding %s/report.html failed: %s", run.root, e)
 
 
 def describe(result: Exported) -> str:
