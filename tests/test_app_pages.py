@@ -221,20 +221,44 @@ def test_leaderboard_formats_matrix_judge_and_heldout(run):
     at = app("leaderboard")
     tables = [d.value for d in at.dataframe]
     human = tables[0].set_index("variant")
-    assert human.loc["quality", "win rate"] == "0.70"  # 3.5 of 5, two decimals
-    assert " – " in human.loc["quality", "95% CI"]
+    assert human.loc["quality", "win rate"] == "0.70 (n=5)"  # 3.5 of 5, two decimals, with its vote count
+    assert " – " in human.loc["quality", "95% CI"] and human.loc["quality", "status"] == "provisional"
+    assert "**Provisional**: fewer than 40 votes" in texts(at.caption)
+    assert tables[1].set_index("variant").loc["quality", "status"] == "provisional"
     matrix = tables[2]
     assert matrix.loc["quality", "random"] == "0.62 (4)" and matrix.loc["random", "quality"] == "0.38 (4)"
-    assert matrix.loc["base", "random"] == "–"
+    assert matrix.loc["base", "random"] == "never met"
+    assert "Never compared directly: `random` and `base`" in texts(at.warning)
     assert "5 votes;" in texts(at.caption)
     page = texts(at.markdown)
     assert "Against `base`" in page and "Against `random`" in page and "tiny-reward" in page
     assert "bootstrap over prompts" in texts(at.caption)
+    auto = next(t for t in tables if "length-controlled" in t.columns or "mean answer tokens" in t.columns)
+    assert auto["win rate"].iloc[0] == "0.75 (n=10)"
     heldout = at.dataframe[-2].value
-    assert list(heldout["variant"]) == ["base", "quality", "random"] and heldout["loss"].iloc[0] == "2.50"
+    assert list(heldout["variant"]) == ["base", "quality", "random"] and heldout["loss"].iloc[0] == "2.5000"
+    assert heldout["vs base"].tolist() == ["+0.0000", "-0.1000", "-0.2000"]
     side = at.dataframe[-1].value
     assert {"auto win rate vs base", "auto win rate vs random"} <= set(side.columns)
-    assert side.set_index("variant").loc["quality", "auto win rate vs base"] == "0.75"  # not averaged with 0.45
+    assert side.set_index("variant").loc["quality", "auto win rate vs base"] == "0.75 (n=10)"  # not averaged
+    assert "curate export " in texts(at.code) and "--to DIR" in texts(at.code)
+
+
+def test_leaderboard_leaves_out_cut_answers_and_explains_flat_intervals(run):
+    from curate.rundir import write_json
+
+    store = VoteStore(run / "votes.sqlite")
+    store.add("p", "quality", "random", "x", "y", "a", finish=("eos", "eos"))
+    store.add("p", "quality", "random", "x", "y", "b", finish=("length", "eos"))
+    write_json(run / "eval" / "winrates.json", [
+        {"variant": "random", "opponent": "base", "judge": "lm:x", "n": 4, "wins": 0, "losses": 0, "ties": 4,
+         "win_rate": 0.5, "ci_low": 0.5, "ci_high": 0.5}])
+    at = app("leaderboard")
+    assert at.dataframe[0].value.set_index("variant").loc["quality", "win rate"] == "0.50 (n=2)"
+    assert "1 vote had an answer cut" in texts(at.caption)
+    at.toggle(key="board_exclude_cut").set_value(True).run()
+    assert at.dataframe[0].value.set_index("variant").loc["quality", "win rate"] == "1.00 (n=1)"
+    assert "zero width from 4 prompts, 4 of them ties" in texts(at.caption)
 
 
 def test_leaderboard_with_a_broken_store_says_so_once(run):

@@ -42,3 +42,34 @@ def test_one_sided_and_empty():
     ties = bradley_terry(_votes([("a", "b", "tie", 4)]), n_boot=0)
     assert np.allclose(ties.rating, 1000.0)
     assert win_rates([]).empty and bradley_terry([]).empty
+
+
+def test_adaptive_pairing_favours_pairs_with_few_votes():
+    import random
+
+    from curate.app.ratings import never_met, pair_weights, pick_pair
+
+    votes = _votes([("a", "b", "a", 30), ("a", "c", "b", 30)])  # b vs c never met
+    names = ["a", "b", "c"]
+    assert never_met(votes, names) == [("b", "c")]
+    w = pair_weights(names, votes)
+    assert w[("b", "c")] > 10 * w[("a", "b")] and w[("b", "c")] > 10 * w[("a", "c")]
+    assert min(w.values()) >= 0.02 * max(w.values())  # no pair starves
+    assert set(pair_weights(names, votes, "uniform").values()) == {1.0}
+    rng = random.Random(0)
+    drawn = [frozenset(pick_pair(names, votes, rng)) for _ in range(200)]
+    assert drawn.count(frozenset("bc")) > 150  # the unmeasured pair comes first
+    uniform = [frozenset(pick_pair(names, votes, rng, "uniform")) for _ in range(300)]
+    assert 60 < uniform.count(frozenset("bc")) < 140
+
+
+def test_voter_agreement_leave_one_out():
+    from curate.app.ratings import voter_agreement
+
+    votes = [{"variant_a": "a", "variant_b": "b", "outcome": o, "voter": v}
+             for v, o in [("ann", "a"), ("bob", "a"), ("cat", "a"), ("eve", "b"), ("eve", "tie")]]
+    agree = voter_agreement(votes).set_index("voter")
+    assert agree.loc["ann", "agreement"] == 1.0  # the others: 2 for a (bob, cat), 1 for b (eve)
+    assert agree.loc["eve", "votes"] == 2 and agree.loc["eve", "decisive"] == 1
+    assert agree.loc["eve", "agreement"] == 0.0  # the others: 3 for a
+    assert voter_agreement([{"variant_a": "a", "variant_b": "b", "outcome": "a"}]).empty  # anonymous votes
