@@ -203,7 +203,9 @@ def render(facts: dict, files: dict, plot: str | None) -> str:
 def summary(facts: dict) -> str:
     """A few lines for the deploy app's sidebar."""
     t = facts["training"]
-    lines = [f"**{facts['variant']}**: {t.get('base_model')} + LoRA (r={(t.get('lora') or {}).get('r')}) "
+    base = str(t.get("base_model"))
+    base = hub_id(base) or base.rstrip("/").rsplit("/", 1)[-1]  # a local folder by its name only
+    lines = [f"**{facts['variant']}**: {base} + LoRA (r={(t.get('lora') or {}).get('r')}) "
              f"on `{facts['subset']['name']}`, {_fmt(facts['training_rows']['count'])} rows, {_fmt(t.get('steps'))} steps."]
     mine = [r for r in facts["evaluation"]["heldout"].get("losses", []) if r["variant"] == facts["variant"]]
     if mine:
