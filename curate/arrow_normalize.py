@@ -39,11 +39,13 @@ class Block:
 
 @dataclass
 class Turns:
-    """Conversations as flat turns: row ``i`` holds turns ``offsets[i]:offsets[i + 1]``."""
+    """Conversations as flat turns: row ``i`` holds turns ``offsets[i]:offsets[i + 1]``. ``stripped``: every
+    content is known to be stripped already (then blank means empty, and ids need no second strip)."""
 
     offsets: np.ndarray
     code: np.ndarray
     content: pa.Array
+    stripped: bool = False
 
     @property
     def rid(self) -> np.ndarray:
@@ -52,14 +54,28 @@ class Turns:
 
     def keep(self, mask: np.ndarray) -> Turns:
         """Only the turns where ``mask`` is set; every row stays (maybe empty)."""
+        if mask.all():
+            return self
         counts = np.bincount(self.rid[mask], minlength=len(self.offsets) - 1)
-        return Turns(np.concatenate([[0], np.cumsum(counts)]), self.code[mask], self.content.filter(pa.array(mask)))
+        return Turns(np.concatenate([[0], np.cumsum(counts)]), self.code[mask], self.content.filter(pa.array(mask)),
+                     self.stripped)
 
     def rows(self, rows: np.ndarray) -> Turns:
         """Only the rows where ``rows`` is set."""
+        if rows.all():
+            return self
         mask = np.repeat(rows, np.diff(self.offsets))
         return Turns(np.concatenate([[0], np.cumsum(np.diff(self.offsets)[rows])]), self.code[mask],
-                     self.content.filter(pa.array(mask)))
+                     self.content.filter(pa.array(mask)), self.stripped)
+
+    def blank(self) -> np.ndarray:
+        """True for turns whose content is whitespace only (or null)."""
+        if self.stripped:
+            return _np(pc.fill_null(pc.equal(pc.binary_length(self.content), 0), True))
+        return _blank(self.content)
+
+    def trimmed(self) -> pa.Array:
+        return self.content if self.stripped else pc.utf8_trim(self.content, characters=PY_WHITESPACE)
 
 
 def _np(arr) -> np.ndarray:
@@ -102,8 +118,8 @@ def _roles(names: pa.Array, table: dict[str, str]) -> tuple[np.ndarray, np.ndarr
 
 
 def _blank(texts: pa.Array) -> np.ndarray:
-    """True where ``not text.strip()`` (or the value is null)."""
-    return _np(pc.fill_null(pc.equal(pc.utf8_length(pc.utf8_trim(texts, characters=PY_WHITESPACE)), 0), True))
+    """True where ``not text.strip()`` (or the value is null); byte lengths: no scan of the text."""
+    return _np(pc.fill_null(pc.equal(pc.binary_length(pc.utf8_trim(texts, characters=PY_WHITESPACE)), 0), True))
 
 
 def _row_any(flags: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -154,11 +170,11 @@ def _alpaca(t: pa.Table) -> tuple[Turns, np.ndarray] | None:
 def _whitespace(t: Turns) -> tuple[Turns, np.ndarray]:
     trimmed = pc.utf8_trim(t.content, characters=PY_WHITESPACE)
     changed = _np(pc.fill_null(pc.not_equal(pc.binary_length(trimmed), pc.binary_length(t.content)), False))
-    return Turns(t.offsets, t.code, trimmed), _row_any(changed, t.offsets)
+    return Turns(t.offsets, t.code, trimmed, stripped=True), _row_any(changed, t.offsets)
 
 
 def _empty_turns(t: Turns) -> tuple[Turns, np.ndarray]:
-    empty = _blank(t.content) & _np(t.content.is_valid())
+    empty = t.blank() & _np(t.content.is_valid())
     return t.keep(~empty), _row_any(empty, t.offsets)
 
 
@@ -172,7 +188,8 @@ def _merge_same_role(t: Turns) -> tuple[Turns, np.ndarray]:
     first = np.flatnonzero(~same)
     runs = pa.ListArray.from_arrays(pa.array(np.append(first, len(same)), pa.int32()), t.content)
     offsets = np.concatenate([[0], np.cumsum(np.bincount(rid[first], minlength=len(t.offsets) - 1))])
-    return Turns(offsets, t.code[first], pc.binary_join(runs, "\n\n")), _row_any(same, t.offsets)
+    stripped = t.stripped and not t.blank().any()  # a merge with an empty part would start or end with "\n\n"
+    return Turns(offsets, t.code[first], pc.binary_join(runs, "\n\n"), stripped), _row_any(same, t.offsets)
 
 
 def _leading_assistant(t: Turns) -> tuple[Turns, np.ndarray]:
@@ -201,7 +218,7 @@ assert tuple(_REPAIRS) == REPAIRS  # the record path's order
 
 def _failing(t: Turns, broken: np.ndarray) -> np.ndarray:
     """Rows ``curate.schema._check`` rejects, or that only the record path can judge."""
-    return broken | _row_any(_blank(t.content), t.offsets) | (np.diff(t.offsets) == 0) \
+    return broken | _row_any(t.blank(), t.offsets) | (np.diff(t.offsets) == 0) \
         | ~_row_any(t.code == ASSISTANT, t.offsets)
 
 
@@ -257,7 +274,7 @@ def _repair_columns(t: Turns, kept: np.ndarray, done: dict[str, np.ndarray], ids
 def conversation_ids(t: Turns) -> list[str]:
     """``curate.schema.conversation_id`` of every row: contents stripped on the column, the canonical
     JSON written by a compiled kernel, then the same blake2b per row over slices of one buffer."""
-    data, text_offsets = utf8_buffer(pc.utf8_trim(t.content, characters=PY_WHITESPACE))
+    data, text_offsets = utf8_buffer(t.trimmed())
     canon, bounds = json_pairs(data, text_offsets, t.code, list(ROLES), t.offsets)
     view, blake, bounds = memoryview(canon), hashlib.blake2b, bounds.tolist()
     return [blake(view[lo:hi], digest_size=16).hexdigest() for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]

@@ -96,7 +96,8 @@ def record_chunks(path, chunk_rows, repairs):
     return out
 
 
-@pytest.mark.parametrize("repairs", [REPAIRS, (), *[(r,) for r in REPAIRS], REPAIRS[1:], ("whitespace", "trailing_user")])
+@pytest.mark.parametrize("repairs", [REPAIRS, (), *[(r,) for r in REPAIRS], REPAIRS[1:], ("whitespace", "trailing_user"),
+                                     ("whitespace", "merge_same_role"), ("whitespace", "empty_turns")])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_columnar_and_record_paths_repair_alike(write_jsonl, monkeypatch, seed, repairs):
     """The same tables and quarantine on a generated corpus, and the columnar path is the one that ran."""
