@@ -146,7 +146,7 @@ def spearman_interval(rho: float, n: int) -> tuple[float, float]:
 def agreement(teacher: np.ndarray, proxy: np.ndarray, better: str) -> dict[str, float]:
     """Spearman with its 95% interval, R² (AUROC for a binary teacher) and top-k overlap on held-out rows."""
     out: dict[str, Any] = {"rows": int(len(teacher)), "spearman": _spearman(teacher, proxy)}
-    out["spearman_ci"] = spearman_interval(out["spearman"], len(teacher))
+    out["spearman_ci"] = list(spearman_interval(out["spearman"], len(teacher)))  # a list, as JSON reads it back
     if is_binary(teacher):
         out["auroc"] = float(roc_auc_score(teacher, proxy)) if len(set(teacher.tolist())) == 2 else float("nan")
     else:
