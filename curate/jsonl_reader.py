@@ -91,10 +91,10 @@ def _records(lines: list[bytes], name: str, rows: list[int], fmt: str | None, re
 
 
 def _record_path(data: bytes, name: str, row0: int, fmt: str | None, repairs: tuple[str, ...]):
-    from curate.loaders import Loaded, normalize_records, parse_line, to_table
+    from curate.loaders import Loaded, to_table
 
     lines = _lines(data)
-    rows, bad = normalize_records([parse_line(raw) for raw in lines], name, fmt, start_row=row0, repairs=repairs)
+    rows, bad = _records(lines, name, list(range(row0, row0 + len(lines))), fmt, repairs)
     return Loaded(to_table(rows), bad, len(lines))
 
 

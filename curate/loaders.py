@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from curate._deprecated import renamed
 from curate.errors import UserError
-from curate.schema import REPAIRS, InvalidRecord, conversation_id, read_record
+from curate.schema import REPAIRS, InvalidRecord, conversation_id, read_record, repair_names
 
 SAMPLE = "sharegpt-sample"
 MESSAGE_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
@@ -319,9 +319,7 @@ def iter_load(
         raise UserError("chunk_rows must be at least 1")
     if workers is not None and workers < 1:
         raise UserError("workers must be at least 1")
-    if set(repairs) - set(REPAIRS):
-        raise UserError(f"unknown repairs {sorted(set(repairs) - set(REPAIRS))}; allowed: {', '.join(REPAIRS)}")
-    repairs = tuple(r for r in REPAIRS if r in repairs)
+    repairs = repair_names(repairs)
     path = jsonl_file(source)
     if path is not None:
         from curate import jsonl_reader

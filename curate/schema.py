@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from curate.errors import UserError
+
 ROLES = ("system", "user", "assistant", "tool")
 
 # ShareGPT speaker names seen in the wild (FineTome, The Tome, ShareGPT V3, Glaive, ...).
@@ -117,11 +119,17 @@ _REPAIRS = {"whitespace": _whitespace, "empty_turns": _empty_turns, "merge_same_
 REPAIRS = tuple(_REPAIRS)
 
 
-def repair(messages: list[Message], repairs: tuple[str, ...] | list[str] = REPAIRS) -> tuple[list[Message], list[str]]:
-    """``(repaired messages, names of the repairs that changed something)``, in :data:`REPAIRS` order."""
+def repair_names(repairs: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The given repairs in :data:`REPAIRS` order; an unknown name is a UserError naming the allowed ones."""
     unknown = sorted(set(repairs) - set(REPAIRS))
     if unknown:
-        raise ValueError(f"unknown repairs {unknown}; allowed: {', '.join(REPAIRS)}")
+        raise UserError(f"unknown repairs {unknown}; allowed: {', '.join(REPAIRS)}")
+    return tuple(r for r in REPAIRS if r in repairs)
+
+
+def repair(messages: list[Message], repairs: tuple[str, ...] | list[str] = REPAIRS) -> tuple[list[Message], list[str]]:
+    """``(repaired messages, names of the repairs that changed something)``, in :data:`REPAIRS` order."""
+    repair_names(repairs)
     done = []
     for name, fix in _REPAIRS.items():
         if name in repairs and (fixed := fix(messages)) != messages:
