@@ -141,3 +141,14 @@ def test_nothing_readable_is_one_line_exit_2_and_a_failed_manifest(tmp_path, cap
     assert code == 2 and err == [f"curate: error: no readable conversations in {tmp_path / 'in.jsonl'}: {says}"]
     assert run.manifest()["status"] == "failed"
     assert len(run.quarantine.read_text().splitlines()) == quarantined
+
+
+def test_a_run_over_latin1_and_surrogate_lines_finishes_and_quarantines_them(tmp_path):
+    """The reported failure: such lines used to reach the shards and fail scoring or near dedup later."""
+    lines = [good(i) for i in range(30)]
+    lines[4], lines[11], lines[20] = BAD["latin1"][0], BAD["cp1252"][0], BAD["lone_surrogate_escape"][0]
+    path = write(tmp_path / "in.jsonl", lines)
+    summary = curate.run(recipe(path, tmp_path / "run"), progress=False)
+    assert summary.counts["quarantined"] == 3 and summary.counts["read"] == 30
+    reasons = [json.loads(x)["reason"] for x in RunDir(tmp_path / "run").quarantine.read_text().splitlines()]
+    assert reasons == ["invalid_utf8", "invalid_utf8", "invalid_unicode"]
