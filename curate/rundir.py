@@ -423,24 +423,25 @@ class RunDir:
         return self.rows(kept=True, duplicates=drop_duplicates)
 
     def subsets(self) -> list[str]:
-        """Names of the written subsets (folders holding data.parquet or data.jsonl) that the manifest
-        lists (the recipe's, under ``subsets``, and `curate select`'s, under ``selected``): a subset the
-        recipe renamed or dropped leaves its folder, which is not listed. A run without such a manifest
-        lists every folder."""
+        """Names of the written subsets (folders holding data.parquet or data.jsonl), less those the
+        manifest lists as ``retired``: a subset the recipe renamed or dropped leaves its folder on disk
+        (nothing is deleted), but it is no longer listed, trained or audited."""
         if not self.subsets_dir.is_dir():
             return []
-        written = sorted(d.name for d in self.subsets_dir.iterdir()
-                         if d.is_dir() and ((d / "data.parquet").exists() or (d / "data.jsonl").exists()))
-        m = self.manifest()
-        if "subsets" not in m and "selected" not in m:
-            return written
-        listed = set(m.get("subsets") or {}) | set(m.get("selected") or {})
-        return [n for n in written if n in listed]
+        retired = set(self.manifest().get("retired", []))
+        return sorted(d.name for d in self.subsets_dir.iterdir() if d.is_dir() and d.name not in retired
+                      and ((d / "data.parquet").exists() or (d / "data.jsonl").exists()))
 
-    def add_selected(self, name: str, rows: int) -> None:
-        """Record a subset `curate select` wrote, so :meth:`subsets` lists it beside the recipe's."""
+    def retired_subsets(self, current: list[str]) -> list[str]:
+        """The recipe subsets of earlier runs (the manifest's ``subsets`` and ``retired``) not in ``current``."""
         m = self.manifest()
-        self.update_manifest(selected={**m.get("selected", {}), name: rows})
+        return sorted((set(m.get("subsets") or {}) | set(m.get("retired", []))) - set(current))
+
+    def unretire(self, name: str) -> None:
+        """A subset written again under a retired name (``curate select``) is listed again."""
+        retired = self.manifest().get("retired", [])
+        if name in retired:
+            self.update_manifest(retired=[n for n in retired if n != name])
 
     def subset_meta(self, name: str) -> dict:
         """A written subset's ``meta.json`` (its spec, counts, fill and filter rules)."""

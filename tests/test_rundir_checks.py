@@ -101,6 +101,8 @@ def test_a_renamed_subset_is_no_longer_listed(done, tmp_path):
     assert done.subsets() == ["longest", "random"] and set(done.selections()) == {"longest", "random"}
     assert main(["select", str(done.root), "--name", "extra", "--baseline", "random", "--rows", "3"]) == 0
     assert done.subsets() == ["extra", "longest", "random"]
+    assert main(["select", str(done.root), "--name", "long", "--baseline", "random", "--rows", "3"]) == 0
+    assert done.subsets() == ["extra", "long", "longest", "random"]  # written again: listed again
 
 
 def test_another_input_into_the_same_run_directory_is_refused_unless_forced(done, tmp_path):

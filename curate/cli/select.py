@@ -110,7 +110,7 @@ def main(args: argparse.Namespace) -> int:
     spec = make_spec(spec_from_args(args), where="select")
     selection, _ = _select(run, spec, args.keep_duplicates)
     out = write_subset(selection, run.subset_dir(spec.name))
-    run.add_selected(spec.name, len(selection.selected))
+    run.unretire(spec.name)
     if (short := shortfall(selection, str(run.root))) is not None:
         print(f"curate: warning: {short}", file=sys.stderr)
     print(json.dumps({"subset": str(out), **selection.counts, "fill": selection.fill}))

@@ -191,6 +191,7 @@ def _steps(recipe: Recipe, rd: RunDir, progress: bool, address: str | None) -> R
             log.info(line)
         if step.name == "subsets":  # the report reads the counts from the manifest
             rd.update_manifest(counts=_counts(done, ctx), subsets=ctx.subsets, timings=timings, status="scored",
+                               retired=rd.retired_subsets(list(ctx.subsets)),
                                fill=done["subsets"].info.get("fill", {}),
                                scorers=_scorer_settings(ctx.scorers), proxies=_proxies(done))
     counts = _counts(done, ctx)
