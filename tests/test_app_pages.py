@@ -329,7 +329,8 @@ def test_explorer_counts_filters_and_reasons(run):
     assert metrics == {"Read": "24", "Kept": "17", "Removed": "3", "Quarantined": "1"}
     assert "20 of 20 rows" in texts(at.caption)
     table = at.dataframe[0].value
-    assert list(table.columns[:3]) == ["id", "status", "why"]  # status and reason first, not off-screen
+    assert list(table.columns[:3]) == ["status", "why", "preview"]  # status and reason first, not off-screen
+    assert table.columns[-1] == "id"  # the hash says nothing to a reader: last
     at.text_input(key="explore_query").set_value("sort 7 ").run()
     assert "1 of 20 rows" in texts(at.caption)
     at.text_input(key="explore_query").set_value("").run()
@@ -364,6 +365,34 @@ def test_explorer_score_range_sort_and_export(run):
     at.text_input(key="explore_query").set_value("no such words").run()
     assert "0 of 20 rows" in texts(at.caption)
     assert all(b.proto.disabled for b in at.get("download_button"))  # nothing to export
+
+
+def test_explorer_range_slider_on_its_step_grid_and_row_scores(run):
+    """A minimum off the step grid (0.1331) made the browser snap the lower handle below it and Streamlit
+    dropped the whole filter: the slider's ends now sit on its step grid around the data, so moving only
+    the upper handle filters."""
+    import pandas as pd
+
+    from curate.rundir import RunDir
+
+    scores = RunDir(run).scores_dir
+    part = next(scores.glob("*/*.parquet"))
+    df = pd.read_parquet(part)
+    df["ifd"] = [0.1331 + 0.0347 * i for i in range(len(df))]
+    df.insert(1, "mojibake_rate", 0.0)  # the first score, and 0 on every row
+    df.to_parquet(part)
+    at = app("explorer")
+    at.multiselect(key="explore_ranged").set_value(["ifd"]).run()
+    slider = at.slider(key="explore_range_ifd")
+    step = slider.step
+    assert slider.min <= 0.1331 and slider.max >= df["ifd"].max()
+    for end in (slider.min, slider.max):
+        assert abs(end / step - round(end / step)) < 1e-6  # no snapping can move an end outside the range
+    slider.set_value((slider.min, 0.78)).run()
+    assert f"{int((df['ifd'] <= 0.78).sum())} of 20 rows" in texts(at.caption)
+    hist = at.selectbox(key="explore_score")
+    assert hist.value != "mojibake_rate" and hist.options[-1] == "mojibake_rate"  # opens on a score that varies
+    assert any(e.label.startswith("Scores of this row") for e in at.expander)
 
 
 def test_explorer_duplicate_link_and_diff(run):

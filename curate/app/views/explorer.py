@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -82,6 +84,52 @@ if rows is None:
     st.warning(f"No rows to browse: `{run_dir.conversations_path}` is missing.")
     st.stop()
 
+
+def _slider_bounds(lo: float, hi: float) -> tuple[float, float, float, int]:
+    """(min, max, step, decimals) of a range slider that covers [lo, hi] with ends on its step grid.
+
+    The browser snaps both handles to multiples of the step; with the score's own minimum (0.1331) as
+    the slider's minimum, the lower handle snapped to 0.13, below the minimum, and Streamlit threw the
+    whole value away: the filter silently did nothing. Ends on the grid cannot be snapped outside.
+    """
+    step = 10.0 ** math.floor(math.log10((hi - lo) / 100))
+    decimals = max(0, -int(math.floor(math.log10(step))))
+    return (round(math.floor(lo / step) * step, decimals), round(math.ceil(hi / step) * step, decimals),
+            step, decimals)
+
+
+def _range_filter(view: pd.DataFrame, rows: pd.DataFrame, col: str) -> pd.DataFrame:
+    """A range slider for score ``col``; the rows of ``view`` inside the chosen range."""
+    values = rows[col].dropna()
+    if values.empty:
+        return view
+    lo, hi = float(values.min()), float(values.max())
+    if lo == hi:
+        st.caption(f"`{col}` is {lo:g} on every row: nothing to filter.")
+        return view
+    smin, smax, step, decimals = _slider_bounds(lo, hi)
+    a, b = st.slider(f"{col}: {glossary.score(col) or 'range'}", smin, smax, (smin, smax), step=step,
+                     format=f"%.{decimals}f", key=f"explore_range_{col}")
+    return view[view[col].between(a, b)]
+
+
+def _varying(rows: pd.DataFrame, numeric: list[str]) -> list[str]:
+    """Score columns ordered for the histogram: those that vary first (most distinct values first), so
+    the default chart is not a single bar (``mojibake_rate`` is 0 on every clean row)."""
+    distinct = {c: rows[c].nunique(dropna=True) for c in numeric}
+    return sorted(numeric, key=lambda c: (distinct[c] <= 1, glossary.score(c) == "", -distinct[c]))
+
+
+def _scores_of(row: pd.Series, numeric: list[str]) -> None:
+    """The inspected row's scores, each with what it measures."""
+    scores = pd.DataFrame({"score": numeric, "value": [row[c] for c in numeric],
+                           "meaning": [glossary.score(c) for c in numeric]})
+    scores = scores[scores["value"].notna()]
+    if len(scores):
+        with st.expander(f"Scores of this row ({len(scores)})", expanded=True):
+            st.dataframe(scores, hide_index=True, key="explore_row_scores", width="stretch")
+
+
 st.subheader("Rows")
 numeric = [c for c in rows.columns if c not in ("row",) and pd.api.types.is_numeric_dtype(rows[c])
            and not pd.api.types.is_bool_dtype(rows[c])]
@@ -108,22 +156,14 @@ if status != "all":
 if subset != "any":
     view = view[view["subsets"].map(lambda ss: subset in ss)]
 for col in ranged:
-    values = rows[col].dropna()
-    if values.empty:
-        continue
-    lo, hi = float(values.min()), float(values.max())
-    if lo == hi:
-        st.caption(f"`{col}` is {lo:g} on every row: nothing to filter.")
-        continue
-    a, b = st.slider(f"{col}: {glossary.score(col) or 'range'}", lo, hi, (lo, hi), key=f"explore_range_{col}")
-    view = view[view[col].between(a, b)]
+    view = _range_filter(view, rows, col)
 if sort_by != "input order":
     view = view.sort_values(sort_by, ascending=not descending, na_position="last", kind="stable")
 
 st.caption(f"{len(view):,} of {len(rows):,} rows · click a row to inspect it")
-front = [c for c in ("id", "status", "why", "source", "preview") if c in view.columns]
-hidden = {"messages", "text", "subsets", "why_chosen"}
-show = view[front + [c for c in view.columns if c not in hidden and c not in front]].head(1000)
+front = [c for c in ("status", "why", "preview", "source") if c in view.columns]
+hidden = {"messages", "text", "subsets", "why_chosen", "id"}
+show = view[front + [c for c in view.columns if c not in hidden and c not in front] + ["id"]].head(1000)
 help_for = {c: st.column_config.Column(help=glossary.score(c)) for c in show.columns if glossary.score(c)}
 help_for["why"] = st.column_config.TextColumn("why removed", width="large")
 
@@ -184,12 +224,13 @@ if len(view):
         st.code(diff or "no difference in the text (an exact copy)", language="diff")
     else:
         _conversation(row["messages"])
+    _scores_of(row, numeric)
 
 # --- scores, subsets, clusters ------------------------------------------------------------------
 if numeric:
     one_source = "source" not in rows or rows["source"].nunique() <= 1
     st.subheader("Score histogram" if one_source else "Score histograms by source")
-    col = st.selectbox("Score", numeric, key="explore_score", help="; ".join(
+    col = st.selectbox("Score", _varying(rows, numeric), key="explore_score", help="; ".join(
         f"{c}: {glossary.score(c)}" for c in numeric if glossary.score(c)) or None)
     if glossary.score(col):
         st.caption(f"`{col}`: {glossary.score(col)}.")
