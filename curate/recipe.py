@@ -162,7 +162,9 @@ class Recipe(_Strict):
         from curate.selection.expr import parse as parse_filter
         from curate.selection.rank import split_column
 
-        known = self.score_columns() | set(input_columns)
+        scores = self.score_columns()
+        clash = {f"{c}_score" for c in scores & set(input_columns) if c not in BASE_COLUMNS}  # pandas' merge suffix
+        known = scores | set(input_columns) | clash
         out = []
         for i, spec in enumerate(self.subsets):
             used = {"filter": parse_filter(spec.filter).columns if spec.filter else [],

@@ -104,6 +104,8 @@ def test_input_columns_and_proxy_columns_are_known(tmp_path):
     assert run(r, progress=False).subsets == {"s": 5}
     rec = parse(r | {"proxies": [{"column": "ppl", "teacher": "lm"}]})
     assert not rec.unknown_columns(["score"]) and {"ppl_proxy", "ppl_best"} <= rec.score_columns()
+    clash = parse(_subset_recipe(tmp_path, filter="turns_score > 0"))  # an input `turns` beside the scorer's
+    assert clash.unknown_columns(["turns"]) == [] and clash.unknown_columns([]) == ["subsets.0.filter: 'turns_score'"]
 
 
 def test_distill_bad_yaml_options_are_one_line(tmp_path, capsys):
