@@ -8,9 +8,14 @@ concurrency time to first token and tokens/s for 1 vs N variants, answered one a
 arena       a battle end to end at the Arena's defaults (two random variants, 64 new tokens, sampling),
             through the page's background Job, against one variant's answer alone; and the old path
             (two answers in turn, all cores for torch, the old 128-token default).
+app         tokens/s per column in the real app (`streamlit run` + headless chromium at 1400x900, the
+            shipped config) against the same batch in a plain process, for Compare (every variant) and
+            Arena (two variants), at the current load and again next to a competing job (one process
+            spinning a core). Needs --run and Debian chromium. `--app-config` adds Streamlit flags, e.g.
+            `--app-config=--runner.postScriptGC=true` for the old behaviour.
 
     .venv/bin/python benchmarks/bench_app_generate.py [--run RUN] [--adapters 3] [--tokens 64]
-        [--sections serving,concurrency,arena] [--threads 1]
+        [--sections serving,concurrency,arena,app] [--threads 1] [--prompts 3]
 Without --run, random LoRA adapters (r=4, q/v) are made on --model; with --run, the run's own adapters.
 Prints wall and process CPU seconds (CPU includes torch's threads) and the load average.
 """
@@ -20,8 +25,11 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -176,6 +184,148 @@ def arena(run: Path, names: list[str], repeats: int, threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+STATS = re.compile(r"(\d+) tokens? in ([\d.]+) s \(([\d.]+) tok/s, first token after ([\d.]+) s\)")
+APP_PROMPTS = ["Give me three tips for a good night's sleep, with a reason for each.",
+               "Explain the difference between a list and a tuple in Python.",
+               "Summarize the water cycle in a short paragraph."]
+
+
+_GEN: dict = {}
+
+
+def _outside(run: Path, names: list[str], prompts: list[str], settings: dict) -> list[float]:
+    """tok/s of every answer of the same batches in a plain process (the model's own speed), with the
+    app's torch threads (set in ``main``) and device."""
+    from curate.train.generate import Generator, list_variants
+
+    if run not in _GEN:
+        _GEN[run] = Generator(list_variants(run), device="cpu")
+        _GEN[run].generate_batch([(names[0], MSGS)], max_new_tokens=4, temperature=0)  # warm up
+    rates = []
+    for p in prompts:
+        answers = _GEN[run].generate_batch([(n, [{"role": "user", "content": p}]) for n in names], **settings)
+        rates += [a.tokens_per_s for a in answers if a.tokens > 1]
+    return rates
+
+
+def _page_rates(text: str) -> list[float]:
+    return [float(m.group(3)) for m in STATS.finditer(text) if int(m.group(1)) > 1]
+
+
+_DONE = r"^(?![\s\S]*generating\.\.\.)[\s\S]*"
+
+
+def _compare(browser: object, url: str, prompts: list[str]) -> list[float]:
+    browser.render(url, "Compare variants")
+    rates: list[float] = []
+    for i, p in enumerate(["Hi", *prompts]):  # the first loads the model: not counted
+        browser.click("New chat")
+        browser.type_into("textarea[data-testid=stChatInputTextArea]", p, "button[data-testid=stChatInputSubmitButton]")
+        browser.wait_text(r"generating\.\.\.", 120)
+        text = browser.wait_text(_DONE + r"Regenerate", 900)
+        rates += _page_rates(text) if i else []
+    return rates
+
+
+def _arena(browser: object, url: str, prompts: list[str]) -> list[float]:
+    browser.render(f"{url}/arena", "Blind arena")
+    rates: list[float] = []
+    box = "document.querySelector('textarea[aria-label=Prompt]')"
+    for i, p in enumerate(["Hi", *prompts]):
+        browser.js(f"{box}.focus(); {box}.select()")
+        browser.call("Input.insertText", text=p)  # replaces the selection, as typing would
+        time.sleep(0.5)
+        browser.js(f"{box}.blur()")  # Streamlit takes a text area's value when it loses focus
+        time.sleep(1.5)
+        browser.click("Ask two models")
+        browser.wait_text(r"generating\.\.\.", 120)
+        text = browser.wait_text(_DONE + r"A is better", 900)
+        rates += _page_rates(text) if i else []
+    return rates
+
+
+def _inside(run: Path, prompts: list[str], config: tuple[str, ...], shots: Path | None) -> dict[str, list[float]]:
+    """tok/s of every answer as the app shows it, Compare (all variants) then Arena (two)."""
+    from curate.app.testing import Browser, serve, stop, wait_healthy
+
+    with tempfile.TemporaryFile() as log, tempfile.TemporaryDirectory() as profile:
+        proc, url = serve(run, log=log, args=("--server.fileWatcherType", "none", *config))
+        try:
+            wait_healthy(url, proc)
+            browser = Browser(Path(profile), size=(1400, 900))
+            try:
+                out = {"compare": _compare(browser, url, prompts)}
+                if shots:
+                    browser.screenshot(shots / "bench_compare.png")
+                out["arena"] = _arena(browser, url, prompts)
+            finally:
+                browser.close()
+        finally:
+            stop(proc)
+    return out
+
+
+def _spinner() -> subprocess.Popen:
+    """A competing job: one process keeping a core busy."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def app(run: Path, n_prompts: int, config: tuple[str, ...], shots: Path | None) -> None:
+    """The app's streaming speed against the model's own, at the current load and next to a competing job."""
+    from curate.app.state import ARENA_MAX_NEW_TOKENS, SETTINGS_DEFAULTS, STREAM_REFRESH_S
+    from curate.train.generate import list_variants
+
+    names = [v.name for v in list_variants(run)]
+    prompts = APP_PROMPTS[:n_prompts]
+    sampling = {"temperature": SETTINGS_DEFAULTS["temperature"], "min_p": SETTINGS_DEFAULTS["min_p"]}
+    print(f"\n## app: tok/s per answer, median over {len(prompts)} prompts x columns; Compare {len(names)} "
+          f"columns x {SETTINGS_DEFAULTS['max_new_tokens']} tokens, Arena 2 x {ARENA_MAX_NEW_TOKENS}; "
+          f"redraw every {STREAM_REFRESH_S} s; Streamlit flags {' '.join(config) or '(shipped config)'}")
+    print(f"{'load':34}{'page':>9}{'outside':>9}{'in app':>9}{'ratio':>8}")
+    for label, competing in (("current", False), ("+ a competing job", True)):
+        spin = _spinner() if competing else None
+        try:
+            time.sleep(2 if competing else 0)
+            load0 = os.getloadavg()[0]
+            inside = _inside(run, prompts, config, shots if not competing else None)
+            outside = {
+                "compare": _outside(run, names, prompts,
+                                    {**sampling, "max_new_tokens": SETTINGS_DEFAULTS["max_new_tokens"]}),
+                "arena": _outside(run, names[:2], prompts, {**sampling, "max_new_tokens": ARENA_MAX_NEW_TOKENS}),
+            }
+            load1 = os.getloadavg()[0]
+        finally:
+            if spin is not None:
+                spin.kill()
+                spin.wait()
+        for page in ("compare", "arena"):
+            o, i = statistics.median(outside[page]), statistics.median(inside[page] or [float("nan")])
+            print(f"{label + f' (load {load0:.1f}-{load1:.1f})':34}{page:>9}{o:>9.1f}{i:>9.1f}{i / o:>8.0%}")
+
+
+def lengths(run: Path, limit: int, rows: int) -> None:
+    """How long the model's answers to the evaluation prompts run when nothing cuts them: the share that
+    ends by itself within each token limit (the Arena's default must let a typical answer finish)."""
+    from curate.app.state import SETTINGS_DEFAULTS, prompts
+    from curate.train.generate import Generator, list_variants
+
+    variants = list_variants(run)
+    gen = Generator(variants, device="cpu")
+    sampling = {"temperature": SETTINGS_DEFAULTS["temperature"], "min_p": SETTINGS_DEFAULTS["min_p"]}
+    asks = prompts()
+    answers = []
+    for i in range(0, len(asks), rows):  # every variant answers every prompt, a batch of ``rows`` at a time
+        for v in variants:
+            answers += gen.generate_batch([(v.name, [{"role": "user", "content": p}]) for p in asks[i:i + rows]],
+                                          max_new_tokens=limit, **sampling)
+    n = [a.tokens for a in answers]
+    ended = [a.tokens for a in answers if a.finish == "eos"]
+    print(f"\n## lengths: {len(answers)} answers ({len(asks)} eval prompts x {len(variants)} variants), "
+          f"limit {limit}; median {statistics.median(n):.0f} tokens, ended by the model: {len(ended)}")
+    for cap in (64, 128, 192, 256, 384):
+        print(f"ends by itself within {cap:>3} tokens: {sum(t <= cap for t in ended) / len(answers):.0%}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", type=Path, default=None, help="a run directory with trained adapters")
@@ -186,6 +336,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 1) - 1),
                     help="torch threads (the app uses cores - 1)")
     ap.add_argument("--sections", default="serving,concurrency,arena")
+    ap.add_argument("--prompts", type=int, default=3, help="app section: prompts per page")
+    ap.add_argument("--app-config", action="append", default=[], help="app section: extra Streamlit flags")
+    ap.add_argument("--shots", type=Path, default=None, help="app section: save a screenshot here")
     args = ap.parse_args()
     sections = set(args.sections.split(","))
 
@@ -219,6 +372,12 @@ def main() -> None:
             concurrency(gen, names, args.tokens, args.repeats)
         if "arena" in sections:
             arena(run, names, args.repeats, args.threads)
+        if "lengths" in sections:
+            lengths(args.run or run, 384, 22)
+        if "app" in sections:
+            if args.run is None:
+                raise SystemExit("the app section needs --run RUN (a run with trained adapters)")
+            app(args.run, args.prompts, tuple(x for c in args.app_config for x in c.split("=", 1)), args.shots)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 

@@ -104,3 +104,12 @@ def test_sigterm_stops_the_streamlit_child(tmp_path):
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_favicon_needs_no_network():
+    """An emoji favicon is an inline SVG; a material icon is fetched from fonts.gstatic.com (fails offline)."""
+    from streamlit.string_util import is_emoji
+
+    from curate.app.state import PAGE_ICON
+
+    assert is_emoji(PAGE_ICON)

@@ -12,7 +12,7 @@ import streamlit as st
 
 from curate.app import state
 
-st.set_page_config(page_title="curate", page_icon=":material/compare:", layout="wide")
+st.set_page_config(page_title="curate", page_icon=state.PAGE_ICON, layout="wide")
 
 _HERE = Path(__file__).resolve().parent
 pages = [

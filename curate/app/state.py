@@ -27,6 +27,9 @@ BUILTIN_PROMPTS = [
     "What is the capital of Australia, and why is it not Sydney?",
     "Summarize the water cycle in two sentences.",
 ]
+# An emoji favicon is drawn by the browser (an inline SVG); a ":material/...:" one is fetched from
+# fonts.gstatic.com, which fails offline.
+PAGE_ICON = "⚖️"
 SETTINGS_DEFAULTS = {"temperature": 0.7, "min_p": 0.1, "max_new_tokens": 128, "seed": 0}
 # The Arena's own default. 64 cut most answers mid-sentence, and a vote on a cut answer measures where the
 # cut fell rather than the model; 256 lets a typical answer to the evaluation prompts end by itself
