@@ -140,7 +140,7 @@ chosen_sources = f2.multiselect("Source", sources, key="explore_sources")
 status = f3.selectbox("Status", ["all", "kept", "removed"], key="explore_status")
 subsets = sorted({s for ss in rows["subsets"] for s in ss})
 subset = f4.selectbox("In subset", ["any", *subsets], key="explore_subset")
-r1, r2, r3 = st.columns([3, 2, 1])
+r1, r2, r3 = st.columns([3, 2, 2])  # wide enough for "Highest first" at 1000 px
 ranged = r1.multiselect("Filter by score range", numeric, key="explore_ranged",
                         help="pick score columns, then drag each range; rows without that score drop out")
 sort_by = r2.selectbox("Sort by", ["input order", *numeric], key="explore_sort")
@@ -165,7 +165,7 @@ front = [c for c in ("status", "why", "preview", "source") if c in view.columns]
 hidden = {"messages", "text", "subsets", "why_chosen", "id"}
 show = view[front + [c for c in view.columns if c not in hidden and c not in front] + ["id"]].head(1000)
 help_for = {c: st.column_config.Column(help=glossary.score(c)) for c in show.columns if glossary.score(c)}
-help_for["why"] = st.column_config.TextColumn("why removed", width="large")
+help_for["why"] = st.column_config.TextColumn("why removed", width="medium")
 
 
 def _picked_from_table() -> None:
@@ -176,12 +176,12 @@ def _picked_from_table() -> None:
 
 st.dataframe(show, hide_index=True, key="explore_table", on_select=_picked_from_table,
              selection_mode="single-row", column_config=help_for)
-e1, e2, _ = st.columns([1, 1, 4])
 export = export_rows(view)
-e1.download_button("Export JSONL", to_jsonl(export),
-                   "rows.jsonl", "application/jsonl", key="explore_export_jsonl", disabled=view.empty)
-e2.download_button("Export Parquet", to_parquet_bytes(export), "rows.parquet",
-                   "application/vnd.apache.parquet", key="explore_export_parquet", disabled=view.empty)
+with st.container(horizontal=True):  # buttons as wide as their labels: "Export JSONL" whole at 1000 px
+    st.download_button("Export JSONL", to_jsonl(export), "rows.jsonl", "application/jsonl",
+                       key="explore_export_jsonl", disabled=view.empty)
+    st.download_button("Export Parquet", to_parquet_bytes(export), "rows.parquet",
+                       "application/vnd.apache.parquet", key="explore_export_parquet", disabled=view.empty)
 
 
 def _open(row_id: str) -> None:
@@ -209,6 +209,7 @@ if len(view):
     else:
         st.info("Kept: it passed the validity checks and dedup, but no subset picked it "
                 "(each subset takes only its budget of the best rows).")
+    _scores_of(row, numeric)  # before the conversation, which can be long
     if kept_id is not None and kept_id in set(rows["id"]):
         st.button(f"Open the kept row {kept_id}", key="explore_open_kept", on_click=_open, args=(kept_id,))
         kept = rows[rows["id"] == kept_id].iloc[0]
@@ -224,7 +225,6 @@ if len(view):
         st.code(diff or "no difference in the text (an exact copy)", language="diff")
     else:
         _conversation(row["messages"])
-    _scores_of(row, numeric)
 
 # --- scores, subsets, clusters ------------------------------------------------------------------
 if numeric:

@@ -66,9 +66,8 @@ def _errorbar(df: pd.DataFrame, value: str, title: str, label: str = "variant", 
         weak = int(r[n]) < PROVISIONAL_VOTES
         ax.errorbar(r[value], i, xerr=[[r[value] - r["ci_low"]], [r["ci_high"] - r[value]]], fmt="o",
                     capsize=4, color="#999999" if weak else "#1f77b4", mfc="white" if weak else None)
-        ax.annotate(f"n={int(r[n])}" + (" (provisional)" if weak else ""), (r["ci_high"], i),
-                    xytext=(6, 0), textcoords="offset points", va="center", fontsize=8)
-    ax.set_yticks(range(len(d)), d[label])
+    ax.set_yticks(range(len(d)), [f"{r[label]}\nn={int(r[n])}{', provisional' if int(r[n]) < PROVISIONAL_VOTES else ''}"
+                                  for _, r in d.iterrows()], fontsize=8)
     ax.set_xlim(0, 1)
     if ref is not None:
         ax.axvline(ref, color="grey", lw=0.8, ls="--")
@@ -131,7 +130,10 @@ def _human_ratings(votes: list[dict]) -> None:
     share, count = pairwise_matrix(votes)
     st.markdown("**Who beat whom**: the row variant's win share against the column variant (votes in brackets)")
     cells = share.map(_num).astype(str) + " (" + count.astype(str) + ")"
-    st.dataframe(cells.where(count > 0, "never met"), key="human_matrix", width="stretch")
+    cells = cells.where(count > 0, "never met")
+    for name in cells.index:  # a variant against itself is not a pairing
+        cells.loc[name, name] = "–"
+    st.dataframe(cells, key="human_matrix", width="stretch")
 
 
 def _voters(votes: list[dict]) -> None:
