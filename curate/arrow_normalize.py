@@ -238,13 +238,11 @@ def _repair(t: Turns, broken: np.ndarray, repairs: tuple[str, ...]) -> tuple[Tur
     fixed, done = t, {}
     for name in REPAIRS:
         if name in repairs:
-            out, changed = _REPAIRS[name](fixed)
+            fixed, changed = _REPAIRS[name](fixed)  # unchanged turns (a stripped copy at most) when no row changed
             if changed.any():
-                fixed, done[name] = out, changed
-    if not done:
-        return t, _failing(t, broken), done
+                done[name] = changed
     fails = _failing(fixed, broken)
-    undone = np.logical_or.reduce(list(done.values())) & fails
+    undone = np.logical_or.reduce([fails & rows for rows in done.values()]) if done else np.zeros_like(fails)
     if undone.any():
         fixed = _undo(fixed, t, undone)
         fails = _failing(fixed, broken)
