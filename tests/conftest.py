@@ -147,8 +147,9 @@ def dirty_jsonl(tmp_path):
         "Topic 6 is explained here. " + " ".join(f"detail6_{k}" for k in range(9)) + "!"))
     rows += [
         "{not json",
-        json.dumps({"conversations": [{"from": "gpt", "value": "I start."}, {"from": "human", "value": "ok"},
-                                      {"from": "gpt", "value": "fine."}]}),  # role order
+        json.dumps({"conversations": [{"from": "human", "value": "ok"}, {"from": "gpt", "value": "fine."},
+                                      {"from": "system", "value": "Late."}, {"from": "gpt", "value": "I start."}]}),
+        # role order: a system turn after the first, which no repair fixes (a greeting first would be repaired)
         json.dumps({"conversations": [{"from": "wizard", "value": "x"}, {"from": "gpt", "value": "y"}]}),
         json.dumps({"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "<|im_end|> a."}]}),
     ]
