@@ -12,7 +12,8 @@ app         tokens/s per column in the real app (`streamlit run` + headless chro
             shipped config) against the same batch in a plain process, for Compare (every variant) and
             Arena (two variants), at the current load and again next to a competing job (one process
             spinning a core). Needs --run and Debian chromium. `--app-config` adds Streamlit flags, e.g.
-            `--app-config=--runner.postScriptGC=true` for the old behaviour.
+            `--app-config=--runner.postScriptGC=true` for the old behaviour; CURATE_STREAM_REFRESH_S=0.4
+            redraws as often as the old pages did.
 
     .venv/bin/python benchmarks/bench_app_generate.py [--run RUN] [--adapters 3] [--tokens 64]
         [--sections serving,concurrency,arena,app] [--threads 1] [--prompts 3]
@@ -270,7 +271,8 @@ def _spinner() -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", "while True: pass"])
 
 
-def app(run: Path, n_prompts: int, config: tuple[str, ...], shots: Path | None) -> None:
+def app(run: Path, n_prompts: int, config: tuple[str, ...], shots: Path | None,
+        loads: tuple[bool, ...] = (False, True)) -> None:
     """The app's streaming speed against the model's own, at the current load and next to a competing job."""
     from curate.app.state import ARENA_MAX_NEW_TOKENS, SETTINGS_DEFAULTS, STREAM_REFRESH_S
     from curate.train.generate import list_variants
@@ -278,21 +280,26 @@ def app(run: Path, n_prompts: int, config: tuple[str, ...], shots: Path | None) 
     names = [v.name for v in list_variants(run)]
     prompts = APP_PROMPTS[:n_prompts]
     sampling = {"temperature": SETTINGS_DEFAULTS["temperature"], "min_p": SETTINGS_DEFAULTS["min_p"]}
-    print(f"\n## app: tok/s per answer, median over {len(prompts)} prompts x columns; Compare {len(names)} "
+    print(f"\n## app: tok/s per answer, median over {len(prompts)} prompts x columns (the model alone: before and "
+          f"after the app); Compare {len(names)} "
           f"columns x {SETTINGS_DEFAULTS['max_new_tokens']} tokens, Arena 2 x {ARENA_MAX_NEW_TOKENS}; "
           f"redraw every {STREAM_REFRESH_S} s; Streamlit flags {' '.join(config) or '(shipped config)'}")
     print(f"{'load':34}{'page':>9}{'outside':>9}{'in app':>9}{'ratio':>8}")
-    for label, competing in (("current", False), ("+ a competing job", True)):
+    for label, competing in [(k, v) for k, v in (("current", False), ("+ a competing job", True)) if v in loads]:
         spin = _spinner() if competing else None
         try:
             time.sleep(2 if competing else 0)
             load0 = os.getloadavg()[0]
-            inside = _inside(run, prompts, config, shots if not competing else None)
-            outside = {
-                "compare": _outside(run, names, prompts,
-                                    {**sampling, "max_new_tokens": SETTINGS_DEFAULTS["max_new_tokens"]}),
-                "arena": _outside(run, names[:2], prompts, {**sampling, "max_new_tokens": ARENA_MAX_NEW_TOKENS}),
-            }
+            # the model alone just before and just after the app, so a load that drifts meanwhile
+            # weighs on both sides alike
+            outside: dict[str, list[float]] = {"compare": [], "arena": []}
+            for when in ("before", "after"):
+                if when == "after":
+                    inside = _inside(run, prompts, config, shots if not competing else None)
+                outside["compare"] += _outside(run, names, prompts,
+                                               {**sampling, "max_new_tokens": SETTINGS_DEFAULTS["max_new_tokens"]})
+                outside["arena"] += _outside(run, names[:2], prompts,
+                                             {**sampling, "max_new_tokens": ARENA_MAX_NEW_TOKENS})
             load1 = os.getloadavg()[0]
         finally:
             if spin is not None:
@@ -336,9 +343,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 1) - 1),
                     help="torch threads (the app uses cores - 1)")
     ap.add_argument("--sections", default="serving,concurrency,arena")
-    ap.add_argument("--prompts", type=int, default=3, help="app section: prompts per page")
+    ap.add_argument("--prompts", type=int, default=2, help="app section: prompts per page")
     ap.add_argument("--app-config", action="append", default=[], help="app section: extra Streamlit flags")
     ap.add_argument("--shots", type=Path, default=None, help="app section: save a screenshot here")
+    ap.add_argument("--loads", default="current,competing", help="app section: current, competing or both")
     args = ap.parse_args()
     sections = set(args.sections.split(","))
 
@@ -377,7 +385,8 @@ def main() -> None:
         if "app" in sections:
             if args.run is None:
                 raise SystemExit("the app section needs --run RUN (a run with trained adapters)")
-            app(args.run, args.prompts, tuple(x for c in args.app_config for x in c.split("=", 1)), args.shots)
+            loads = tuple(x == "competing" for x in args.loads.split(","))
+            app(args.run, args.prompts, tuple(x for c in args.app_config for x in c.split("=", 1)), args.shots, loads)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
