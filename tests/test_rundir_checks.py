@@ -148,8 +148,12 @@ def test_a_run_directory_that_is_a_file_is_one_line(tmp_path, capsys):
     rpath.write_text(json.dumps(recipe(src, tmp_path / "run")))
     assert main(["run", str(rpath), "--run-dir", str(tmp_path / "file")]) == 2
     assert main(["audit", str(rpath), "--run-dir", str(tmp_path / "file"), "--limit", "5"]) == 2
+    assert main(["score", str(src), "--run-dir", str(tmp_path / "file")]) == 2
+    assert main(["select", str(tmp_path / "file"), "--name", "x", "--baseline", "random", "--rows", "2"]) == 2
     errs = capsys.readouterr().err.strip().splitlines()
-    assert len(errs) == 2 and all("is a file" in e for e in errs)
+    assert len(errs) == 4 and all("is a file" in e for e in errs)
+    with pytest.raises(UserError, match="is a file"):
+        run(recipe(src, tmp_path / "file"), progress=False)
 
 
 def test_audit_refuses_the_recipes_own_run_directory(done, tmp_path, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from curate.errors import UserError
@@ -116,3 +117,6 @@ def resolve(args: argparse.Namespace) -> None:
     name = vars(args).pop("required_run_dir", None)
     if name and getattr(args, "run_dir", None) is None:
         raise UserError(f"{args.command}: {name} is required")
+    run_dir = getattr(args, "run_dir", None)
+    if run_dir is not None and Path(run_dir).exists() and not Path(run_dir).is_dir():
+        raise UserError(f"{args.command}: run directory {run_dir} is a file; give a folder")
