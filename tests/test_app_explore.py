@@ -36,3 +36,11 @@ def test_export_round_trips_the_filtered_rows(tmp_path):
     assert table["id"].tolist() == ["x", "y"] and list(table["messages"][0][1].values()) == ["assistant", "a"]
     changed = [{"role": "user", "content": "q!"}, msgs[1]]
     assert "-user: q\n+user: q!" in conversation_diff(msgs, changed)
+
+
+def test_semantic_duplicate_reason_reads_as_a_sentence():
+    from curate import glossary
+
+    why = glossary.duplicate("semantic", "id004", 0.93)
+    assert why.startswith("removed as a semantic copy (says the same thing in other words")  # not "removed as says"
+    assert why.endswith("of row id004, similarity 0.93")

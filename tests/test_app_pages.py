@@ -242,6 +242,7 @@ def test_leaderboard_formats_matrix_judge_and_heldout(run):
     assert {"auto win rate vs base", "auto win rate vs random"} <= set(side.columns)
     assert side.set_index("variant").loc["quality", "auto win rate vs base"] == "0.75 (n=10)"  # not averaged
     assert "curate export " in texts(at.code) and "--to DIR" in texts(at.code)
+    assert any("overflow-x: auto" in str(h.proto.body) for h in at.get("html"))  # results.md tables scroll
 
 
 def test_leaderboard_leaves_out_cut_answers_and_explains_flat_intervals(run):
