@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import statistics
 import tempfile
 import time
@@ -83,6 +84,7 @@ def main() -> None:
     print(f"| deploy app (merged, no PEFT) | {ms_deploy:.1f} | {n_deploy} |")
     print(f"| run app (base + LoRA adapter) | {ms_run:.1f} | {n_run} |")
     print(f"ratio run/deploy: {ms_run / ms_deploy:.2f}x   load after: {os.getloadavg()}")
+    shutil.rmtree(to.parent, ignore_errors=True)  # the run's report leaves out exports that are gone
 
 
 if __name__ == "__main__":
