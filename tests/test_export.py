@@ -273,6 +273,9 @@ def test_refusals_are_one_line_and_write_nothing(run, tmp_path, monkeypatch):
         curate.export(empty, "long", tmp_path / "a")
     with pytest.raises(UserError, match="unknown GGUF type 'q4'"):
         curate.export(run, "long", tmp_path / "a", gguf="q8_0,q4")
+    for inside in (run, run.parent, run / "models" / "long" / "x"):
+        with pytest.raises(UserError, match="would overwrite the run"):
+            curate.export(run, "long", inside, force=True)
     (tmp_path / "taken").mkdir()
     with pytest.raises(UserError, match="already exists; pass --force"):
         curate.export(run, "long", tmp_path / "taken")

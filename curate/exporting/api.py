@@ -128,7 +128,7 @@ def export(run_dir: str | Path, variant: str, to: str | Path, gguf: str | list[s
     run, to = RunDir(run_dir), Path(to).expanduser().resolve()
     metrics, adapter = checks.trained_variant(run, variant)
     kinds = parse_types(gguf)
-    checks.output_folder(to, force)
+    checks.output_folder(to, force, run)
     if dtype not in DTYPE_BYTES:
         raise UserError(f"unknown dtype {dtype!r}; use float32 or bfloat16")
     base_path = resolve_model(metrics.get("base_model") or "smollm2")

@@ -32,8 +32,12 @@ def trained_variant(run: RunDir, variant: str) -> tuple[dict, Path]:
     return trained[variant], run.model_dir(variant) / "adapter"
 
 
-def output_folder(to: Path, force: bool) -> None:
-    """Refuse an existing ``to`` unless ``force``; refuse a file there always."""
+def output_folder(to: Path, force: bool, run: RunDir | None = None) -> None:
+    """Refuse an existing ``to`` unless ``force``; refuse a file there always, and (with ``run``) a ``to``
+    that holds the run or lies among its models, which ``force`` would delete."""
+    root = run.root.resolve() if run is not None else None
+    if root is not None and (to == root or to in root.parents or root / "models" in (to, *to.parents)):
+        raise UserError(f"--to {to} would overwrite the run {root} or its models; export outside them")
     if to.exists() and not to.is_dir():
         raise UserError(f"{to} exists and is not a folder")
     if to.exists() and not force:
