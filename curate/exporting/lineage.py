@@ -128,7 +128,10 @@ def lineage(run: RunDir, variant: str, ids: bool = True) -> dict[str, Any]:
     manifest = run.manifest()
     recipe = manifest.get("recipe") or {}
     subset = metrics.get("subset") or variant
-    meta = run.subset_meta(subset)
+    try:
+        meta = run.subset_meta(subset)
+    except UserError:  # a subset folder made by hand (curate train --subset) may have no meta.json
+        meta = {}
     row_ids = run.subset_ids(subset)
     pool, chosen = score_frames(run, row_ids)
     facts: dict[str, Any] = {
