@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from curate.detector.config import DetectorConfig
 from curate.duplicates.config import DedupConfig
 from curate.errors import UserError, format_validation_error
 from curate.executors import ExecutorSettings
@@ -82,6 +83,10 @@ def _check_proxies(proxies: list[ProxyConfig]) -> None:
         raise ValueError(f"proxies: one proxy per teacher column; repeated: {repeated}")
 
 
+def _spec_name(spec: str | dict[str, Any]) -> str:
+    return spec if isinstance(spec, str) else str(spec.get("name", ""))
+
+
 ScorerSpec = Annotated[str | dict[str, Any], AfterValidator(_check_scorer)]
 BASE_COLUMNS = ("id", "row", "source")  # every run's rows have them (curate.schema); other input columns vary
 
@@ -106,6 +111,8 @@ class Recipe(_Strict):
     scorers: list[ScorerSpec] = Field(default_factory=lambda: ["heuristics"])
     validity: list[Literal[VALIDITY_CHECKS]] = Field(default_factory=lambda: ["role_order", "template_leak"])
     proxies: list[ProxyConfig] = Field(default_factory=list, description="distilled proxies, fit after scoring")
+    detector: DetectorConfig | None = Field(None, description="a junk detector learned from corruption planted "
+                                            "into this run's own rows: junk_prob per valid row")
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     subsets: list[SubsetSpec] = Field(default_factory=list)
     train: TrainSection | None = None
@@ -154,7 +161,20 @@ class Recipe(_Strict):
             columns |= set(build(spec).columns)
         for p in self.proxies:
             columns |= {f"{p.column}_proxy", f"{p.column}_best", f"{p.column}_teacher_scored"}
+        if self.detector is not None:
+            from curate.detector import COLUMN
+
+            columns |= set(build("texture").columns) | {COLUMN}
         return columns
+
+    def scorer_specs(self) -> tuple[list[ScorerSpec], list[ScorerSpec]]:
+        """``(cheap, models)``: heuristics, which run on every row (validity reads them), and the rest,
+        which run on the valid rows only; a detector adds the ``texture`` scorer it learns from."""
+        cheap = [s for s in self.scorers if _spec_name(s) == "heuristics"] or ["heuristics"]
+        models = [s for s in self.scorers if _spec_name(s) != "heuristics"]
+        if self.detector is not None and "texture" not in map(_spec_name, models):
+            models.append("texture")
+        return cheap, models
 
     def unknown_columns(self, input_columns: list[str]) -> list[str]:
         """``subsets.N.filter: 'x'`` for every filter or rank column that neither a scorer, a proxy nor

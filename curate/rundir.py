@@ -250,6 +250,22 @@ class RunDir:
         return self.root / "eval"
 
     @property
+    def detector_dir(self) -> Path:
+        """The learned junk detector's outputs: ``junk.parquet`` (id, junk_prob), ``detector.json``
+        (settings, features, cross-validated and held-out AUROC) and ``training.parquet`` (its examples)."""
+        return self.root / "detector"
+
+    def detector(self) -> dict | None:
+        """The detector's report (``detector.json``), or None when the run has no detector."""
+        p = self.detector_dir / "detector.json"
+        return json.loads(p.read_text(encoding="utf-8")) if p.exists() else None
+
+    def junk_scores(self) -> pd.DataFrame | None:
+        """``id`` + ``junk_prob`` of the valid rows, or None when the run has no detector."""
+        p = self.detector_dir / "junk.parquet"
+        return pq.read_table(p).to_pandas() if p.exists() else None
+
+    @property
     def audit_dir(self) -> Path:
         """Where ``curate audit`` of this run's recipe writes by default: beside the run, never in it."""
         return self.root.with_name(self.root.name + "-audit")
@@ -372,6 +388,9 @@ class RunDir:
         store = ScoreStore(self.root)
         chosen = [store.resolve_key(k) for k in keys] if keys else store.keys()
         df = join_frames({k: store.frame(k, ids) for k in chosen}, ids)
+        junk = self.junk_scores() if not keys else None
+        if junk is not None:  # the detector's column: learned from the scores above, kept beside them
+            df = df.merge(junk, on="id", how="left")
         return df if vectors else df[["id", *_scalar_columns(df)]].drop_duplicates("id")
 
     def embeddings(self, name: str = "embedding", column: str = "embedding") -> tuple[list[str], np.ndarray]:

@@ -32,6 +32,9 @@ QUOTAS = {SUBSET + "quotas": {"column": "source", "max": {"alpha": 3}}}
 PROXY = {"column": "assistant_chars", "features": ["embedding-fake"], "sample": 12}
 PROXIED = {"proxies": [PROXY]}
 ACTIVE = {"proxies": [PROXY | {"active": {}}]}
+# a detector on the 22 valid rows, with a junk_prob filter so its scores reach the subset
+DETECT = {"detector": {"copies": 1.8, "kinds": ["loop", "truncated", "refusal", "misaligned"]},
+          SUBSET + "filter": "junk_prob < 0.5"}
 # key -> (non-default value, overrides of the base recipe that the key needs to act)
 CASES: dict[str, tuple[typing.Any, dict]] = {
     "name": ("other", {}),
@@ -86,6 +89,13 @@ CASES: dict[str, tuple[typing.Any, dict]] = {
     SUBSET + "diversity.column": ("alt", DIVERSE),
     SUBSET + "seed": (1, {SUBSET + "baseline": "random", SUBSET + "rank": None}),
     SUBSET + "format": ("messages", {}),
+    "detector.sample": (20, DETECT),
+    "detector.copies": (0.9, DETECT),
+    "detector.kinds": (["loop", "truncated"], DETECT),
+    "detector.exclude": (["refusal"], DETECT),
+    "detector.model": ("logistic", DETECT),
+    "detector.folds": (3, DETECT),
+    "detector.seed": (1, DETECT),
     "proxies.0.teacher": ("teacher-fake", PROXIED),
     "proxies.0.column": ("user_chars", PROXIED),
     "proxies.0.sample": (16, PROXIED),

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from curate.errors import UserError
 from curate.pipeline.context import Context, Step, StepCounts
 from curate.pipeline.ingest import QUARANTINED, Ingest
-from curate.pipeline.steps import Dedup, Distill, Report, Score, Subsets, Validity, spec_name
+from curate.pipeline.steps import Dedup, Detect, Distill, Report, Score, Subsets, Validity
 from curate.recipe import Recipe, parse
 from curate.rundir import RunDir, RunDirError, fingerprint
 
@@ -55,13 +55,14 @@ class RunSummary:
 def steps(recipe: Recipe) -> list[Step]:
     """The steps of a run, in order: cheap heuristics on every row first, so model scorers never pay
     for rows that validity removes. A new stage is one :class:`Step` subclass listed here."""
-    cheap = [s for s in recipe.scorers if spec_name(s) == "heuristics"] or ["heuristics"]
-    models = [s for s in recipe.scorers if spec_name(s) != "heuristics"]
+    cheap, models = recipe.scorer_specs()
     out: list[Step] = [Ingest(), Score("heuristics", cheap, alive_only=False), Validity()]
     if models:
         out.append(Score("score", models, alive_only=True))
     if recipe.proxies:
         out.append(Distill())
+    if recipe.detector is not None:
+        out.append(Detect())
     return out + [Dedup(), Subsets(), Report()]
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 
 from curate.pipeline.context import Context, Step, StepCounts
-from curate.rundir import write_parquet
+from curate.rundir import write_json, write_parquet
 
 VALIDITY_COLUMNS = {  # check -> (heuristics column, value that fails)
     "role_order": ("role_order_ok", False),
@@ -20,10 +20,6 @@ VALIDITY_COLUMNS = {  # check -> (heuristics column, value that fails)
     "refusal": ("refusal", True),
     "ends_with_assistant": ("ends_with_assistant", False),
 }
-
-
-def spec_name(spec: Any) -> str:
-    return spec if isinstance(spec, str) else spec.get("name", "") if isinstance(spec, dict) else spec.name
 
 
 class Score(Step):
@@ -88,6 +84,45 @@ class Distill(Step):
     def restore(self, ctx: Context, info: dict[str, Any]) -> None:
         frame = ctx.run.scores(info["keys"], vectors=False)
         ctx.add_scores(frame.drop_duplicates("id"), [])
+
+
+class Detect(Step):
+    """The learned junk detector (``curate.detector``): corruption planted into a sample of the valid rows,
+    scored by the run's own scorers, a classifier on planted-vs-original; ``junk_prob`` for every valid row."""
+
+    name = "detect"
+
+    def settings(self, ctx: Context) -> Any:
+        return ctx.recipe.detector.model_dump()
+
+    def outputs(self, ctx: Context) -> list[Path]:
+        return [ctx.run.detector_dir / "junk.parquet", ctx.run.detector_dir / "detector.json"]
+
+    def run(self, ctx: Context) -> StepCounts:
+        from curate.detector import detect
+        from curate.pipeline.ingest import messages_by_row
+
+        kept = ctx.kept()
+        row_of = dict(zip(kept.column("id").to_pylist(), kept.column("row").to_pylist(), strict=True))
+        real = pd.DataFrame({"id": list(row_of)}).merge(ctx.scores, on="id", how="left").drop_duplicates("id")
+
+        def read(ids: list[str]) -> list[list[dict]]:
+            return messages_by_row(ctx.shards, np.array([row_of[i] for i in ids], np.int64)).to_pylist()
+
+        found = detect(real, read, list(ctx.scorers), ctx.recipe.detector, ctx.progress)
+        if "skipped" in found.report:
+            ctx.warn(f"detector skipped: {found.report['skipped']}; junk_prob is null")
+        out = ctx.run.detector_dir
+        write_parquet(out / "training.parquet", pa.Table.from_pandas(found.training.frame, preserve_index=False))
+        write_parquet(out / "junk.parquet", pa.Table.from_pandas(found.scores, preserve_index=False))
+        write_json(out / "detector.json", found.report)
+        self.restore(ctx, {})
+        n = int(ctx.alive.sum())
+        return StepCounts(n, n, info={k: found.report[k] for k in ("auroc", "flagged_share", "skipped")
+                                      if k in found.report})
+
+    def restore(self, ctx: Context, info: dict[str, Any]) -> None:
+        ctx.add_scores(ctx.run.junk_scores(), [])
 
 
 def validity(table: pa.Table, scores: pd.DataFrame, checks: list[str]) -> pd.Series:

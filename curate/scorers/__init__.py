@@ -22,6 +22,7 @@ REGISTRY: dict[str, str] = {
     "embedding": "curate.scorers.embedding:EmbeddingScorer",
     "classifier": "curate.scorers.classifier:ClassifierScorer",
     "consistency": "curate.scorers.consistency:ConsistencyScorer",
+    "texture": "curate.scorers.texture:TextureScorer",
 }
 # Names people reach for (and the issue text uses) that mean a registered scorer.
 ALIASES: dict[str, str] = {"ifd": "lm", "ppl": "lm", "perplexity": "lm", "embed": "embedding", "edu": "classifier"}

@@ -1,0 +1,146 @@
+"""Train the detector on one run and score its rows: sample -> corrupted copies -> the run's own scorers
+on the copies -> a classifier on planted-vs-original -> ``junk_prob`` for every valid row.
+
+Everything is learned from the dataset at hand, so nothing here encodes what "clean" looks like in
+some other dataset: casual chats that end without a full stop are clean if the data's own rows are
+like that, because the originals teach it so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from curate.auditing.metrics import auroc
+from curate.detector.config import COLUMN, DetectorConfig
+from curate.detector.model import Calibration, feature_columns, fit, folds_of, matrix, out_of_fold
+from curate.detector.planting import plant_copies
+from curate.schema import Message
+
+MIN_ROWS = 20  # fewer rows: no folds with both classes to learn and measure on
+ReadMessages = Callable[[list[str]], list[list[Message]]]  # ids -> their conversations
+
+
+@dataclass
+class Training:
+    """The examples: one row per sampled original (label 0) and per corrupted copy (label 1)."""
+
+    frame: pd.DataFrame  # id, label, group (the original's position), kind, family + feature columns
+    columns: list[str]  # the features learned from
+
+    @property
+    def x(self) -> np.ndarray:
+        return matrix(self.frame, self.columns)
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.frame["label"].to_numpy()
+
+
+@dataclass
+class Detected:
+    """``scores``: ``id`` + ``junk_prob`` for every row given; ``report``: what ``detector.json`` holds."""
+
+    scores: pd.DataFrame
+    report: dict[str, Any]
+    training: Training
+
+
+def sample_ids(ids: pd.Series, cfg: DetectorConfig) -> list[str]:
+    """Up to ``cfg.sample`` distinct ids, the same for the same rows and seed."""
+    uniq = ids.drop_duplicates().to_numpy()
+    take = np.random.default_rng(cfg.seed).permutation(len(uniq))[: cfg.sample]
+    return [str(i) for i in uniq[np.sort(take)]]
+
+
+def training_set(real: pd.DataFrame, read: ReadMessages, specs: list[Any], cfg: DetectorConfig,
+                 progress: bool = False) -> Training:
+    """Originals from ``real`` (the run's scores by id), copies scored now by ``specs`` (the run's scorers)."""
+    import curate
+
+    ids = sample_ids(real["id"], cfg)
+    copies, labels = plant_copies(read(ids), cfg.variants(), cfg.copies, cfg.seed)
+    copy_ids = [f"copy-{j}" for j in range(len(copies))]
+    scored = curate.score(pa.table({"id": copy_ids, "messages": copies}), specs, progress=progress)
+    scored = scored.set_index("id").reindex(copy_ids).reset_index()
+    originals = real.drop_duplicates("id").set_index("id").reindex(ids).reset_index()
+    columns = feature_columns(originals, scored, COLUMN)
+    originals = originals.assign(label=0, group=np.arange(len(ids)), kind="", family="")
+    scored = scored.assign(label=1, group=labels["position"].to_numpy(), kind=labels["kind"].to_numpy(),
+                           family=labels["family"].to_numpy())
+    keep = ["id", "label", "group", "kind", "family", *columns]
+    return Training(pd.concat([originals[keep], scored[keep]], ignore_index=True), columns)
+
+
+def _by(frame: pd.DataFrame, prob: np.ndarray, key: str) -> dict[str, float]:
+    """AUROC of each ``key`` value's copies against every original."""
+    clean = (frame["label"] == 0).to_numpy()
+    out = {}
+    for name in sorted(set(frame[key]) - {""}):
+        rows = clean | (frame[key] == name).to_numpy()
+        out[name] = round(auroc(frame["label"].to_numpy()[rows], prob[rows]), 4)
+    return out
+
+
+def held_out_families(train: Training, cfg: DetectorConfig) -> dict[str, float]:
+    """Per family: AUROC of its copies against the originals when no copy of that family was learned
+    from (two folds): how the detector does on damage it was never shown."""
+    x, y, frame = train.x, train.y, train.frame
+    fold = folds_of(frame["group"].to_numpy(), 2, cfg.seed)
+    out = {}
+    for family in sorted(set(frame["family"]) - {""}):
+        mine = (frame["family"] == family).to_numpy()
+        raw = out_of_fold(x, y, fold, cfg.model, cfg.seed, train_mask=~mine)
+        rows = (y == 0) | mine
+        out[family] = round(auroc(y[rows], raw[rows]), 4)
+    return out
+
+
+def _junk_prob(real: pd.DataFrame, train: Training, cfg: DetectorConfig) -> tuple[pd.Series, np.ndarray]:
+    """``(junk_prob by real id, calibrated out-of-fold probability per training example)``. A sampled row's
+    own score is its out-of-fold one: the final model trained on it as a clean example."""
+    x, y = train.x, train.y
+    fold = folds_of(train.frame["group"].to_numpy(), cfg.folds, cfg.seed)
+    calibrate = Calibration(oof_raw := out_of_fold(x, y, fold, cfg.model, cfg.seed), y)
+    oof = calibrate(oof_raw)
+    final = fit(x, y, cfg.model, cfg.seed)
+    prob = pd.Series(calibrate(final.raw(matrix(real, train.columns))), index=real["id"].to_numpy())
+    prob = prob.groupby(level=0).first()
+    sampled = (train.frame["label"] == 0).to_numpy()
+    prob.loc[train.frame["id"].to_numpy()[sampled]] = oof[sampled]
+    return prob, oof
+
+
+def skipped(real: pd.DataFrame, why: str) -> Detected:
+    """No detector: ``junk_prob`` is null for every row (a filter on it passes none; a rank puts them last)."""
+    scores = pd.DataFrame({"id": real["id"].to_numpy(), COLUMN: np.nan})
+    return Detected(scores, {"skipped": why, "sampled": 0}, Training(pd.DataFrame(), []))
+
+
+def detect(real: pd.DataFrame, read: ReadMessages, specs: list[Any], cfg: DetectorConfig,
+           progress: bool = False) -> Detected:
+    """Train on ``real``'s own rows and score them all. ``real``: ``id`` + the run's score columns. With
+    fewer than :data:`MIN_ROWS` distinct rows there is nothing to learn from: see :func:`skipped`."""
+    started = time.perf_counter()
+    if real["id"].nunique() < MIN_ROWS:
+        return skipped(real, f"{real['id'].nunique()} valid rows; the detector needs at least {MIN_ROWS}")
+    train = training_set(real, read, specs, cfg, progress)
+    prob, oof = _junk_prob(real, train, cfg)
+    scores = pd.DataFrame({"id": real["id"].to_numpy(), COLUMN: prob.reindex(real["id"]).to_numpy()})
+    sampled = train.frame["label"] == 0
+    report = {
+        "settings": cfg.model_dump(), "variants": list(cfg.variants()), "features": train.columns,
+        "sampled": int(sampled.sum()), "copies": train.frame.loc[~sampled, "kind"].value_counts().to_dict(),
+        "auroc": round(auroc(train.y, oof), 4), "auroc_by_family": _by(train.frame, oof, "family"),
+        "auroc_by_variant": _by(train.frame, oof, "kind"),
+        "held_out_family_auroc": held_out_families(train, cfg),
+        "flagged_share": round(float((scores[COLUMN] >= 0.5).mean()), 4),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    return Detected(scores, report, train)

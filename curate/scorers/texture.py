@@ -1,0 +1,115 @@
+"""How the first answer is written, as numbers a learned detector can weigh: no thresholds here.
+
+Rules like "no terminal punctuation = truncated" mirror one planting code and fail on real chats
+(casual answers end without a full stop). These columns describe an answer's texture instead:
+repetition at every scale (zlib compression, repeated sentences and lines), markup and escape residue,
+character classes, how it ends (a colon, an open code fence, a list item), and its length next to
+the question's. Alone none is a verdict; ``curate.detector`` learns per dataset which combinations
+mark junk, from corruption planted into that dataset's own rows.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from typing import Any
+
+from curate.schema import Message
+from curate.scorers.base import Resources
+
+COLUMNS = (
+    "answer_log_chars", "question_log_chars", "answer_question_log_ratio", "compress_ratio",
+    "dup_sentence_frac", "answer_dup_line_frac", "distinct_word_frac", "html_per_k", "escape_per_k",
+    "markdown_per_k", "punct_frac", "upper_frac", "digit_frac", "non_ascii_frac", "ends_terminal",
+    "ends_colon", "ends_list_item", "open_code_fence", "starts_lower", "mean_word_chars",
+    "mean_sentence_words", "last_sentence_words",
+)
+_HTML = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]{0,9}(?:\s[^<>]{0,80})?/?>|&(?:[a-zA-Z]{2,8}|#\d{2,5}|#x[0-9a-fA-F]{2,4});")
+_ESCAPE = re.compile(r"\\[nrt\"']|\\u[0-9a-fA-F]{4}")
+_MARKDOWN = re.compile(r"\[[^\]\n]{1,80}\]\((?:https?://|/)[^)\s]*\)|^\s*\|?\s*:?-{3,}|\*\*|__|^#{1,6}\s|Copy code", re.M)
+_SENTENCE = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])\s+|\n+")
+_WORD = re.compile(r"\w+")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+\u2022]|\d{1,3}[.)])\s+\S")
+_TERMINAL = tuple(".!?)]}\"'`*>|~\u3002\uff01\uff1f")
+_PUNCT = re.compile(r"[^\w\s]")
+_UPPER = re.compile("[A-Z\u00c0-\u00de\u0391-\u03a9\u0410-\u042f]")  # Latin, Greek, Cyrillic capitals
+_DIGIT = re.compile(r"\d")
+HEAD = 8000  # characters of the answer read: the cost stays flat on very long answers
+
+
+def _per_k(pattern: re.Pattern[str], text: str) -> float:
+    return 1000.0 * len(pattern.findall(text)) / max(len(text), 1)
+
+
+def _share(pattern: re.Pattern[str], text: str) -> float:
+    return len(pattern.findall(text)) / max(len(text), 1)
+
+
+def _repetition(answer: str) -> dict[str, float | None]:
+    """Repeats at three scales: bytes (zlib), sentences, lines; None where the answer is too short."""
+    raw = answer[:HEAD].encode("utf-8", "replace")
+    sentences = [s.strip().lower() for s in _SENTENCE.split(answer[:HEAD]) if len(s.strip()) > 8]
+    lines = [ln.strip() for ln in answer[:HEAD].splitlines() if ln.strip()]
+    return {
+        "compress_ratio": len(zlib.compress(raw, 6)) / len(raw) if len(raw) >= 80 else None,
+        "dup_sentence_frac": 1 - len(set(sentences)) / len(sentences) if len(sentences) >= 3 else None,
+        "answer_dup_line_frac": 1 - len(set(lines)) / len(lines) if len(lines) >= 3 else None,
+    }
+
+
+def _ending(answer: str) -> dict[str, Any]:
+    """How the answer stops: punctuation, a colon announcing what never comes, a list item, an open fence."""
+    end = answer.rstrip()
+    tail = end[-2000:]
+    lines = [ln for ln in tail.splitlines() if ln.strip()]
+    sentences = [s for s in _SENTENCE.split(tail) if s.strip()]
+    return {
+        "ends_terminal": bool(end) and (end.endswith(_TERMINAL) or end[-1].isdigit()),
+        "ends_colon": end.endswith(":"),
+        "ends_list_item": bool(lines) and bool(_LIST_ITEM.match(lines[-1])),
+        "open_code_fence": end.count("```") % 2 == 1,
+        "starts_lower": bool(answer.lstrip()) and answer.lstrip()[0].islower(),
+        "last_sentence_words": len(_WORD.findall(sentences[-1])) if sentences else 0,
+    }
+
+
+def texture(messages: list[Message]) -> dict[str, Any]:
+    """The texture columns of the first user question and the first assistant answer."""
+    question = next((m["content"] for m in messages if m["role"] == "user"), "")
+    answer = next((m["content"] for m in messages if m["role"] == "assistant"), "")
+    head = answer[:HEAD]
+    words = _WORD.findall(head)
+    sentences = [s for s in _SENTENCE.split(head) if s.strip()]
+    return {
+        "answer_log_chars": math.log1p(len(answer)),
+        "question_log_chars": math.log1p(len(question)),
+        "answer_question_log_ratio": math.log1p(len(answer)) - math.log1p(len(question)),
+        **_repetition(answer),
+        "distinct_word_frac": len({w.lower() for w in words}) / len(words) if len(words) >= 5 else None,
+        "html_per_k": _per_k(_HTML, head),
+        "escape_per_k": _per_k(_ESCAPE, head),
+        "markdown_per_k": _per_k(_MARKDOWN, head),
+        "punct_frac": _share(_PUNCT, head),
+        "upper_frac": _share(_UPPER, head),
+        "digit_frac": _share(_DIGIT, head),
+        "non_ascii_frac": 1 - len(head.encode("ascii", "ignore")) / max(len(head), 1),
+        **_ending(answer),
+        "mean_word_chars": sum(map(len, words)) / len(words) if words else None,
+        "mean_sentence_words": len(words) / len(sentences) if sentences else None,
+    }
+
+
+class TextureScorer:
+    """No model, CPU only: the first answer's texture (repetition, markup, characters, ending, length)."""
+
+    name = "texture"
+    columns = COLUMNS
+    resources = Resources(device="cpu", batch_size=2048)
+
+    def settings(self) -> dict[str, Any]:
+        return {"version": 1}
+
+    def score(self, conversations: list[list[Message]]) -> dict[str, list[Any]]:
+        rows = [texture(c) for c in conversations]
+        return {col: [r[col] for r in rows] for col in COLUMNS}

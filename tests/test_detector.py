@@ -1,0 +1,121 @@
+"""The learned junk detector: texture columns, its settings (each acts or is refused), how well it finds
+corruption planted into data it learned from, and its place in a run."""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from helpers import recipe
+from pydantic import ValidationError
+
+import curate
+from curate.auditing.metrics import auroc
+from curate.auditing.plant import plant
+from curate.detector import DetectorConfig, detect
+from curate.pipeline import run
+from curate.rundir import RunDir
+from curate.scorers.texture import texture
+
+SPECS = ["heuristics", "consistency", "texture"]
+
+
+def _chat(question: str, answer: str) -> list[dict]:
+    return [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+
+
+def test_texture_describes_repetition_markup_and_endings():
+    prose = "Photosynthesis turns light into chemical energy. Plants store it as sugar. Animals eat the plants."
+    plain = texture(_chat("How do plants get energy?", prose))
+    looped = texture(_chat("How do plants get energy?", " ".join([prose] * 6)))
+    assert looped["compress_ratio"] < plain["compress_ratio"] / 2 and looped["dup_sentence_frac"] > 0.8
+    html = texture(_chat("q", "Use <div class=\"x\">this</div> &amp; that &#39;s it.<br>"))
+    assert html["html_per_k"] > 50 and plain["html_per_k"] == 0
+    assert texture(_chat("q", "Line one\\nLine two\\n"))["escape_per_k"] > 0
+    announced = texture(_chat("Write code", "Here is the code:"))
+    assert announced["ends_colon"] and not announced["ends_terminal"]
+    fenced = texture(_chat("Code?", "Sure:\n```python\nprint(1)\n"))
+    assert fenced["open_code_fence"] and not plain["open_code_fence"]
+    listing = texture(_chat("Steps?", "Do this:\n1. First\n2. Second"))
+    assert listing["ends_list_item"]
+    assert texture(_chat("q", ""))["compress_ratio"] is None  # too short to say
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"kinds": ["truncaton"]}, "unknown kind 'truncaton'"),
+    ({"exclude": ["all"]}, "leaves no corruption variant"),
+    ({"copies": 0}, "copies"),
+    ({"sample": 5}, "sample"),
+    ({"model": "forest"}, "model"),
+    ({"colour": 1}, "colour"),
+])
+def test_bad_settings_are_refused(settings, message):
+    with pytest.raises((ValidationError, ValueError), match=message):
+        DetectorConfig(**settings).variants()
+
+
+def test_families_expand_and_exclude_removes():
+    cfg = DetectorConfig(kinds=["truncation", "loop"], exclude=["truncated_list"])
+    assert "truncated_list" not in cfg.variants() and {"truncated", "loop", "unclosed_fence"} <= set(cfg.variants())
+    assert "near_dup" not in DetectorConfig().variants()  # dedup's job
+
+
+@pytest.fixture(scope="module")
+def pool():
+    """300 well-formed ShareGPT rows with 30% planted junk (labels beside), scored by the cheap scorers."""
+    data = curate.load("sharegpt-sample", limit=700)
+    convs = [[{"role": m["role"], "content": m["content"]} for m in c] for c in data.table.column("messages").to_pylist()]
+    convs = [c for c in convs if c[0]["role"] == "user" and c[-1]["role"] == "assistant"][:300]
+    planted = plant(convs, 0.3, ("truncated", "loop", "refusal", "misaligned", "mojibake", "word_salad"), seed=3)
+    ids = [f"r{i}" for i in range(len(convs))]
+    real = curate.score(pa.table({"id": ids, "messages": planted.conversations}), SPECS, progress=False)
+    by_id = dict(zip(ids, planted.conversations, strict=True))
+    return real, (lambda xs: [by_id[i] for i in xs]), planted.labels["kind"].to_numpy() != ""
+
+
+def test_detector_finds_junk_planted_by_someone_else(pool):
+    """The pool's junk was planted before (30%, labelled clean in the detector's eyes); the detector, which
+    plants its own copies, still ranks it high, and calls about as many rows junk as there are."""
+    real, read, bad = pool
+    found = detect(real, read, SPECS, DetectorConfig(copies=1.8))
+    prob = found.scores.set_index("id").loc[real["id"], "junk_prob"].to_numpy()
+    assert auroc(bad, prob) > 0.72  # 0.76 on these 300 rows; 0.84 on 600 (benchmarks/RESULTS.md, detector)
+    assert 0.1 < found.report["flagged_share"] < 0.5
+    assert found.report["auroc"] > 0.7 and set(found.report["held_out_family_auroc"]) >= {"truncation", "repetition"}
+    assert "turns" not in found.report["features"] and "texture" not in found.report["features"]
+
+
+@pytest.mark.parametrize("change", [{"sample": 100}, {"copies": 1.8}, {"kinds": ["loop"]}, {"exclude": ["repetition"]},
+                                    {"model": "logistic"}, {"folds": 3}, {"seed": 1}])
+def test_every_setting_changes_the_result(pool, change):
+    real, read, _ = pool
+    base = detect(real, read, SPECS, DetectorConfig(copies=0.9, sample=200, kinds=["loop", "truncated"]))
+    other = detect(real, read, SPECS, DetectorConfig(**{"copies": 0.9, "sample": 200, "kinds": ["loop", "truncated"],
+                                                        **change}))
+    assert not np.allclose(base.scores["junk_prob"], other.scores["junk_prob"], equal_nan=True)
+
+
+def test_a_run_with_a_detector(dirty_jsonl, tmp_path, monkeypatch):
+    r = recipe(dirty_jsonl, tmp_path / "run", detector={"copies": 0.9},
+               subsets=[{"name": "clean", "filter": "junk_prob < 0.5", "rank": {"-junk_prob": 1}, "budget": 10}])
+    run(r, progress=False)
+    rd = RunDir(tmp_path / "run")
+    scores = rd.scores(vectors=False)
+    kept = rd.pool()
+    report = rd.detector()  # every valid row is scored (dedup runs after the detector) and sampled (< 1000)
+    assert scores["junk_prob"].notna().sum() == report["sampled"] >= len(kept) and "answer_log_chars" in scores
+    assert kept["junk_prob"].notna().all() and report["copies"] and 0 <= report["auroc"] <= 1
+    chosen = rd.selections()["clean"]
+    assert (kept.set_index("id").loc[chosen["id"], "junk_prob"] < 0.5).all()
+    import curate.detector.train as train
+
+    monkeypatch.setattr(train, "training_set", lambda *a, **k: pytest.fail("a finished detector re-ran"))
+    run(r, progress=False)  # resumes: the detector is restored, not trained again
+    assert json.loads((tmp_path / "run" / "detector" / "detector.json").read_text()) == report
+
+
+def test_too_few_rows_skip_the_detector_with_null_scores(pool):
+    real, read, _ = pool
+    found = detect(real.head(12), read, SPECS, DetectorConfig())
+    assert found.scores["junk_prob"].isna().all() and len(found.scores) == 12
+    assert "needs at least 20" in found.report["skipped"]
