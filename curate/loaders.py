@@ -111,7 +111,9 @@ def parse_line(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        return _Bad("invalid_utf8", str(e), raw[:_RAW_PREVIEW].decode("utf-8", "replace"))
+        utf16 = raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+        hint = "; the file starts with a UTF-16 byte order mark: convert it to UTF-8" if utf16 else ""
+        return _Bad("invalid_utf8", f"{e}{hint}", raw[:_RAW_PREVIEW].decode("utf-8", "replace"))
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:

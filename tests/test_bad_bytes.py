@@ -130,17 +130,22 @@ def _run(tmp_path, capsys, content: bytes):
     return code, capsys.readouterr().err.strip().splitlines(), RunDir(tmp_path / "run")
 
 
-@pytest.mark.parametrize("content,quarantined", [
-    (b"", 0),
-    (b"{broken\n" + BAD["latin1"][0] + b"\n\n", 3),
-    ("\n".join(json.dumps(sharegpt(f"q{i}", "a")) for i in range(3)).encode("utf-16"), 3),  # a UTF-16 file
+@pytest.mark.parametrize("content,quarantined,reasons", [
+    (b"", 0, ""),
+    (b"{broken\n" + BAD["latin1"][0] + b"\n\n", 3, "malformed_json: 1, invalid_utf8: 1, blank_line: 1"),
+    ("\n".join(json.dumps(sharegpt(f"q{i}", "a")) for i in range(3)).encode("utf-16"), 3,  # a UTF-16 file
+     "malformed_json: 2, invalid_utf8: 1"),
 ])
-def test_nothing_readable_is_one_line_exit_2_and_a_failed_manifest(tmp_path, capsys, content, quarantined):
+def test_nothing_readable_is_one_line_exit_2_and_a_failed_manifest(tmp_path, capsys, content, quarantined, reasons):
     code, err, run = _run(tmp_path, capsys, content)
-    says = f"{quarantined} of {quarantined} lines quarantined, see {run.quarantine}" if quarantined else "the input is empty"
+    says = f"{quarantined} of {quarantined} lines quarantined ({reasons}), see {run.quarantine}" if quarantined \
+        else "the input is empty"
     assert code == 2 and err == [f"curate: error: no readable conversations in {tmp_path / 'in.jsonl'}: {says}"]
     assert run.manifest()["status"] == "failed"
-    assert len(run.quarantine.read_text().splitlines()) == quarantined
+    quarantine = [json.loads(x) for x in run.quarantine.read_text().splitlines()]
+    assert len(quarantine) == quarantined
+    if content.startswith(codecs.BOM_UTF16_LE):
+        assert "UTF-16 byte order mark: convert it to UTF-8" in quarantine[0]["detail"]
 
 
 def test_a_run_over_latin1_and_surrogate_lines_finishes_and_quarantines_them(tmp_path):

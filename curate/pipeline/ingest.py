@@ -4,6 +4,7 @@ shard, so a killed ingest restarts at the first missing shard and ends with the 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,11 +49,14 @@ def _summed(counts: list[dict[str, int]]) -> dict[str, int]:
     return out
 
 
-def _nothing_readable(source: str, read: int, quarantined: int, path: Path) -> UserError:
-    """The one-line error of an input with no conversation in it (empty, all quarantined, UTF-16, ...)."""
+def _nothing_readable(source: str, read: int, quarantine: list[dict[str, Any]], path: Path) -> UserError:
+    """The one-line error of an input with no conversation in it (empty, all quarantined, UTF-16, ...),
+    with the reasons, most frequent first."""
     if not read:
         return UserError(f"no readable conversations in {source}: the input is empty")
-    return UserError(f"no readable conversations in {source}: {quarantined} of {read} lines quarantined, see {path}")
+    reasons = ", ".join(f"{r}: {n}" for r, n in Counter(q["reason"] for q in quarantine).most_common())
+    return UserError(f"no readable conversations in {source}: {len(quarantine)} of {read} lines quarantined "
+                     f"({reasons}), see {path}")
 
 
 def _bar(source: str, progress: bool) -> tqdm:
@@ -110,7 +114,7 @@ class Ingest(Step):
         write_jsonl(run.quarantine, quarantine)
         read, rows = sum(p["read"] for p in per), sum(p["rows"] for p in per)
         if not rows:
-            raise _nothing_readable(spec.source, read, len(quarantine), run.quarantine)
+            raise _nothing_readable(spec.source, read, quarantine, run.quarantine)
         if not n_shards:  # nothing was read: one empty shard, so the run still has (no) conversations
             write_parquet(run.shard(0), to_table([]))
         run.write_conversations_index([run.shard(k) for k in range(max(n_shards, 1))])
