@@ -36,8 +36,9 @@ SETTINGS_DEFAULTS = {"temperature": 0.7, "min_p": 0.1, "max_new_tokens": 128, "s
 # (benchmarks/RESULTS.md, `## app`), and the vote records how each answer ended either way.
 ARENA_MAX_NEW_TOKENS = 256
 # How often the streaming answers redraw (seconds). Every redraw is a script run holding the GIL while the
-# answers are sampled on another thread: 0.4 s cost the model a third of its speed; 1 s keeps it above 90%
-# and still reads as streaming.
+# answers are sampled on another thread, and a browser re-render on the same CPU: at 0.4 s (with the
+# post-script gc.collect already off) the maintainers saw 4.1-4.7 tokens/s per column where the model alone
+# made ~7.4; at 1 s the app streams at the model's own speed (benchmarks/RESULTS.md, `## app`).
 STREAM_REFRESH_S = float(os.environ.get("CURATE_STREAM_REFRESH_S", "1.0"))  # the variable: for the benchmark
 
 
