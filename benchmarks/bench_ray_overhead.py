@@ -16,9 +16,8 @@ from pathlib import Path
 
 from curate.executors import Shards, get_executor
 from curate.loaders import iter_load
-from curate.rundir import write_parquet
+from curate.rundir import RunDir, scores, write_parquet
 from curate.scorers.heuristics import HeuristicsScorer
-from curate.store import ScoreStore, scores
 
 
 def main() -> None:
@@ -41,7 +40,7 @@ def main() -> None:
     n = sum(t.num_rows for t in shards.tables(("id",)))
 
     t0 = time.perf_counter()
-    get_executor("local", workers=args.workers).fill(HeuristicsScorer(), shards, ScoreStore(work / "local"), progress=False)
+    get_executor("local", workers=args.workers).fill(HeuristicsScorer(), shards, RunDir(work / "local").score_store(), progress=False)
     t_local = time.perf_counter() - t0
 
     import ray
@@ -50,7 +49,7 @@ def main() -> None:
     ray.init(num_cpus=args.cpus, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
     t_init = time.perf_counter() - t0
     t0 = time.perf_counter()
-    get_executor("ray").fill(HeuristicsScorer(), shards, ScoreStore(work / "ray"), progress=False)
+    get_executor("ray").fill(HeuristicsScorer(), shards, RunDir(work / "ray").score_store(), progress=False)
     t_ray = time.perf_counter() - t0
     ray.shutdown()
 

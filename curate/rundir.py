@@ -37,7 +37,6 @@ import contextlib
 import hashlib
 import json
 import os
-import secrets
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,62 +49,20 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.errors import UserError
-
-TMP_SUFFIX = ".tmp"  # atomic_path's temp files: ``.<name>.<random>.tmp``; a killed run may leave some
+from curate.files import (  # noqa: F401  (re-exported: curate.rundir.write_json etc. are imported across curate, tests, benchmarks)
+    TMP_SUFFIX,
+    atomic_path,
+    fingerprint,
+    write_json,
+    write_jsonl,
+    write_parquet,
+    write_text,
+)
+from curate.store import ScoreStore, join_frames
 
 
 class RunDirError(UserError):
     """The run directory is not what it says it holds (a damaged index, a replaced shard)."""
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path beside ``path``; it replaces ``path`` only if the block finishes. The temp file is
-    created with mode 0666 less the umask, like any file a program writes (mkstemp's 0600 would stay)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}{TMP_SUFFIX}")
-    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_text(path: str | os.PathLike, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-
-def write_json(path: str | os.PathLike, obj: Any) -> None:
-    write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
-
-
-def write_parquet(path: str | os.PathLike, table: pa.Table) -> None:
-    """Atomic zstd Parquet. Ids and message texts are unique per row: writing them without trying a
-    dictionary first costs ~15% less CPU and the same bytes."""
-    names = [c for c in table.column_names if c not in ("id", "messages")]
-    if "messages" in table.column_names:
-        names.append("messages.list.element.role")
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd", use_dictionary=names)
-
-
-def write_jsonl(path: str | os.PathLike, rows: Any) -> int:
-    n = 0
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-            n += 1
-    return n
-
-
-def fingerprint(*parts: Any) -> str:
-    """A short stable hash of JSON-able parts (settings, input paths and sizes)."""
-    blob = json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _scalar_columns(df: pd.DataFrame) -> list[str]:
@@ -220,6 +177,10 @@ class RunDir:
     @property
     def scores_dir(self) -> Path:
         return self.root / "scores"
+
+    def score_store(self) -> ScoreStore:
+        """The run's score store (``RUN/scores/``)."""
+        return ScoreStore(self.scores_dir)
 
     @property
     def dedup_dir(self) -> Path:
@@ -381,11 +342,9 @@ class RunDir:
         """Every score column (or those of the given keys / scorer names) joined on ``id``; ``vectors=False``
         leaves out vector and ``*_error`` columns, one row per id. With ``ids``, only those rows (filtered
         in Arrow before pandas, so a sample of a large run stays small)."""
-        from curate.store import ScoreStore, join_frames
-
         if not self.scores_dir.is_dir():
             return pd.DataFrame({"id": pd.Series([], dtype=object)})
-        store = ScoreStore(self.root)
+        store = self.score_store()
         chosen = [store.resolve_key(k) for k in keys] if keys else store.keys()
         df = join_frames({k: store.frame(k, ids) for k in chosen}, ids)
         junk = self.junk_scores() if not keys else None
@@ -394,10 +353,8 @@ class RunDir:
         return df if vectors else df[["id", *_scalar_columns(df)]].drop_duplicates("id")
 
     def embeddings(self, name: str = "embedding", column: str = "embedding") -> tuple[list[str], np.ndarray]:
-        """``(ids, float16 matrix)`` of scorer ``name``'s vector ``column`` (curate.store.load_embeddings)."""
-        from curate.store import load_embeddings
-
-        return load_embeddings(self.root, name, column)
+        """``(ids, float16 matrix)`` of scorer ``name``'s vector ``column`` (``ScoreStore.embeddings``)."""
+        return self.score_store().embeddings(name, column)
 
     def invalid(self) -> pd.DataFrame:
         """Rows validity checks removed (id, row, reason ``invalid:<check>``)."""
@@ -526,3 +483,16 @@ class RunDir:
         m.update(fields)
         write_json(self.manifest_path, m)
         return m
+
+
+def scores(run: str | os.PathLike, keys: list[str] | None = None) -> pd.DataFrame:
+    """Every score column of ``run`` (or of the given keys / scorer names) joined on ``id`` (``curate.scores``)."""
+    return RunDir(run).score_store().joined(keys)
+
+
+def load_embeddings(
+    run: str | os.PathLike, name: str = "embedding", column: str = "embedding"
+) -> tuple[list[str], np.ndarray]:
+    """``(ids, float16 matrix)`` of a vector column of ``run``'s score store, memory-mapped from a cached
+    ``.npy`` (``curate.load_embeddings``; :meth:`curate.store.ScoreStore.embeddings`)."""
+    return RunDir(run).score_store().embeddings(name, column)

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from curate._deprecated import renamed
 from curate.errors import UserError
+from curate.rundir import RunDir
 from curate.schema import Message, conversation_id
 from curate.scorers import build
 from curate.scorers.base import Scorer, scorer_key
@@ -208,7 +209,7 @@ def score(
     run_dir = renamed("curate.score", "run", "run_dir", run, run_dir)
     built = [build(s) for s in scorers]
     convs = Conversations(data)
-    store = ScoreStore(run_dir)
+    store = RunDir(run_dir).score_store() if run_dir is not None else ScoreStore(None)
     frames: dict[str, pd.DataFrame] = {}
     for s in built:
         _place(s, device)

@@ -1,10 +1,13 @@
 """The score store: every scorer's columns keyed by row ``id``, once per scorer key.
 
-Layout (see :class:`curate.rundir.RunDir`): ``<scorer-key>/part-*.parquet`` (``id`` + the scorer's columns + ``<name>_error``)
+Layout (the folder is ``RunDir.scores_dir``; see :class:`curate.rundir.RunDir`): ``<scorer-key>/part-*.parquet`` (``id`` + the scorer's columns + ``<name>_error``)
 and ``meta.json`` (name, settings, model revision). Parts are written atomically and only appended,
 so a killed run loses at most the part in flight; when one id appears in several parts the newest
 part wins (a retried failure replaces its error row). Vector columns are float16 lists;
-:func:`load_embeddings` serves them as one memory-mapped matrix from a cached ``.npy``.
+:meth:`ScoreStore.embeddings` serves them as one memory-mapped matrix from a cached ``.npy``.
+
+This module knows its folder, not the run directory: ``curate.rundir`` imports it (``RunDir.score_store()``,
+``curate.scores(run)``, ``curate.load_embeddings(run)``), never the other way.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.errors import UserError
-from curate.rundir import RunDir, atomic_path, write_json, write_parquet
+from curate.files import atomic_path, write_json, write_parquet
 
 
 def concat(tables: list[pa.Table]) -> pa.Table:
@@ -40,10 +43,10 @@ def concat(tables: list[pa.Table]) -> pa.Table:
 
 
 class ScoreStore:
-    """Score parts of one run directory, or in memory when ``run_dir`` is None."""
+    """Score parts in the folder ``root`` (a run's ``RunDir(run).scores_dir``), or in memory when ``root`` is None."""
 
-    def __init__(self, run_dir: str | os.PathLike | None):
-        self.root = RunDir(run_dir).scores_dir if run_dir is not None else None
+    def __init__(self, root: str | os.PathLike | None):
+        self.root = Path(root) if root is not None else None
         self._mem: dict[str, list[pa.Table]] = {}
         self._mem_meta: dict[str, dict] = {}
 
@@ -141,6 +144,43 @@ class ScoreStore:
             t = t.filter(pc.is_in(t["id"], value_set=pa.array(ids, pa.string())))
         return t.to_pandas()
 
+    # --- joined reads -----------------------------------------------------------------------
+    def joined(self, keys: list[str] | None = None) -> pd.DataFrame:
+        """Every key's columns (or the given keys / scorer names) joined on ``id``."""
+        chosen = [self.resolve_key(k) for k in keys] if keys else self.keys()
+        return join_frames({k: self.frame(k) for k in chosen})
+
+    def embeddings(self, name: str = "embedding", column: str = "embedding") -> tuple[list[str], np.ndarray]:
+        """``(ids, float16 matrix)`` of a vector column, memory-mapped from a cached ``.npy``.
+
+        ``name`` is a scorer key or a scorer name (the newest key of that name). Rows whose vector is
+        null (failed) are left out. The cache is rebuilt whenever the key's parts change.
+        """
+        key = self.resolve_key(name)
+        assert self.root is not None
+        stamp = [p.name for p in self._parts(key)]
+        cache = self.root / key / "cache"
+        npy, idx = cache / f"{column}.npy", cache / f"{column}.ids.json"
+        if idx.exists() and npy.exists():
+            info = json.loads(idx.read_text())
+            if info.get("parts") == stamp:
+                return info["ids"], np.load(npy, mmap_mode="r")
+        t = self.read(key, ["id", column])
+        if column not in t.column_names:
+            raise UserError(f"score key {key!r} has no column {column!r}; columns: {self.read(key).column_names}")
+        t = t.filter(pc.is_valid(t[column]))
+        ids = t["id"].to_pylist()
+        col = t[column].combine_chunks() if t.num_rows else pa.array([], pa.list_(pa.float16()))
+        flat = pc.list_flatten(col).to_numpy(zero_copy_only=False).astype(np.float16)
+        dim = len(flat) // len(ids) if ids else 0
+        if ids and dim * len(ids) != len(flat):
+            raise ValueError(f"vectors in {key}/{column} have different lengths")
+        cache.mkdir(parents=True, exist_ok=True)
+        with atomic_path(npy) as tmp, open(tmp, "wb") as f:
+            np.save(f, flat.reshape(len(ids), dim))
+        write_json(idx, {"parts": stamp, "ids": ids})
+        return ids, np.load(npy, mmap_mode="r")
+
 
 def join_frames(frames: dict[str, pd.DataFrame], ids: list[str] | None = None) -> pd.DataFrame:
     """Outer-join per-key frames on ``id``; a column two keys share gets ``__<key>`` appended."""
@@ -155,44 +195,3 @@ def join_frames(frames: dict[str, pd.DataFrame], ids: list[str] | None = None) -
         out = df if out is None else out.merge(df, on="id", how="left" if ids is not None else "outer")
     return out if out is not None else pd.DataFrame({"id": []})
 
-
-def scores(run: str | os.PathLike, keys: list[str] | None = None) -> pd.DataFrame:
-    """Every score column of ``run`` (or of the given keys / scorer names) joined on ``id``."""
-    store = ScoreStore(run)
-    chosen = [store.resolve_key(k) for k in keys] if keys else store.keys()
-    return join_frames({k: store.frame(k) for k in chosen})
-
-
-def load_embeddings(
-    run: str | os.PathLike, name: str = "embedding", column: str = "embedding"
-) -> tuple[list[str], np.ndarray]:
-    """``(ids, float16 matrix)`` of a vector column, memory-mapped from a cached ``.npy``.
-
-    ``name`` is a scorer key or a scorer name (the newest key of that name). Rows whose vector is
-    null (failed) are left out. The cache is rebuilt whenever the key's parts change.
-    """
-    store = ScoreStore(run)
-    key = store.resolve_key(name)
-    assert store.root is not None
-    stamp = [p.name for p in store._parts(key)]
-    cache = store.root / key / "cache"
-    npy, idx = cache / f"{column}.npy", cache / f"{column}.ids.json"
-    if idx.exists() and npy.exists():
-        info = json.loads(idx.read_text())
-        if info.get("parts") == stamp:
-            return info["ids"], np.load(npy, mmap_mode="r")
-    t = store.read(key, ["id", column])
-    if column not in t.column_names:
-        raise UserError(f"score key {key!r} has no column {column!r}; columns: {store.read(key).column_names}")
-    t = t.filter(pc.is_valid(t[column]))
-    ids = t["id"].to_pylist()
-    col = t[column].combine_chunks() if t.num_rows else pa.array([], pa.list_(pa.float16()))
-    flat = pc.list_flatten(col).to_numpy(zero_copy_only=False).astype(np.float16)
-    dim = len(flat) // len(ids) if ids else 0
-    if ids and dim * len(ids) != len(flat):
-        raise ValueError(f"vectors in {key}/{column} have different lengths")
-    cache.mkdir(parents=True, exist_ok=True)
-    with atomic_path(npy) as tmp, open(tmp, "wb") as f:
-        np.save(f, flat.reshape(len(ids), dim))
-    write_json(idx, {"parts": stamp, "ids": ids})
-    return ids, np.load(npy, mmap_mode="r")

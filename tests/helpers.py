@@ -104,7 +104,6 @@ def scored_run(root: Path, n: int = 120, with_scores: bool = True) -> RunDir:
     and two subsets (for the report and selection)."""
     from curate.selection import select
     from curate.selection import write_subset as write_selection
-    from curate.store import ScoreStore
 
     rng = np.random.default_rng(0)
     run = RunDir(root)
@@ -115,7 +114,7 @@ def scored_run(root: Path, n: int = 120, with_scores: bool = True) -> RunDir:
     lengths = np.array([len(m[1]["content"]) for m in messages])
     reward = lengths / 100 + rng.normal(scale=0.5, size=n)
     if with_scores:
-        store = ScoreStore(run.root)
+        store = run.score_store()
         store.append("heuristics-aaaa", pa.table({"id": ids, "assistant_chars": lengths, "turns": [2] * n,
                                                   "tokens": lengths // 4 + 5}))
         store.write_meta("heuristics-aaaa", {"name": "heuristics"})
@@ -142,7 +141,6 @@ def trained_run(root: str | Path, base_model: str | Path, adapters: tuple[str, .
     """A run shaped like ``curate run`` + training + evaluation output (random LoRA adapters on
     ``base_model``), small and fast: what the app reads."""
     from curate.app.testing import make_adapter
-    from curate.store import ScoreStore
 
     run, out = Path(root), RunDir(root)
     for i, name in enumerate(adapters):
@@ -153,7 +151,7 @@ def trained_run(root: str | Path, base_model: str | Path, adapters: tuple[str, .
                               for i in range(n_rows)],
                         source=["alpha" if i % 2 else "beta" for i in range(n_rows)],
                         ids=[f"id{i:03d}" for i in range(n_rows)])
-    store = ScoreStore(run)
+    store = out.score_store()
     store.write_meta("heuristics-test", {"name": "heuristics"})
     store.append("heuristics-test", pa.table({"id": [f"id{i:03d}" for i in range(n_rows)],
                                               "assistant_chars": [20.0 + i for i in range(n_rows)],

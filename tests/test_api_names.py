@@ -38,7 +38,7 @@ def test_public_names_resolve():
     for name in ("DedupResult", "Selection", "RunSummary", "RunDir", "Recipe", "load_embeddings", "store",
                  "scorers", "executors"):
         assert getattr(curate, name) is not None
-    assert curate.store.load_embeddings is curate.load_embeddings
+    assert curate.rundir.load_embeddings is curate.load_embeddings and curate.rundir.scores is curate.scores
 
 
 def test_optional_dependency_error_names_the_extra():

@@ -26,7 +26,7 @@ from curate.auditing.corruptions import (
 )
 from curate.auditing.plant import plant, split_variants, variant_folds
 from curate.scorers.consistency import consistency
-from curate.scorers.heuristics import _REFUSAL_RE
+from curate.scorers.heuristic_rules import REFUSAL_RE
 
 FRENCH = [{"role": "user", "content": "Bonjour"},
           {"role": "assistant", "content": "Bien sûr, je peux vous aider avec cela. Il faut d'abord vérifier les "
@@ -156,7 +156,7 @@ def test_repetitions():
 
 
 def test_non_answers():
-    assert not any(_REFUSAL_RE.search(r.lower()) for r in REFUSAL_PARAPHRASES)  # the canned rule misses them
+    assert not any(REFUSAL_RE.search(r.lower()) for r in REFUSAL_PARAPHRASES)  # the canned rule misses them
     assert len(set(REFUSAL_PARAPHRASES)) >= 15
     para = corrupt("refusal_paraphrase", EDGE["one_word"], 1).messages[1]["content"]
     assert any(para.startswith(r) for r in REFUSAL_PARAPHRASES)

@@ -11,7 +11,6 @@ from curate.cli import main
 from curate.proxy import distill
 from curate.proxy.fit import spearman_interval
 from curate.rundir import RunDir
-from curate.store import ScoreStore
 
 N = 200
 
@@ -26,7 +25,7 @@ def run(tmp_path):
                                 for i in range(N)],
         "source": ["a"] * N}))
     emb = rng.normal(size=(N, 8)).astype(np.float16)
-    store = ScoreStore(tmp_path)
+    store = RunDir(tmp_path).score_store()
     store.append("emb", pa.table({"id": ids, "embedding": pa.array(list(emb), pa.list_(pa.float16()))}))
     store.write_meta("emb", {"name": "emb", "columns": ["embedding"]})
     store.append("teach", pa.table({

@@ -1,5 +1,8 @@
-"""Imports point down: the graph of module-level imports among curate's modules has no cycle, and every
-module imports."""
+"""Imports point down: the graph of imports among curate's modules (curate/train and curate/app included) has
+no cycle, counting the imports inside functions as well as those at module level, and every module imports.
+
+A lazy import keeps ``import curate`` fast; it does not make a cycle acceptable: two modules that need each
+other are one module, or share a third one below both."""
 
 import ast
 import subprocess
@@ -8,6 +11,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("curate",)
+
+# Import edges (importer, imported) still allowed to close a cycle; each must be a function-level import.
+# Keep this empty: an entry names the issue that removes it.
+ALLOWED_LAZY = {
+    # issue 23: loaders.iter_load imports jsonl_reader, whose worker result (_mapped) imports loaders.Loaded.
+    # The input reader's files are being reworked; move Loaded below both there, then drop this line.
+    ("curate.jsonl_reader", "curate.loaders"),
+    # issue 23: DetectorConfig's validators import planting.expand, and planting imports config.NOT_LEARNED
+    # (curate/detector/ is being reworked); move one side below the other, then drop this line.
+    ("curate.detector.config", "curate.detector.planting"),
+}
 
 
 def _modules() -> dict[str, Path]:
@@ -25,13 +39,16 @@ def _resolve(name: str, known: dict[str, Path]) -> str | None:
     return name or None
 
 
-def _graph() -> dict[str, set[str]]:
-    """Module -> the modules it imports at module level (function-level imports are lazy on purpose)."""
+def _edges() -> dict[tuple[str, str], bool]:
+    """(importer, imported) -> whether some import of it is at module level; every import in the file
+    counts (functions, methods, ``if`` blocks), not only the module body's."""
     known = _modules()
-    graph: dict[str, set[str]] = {m: set() for m in known}
+    edges: dict[tuple[str, str], bool] = {}
     for mod, path in known.items():
         package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
-        for node in ast.parse(path.read_text()).body:
+        tree = ast.parse(path.read_text())
+        top = {id(n) for n in tree.body}
+        for node in ast.walk(tree):
             names = []
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
@@ -43,7 +60,16 @@ def _graph() -> dict[str, set[str]]:
             for n in names:
                 target = _resolve(n, known)
                 if target and target != mod and not mod.startswith(f"{target}."):  # a package's own parent is not a cycle
-                    graph[mod].add(target)
+                    edges[(mod, target)] = edges.get((mod, target), False) or id(node) in top
+    return edges
+
+
+def _graph(allowed: set[tuple[str, str]] = frozenset()) -> dict[str, set[str]]:
+    """Module -> the modules it imports anywhere in its file, less the ``allowed`` edges."""
+    graph: dict[str, set[str]] = {m: set() for m in _modules()}
+    for (mod, target) in _edges():
+        if (mod, target) not in allowed:
+            graph[mod].add(target)
     return graph
 
 
@@ -69,9 +95,25 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-def test_module_imports_have_no_cycle():
-    cycle = _cycle(_graph())
-    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+def test_imports_have_no_cycle_lazy_ones_included():
+    cycle = _cycle(_graph(ALLOWED_LAZY))
+    assert cycle is None, "import cycle (function-level imports count): " + " -> ".join(cycle)
+
+
+def test_allowed_cycle_edges_are_lazy_and_still_needed():
+    edges = _edges()
+    for edge in sorted(ALLOWED_LAZY):
+        assert edge in edges, f"{edge} is no longer imported: drop it from ALLOWED_LAZY"
+        assert not edges[edge], f"{edge} is imported at module level: it may not close a cycle"
+        assert _cycle(_graph(ALLOWED_LAZY - {edge})) is not None, f"{edge} closes no cycle: drop it from ALLOWED_LAZY"
+
+
+def test_lazy_imports_are_seen():
+    edges = _edges()
+    assert edges[("curate.rundir", "curate.store")] is True  # module level
+    assert ("curate.scorers.heuristics", "curate.scorers.heuristic_columns") in edges  # inside a method
+    assert not edges[("curate.scorers.heuristics", "curate.scorers.heuristic_columns")]
+    assert any(m.startswith("curate.train.") for m, _ in edges) and any(m.startswith("curate.app.") for m, _ in edges)
 
 
 def test_cycle_finder_finds_a_cycle():

@@ -15,7 +15,6 @@ from curate.proxy.fit import top_k_overlap
 from curate.proxy.report import html_section
 from curate.proxy.sample import draw, strata
 from curate.rundir import RunDir
-from curate.store import ScoreStore
 
 N, DIM = 400, 16
 
@@ -37,7 +36,7 @@ def run(tmp_path):
     emb = rng.normal(size=(N, DIM)).astype(np.float16)
     weights = rng.normal(size=DIM)
     truth = emb.astype(np.float64) @ weights + rng.normal(scale=0.05, size=N)
-    store = ScoreStore(tmp_path)
+    store = RunDir(tmp_path).score_store()
     store.append("synth-emb", pa.table({"id": ids, "embedding": pa.array(list(emb), pa.list_(pa.float16()))}))
     store.write_meta("synth-emb", {"name": "synth", "columns": ["embedding"]})
     store.append("teach-1", pa.table({"id": ids, "quality": truth}))
@@ -59,7 +58,7 @@ def test_recovers_a_linear_score(run):
     assert sampled.sum() == 200  # _best is the teacher's value there, the proxy's elsewhere
     assert np.allclose(got.loc[sampled, "quality_best"], truth[got.index[sampled]])
     assert np.allclose(got.loc[~sampled, "quality_best"], got.loc[~sampled, "quality_proxy"])
-    meta = ScoreStore(path).meta(result.key)
+    meta = RunDir(path).score_store().meta(result.key)
     assert meta["teacher_key"] == "teach-1" and meta["agreement"]["rows"] == result.agreement["rows"]
     assert (path / "scores" / result.key / "calibration.png").stat().st_size > 1000
     assert "quality_proxy" in result.table() and "spearman" in result.table()

@@ -41,7 +41,7 @@ def _subsets(root):
 
 def test_local_and_ray_give_identical_subsets_and_resume_across(local_ray, tmp_path):
     from curate.pipeline import run
-    from curate.store import scores
+    from curate.rundir import scores
 
     src = _input(tmp_path)
     a = run(_recipe(src, tmp_path / "local", "local"), progress=False)
@@ -56,11 +56,11 @@ def test_local_and_ray_give_identical_subsets_and_resume_across(local_ray, tmp_p
 
     # a run started locally is finished by Ray without rescoring what the store holds
     from curate.executors import Shards, get_executor
+    from curate.rundir import RunDir
     from curate.scorers.base import scorer_key
     from curate.scorers.heuristics import HeuristicsScorer
-    from curate.store import ScoreStore
 
-    store = ScoreStore(tmp_path / "local")
+    store = RunDir(tmp_path / "local").score_store()
     key = scorer_key(HeuristicsScorer())
     before = len(list((tmp_path / "local" / "scores" / key).glob("part-*.parquet")))
     get_executor("ray").fill(HeuristicsScorer(), Shards(sorted((tmp_path / "local" / "data" / "shards").glob("*.parquet"))),
@@ -71,9 +71,9 @@ def test_local_and_ray_give_identical_subsets_and_resume_across(local_ray, tmp_p
 def test_ray_gpu_scorer_on_a_cpu_cluster_is_a_clear_error(local_ray, tmp_path):
     from curate.errors import UserError
     from curate.executors import Shards, get_executor
+    from curate.rundir import RunDir
     from curate.scorers.base import Resources
     from curate.scorers.heuristics import HeuristicsScorer
-    from curate.store import ScoreStore
 
     class GpuScorer(HeuristicsScorer):
         resources = Resources(device="cuda", batch_size=8, gpus=1.0)
@@ -84,7 +84,7 @@ def test_ray_gpu_scorer_on_a_cpu_cluster_is_a_clear_error(local_ray, tmp_path):
     run(_recipe(src, tmp_path / "r", "local"), progress=False)
     shards = Shards(sorted((tmp_path / "r" / "data" / "shards").glob("*.parquet")))
     with pytest.raises(UserError, match="GPU"):
-        get_executor("ray").fill(GpuScorer(), shards, ScoreStore(tmp_path / "other"), progress=False)
+        get_executor("ray").fill(GpuScorer(), shards, RunDir(tmp_path / "other").score_store(), progress=False)
 
 
 def test_unknown_executor_is_a_user_error():

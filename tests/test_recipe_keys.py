@@ -188,7 +188,7 @@ def store(inputs):
     """A score store holding two fake embedding scorers ("embedding" with columns embedding and alt,
     and "other"), so semantic dedup and diversity run without a model, and a fake proxy teacher key
     ("teacher-fake": a noisy ``assistant_chars``)."""
-    from curate.store import ScoreStore
+    from curate.rundir import RunDir
 
     tmp, first, _ = inputs
     ids = curate.load(first).table.column("id").to_pylist()
@@ -198,7 +198,7 @@ def store(inputs):
     base[5] = base[3] + 0.25 * rng.normal(size=8)
     vectors = {"embedding": base, "alt": rng.normal(size=(len(ids), 8)), "other": base[::-1].copy()}
     root = tmp / "store"
-    s = ScoreStore(root)
+    s = RunDir(root).score_store()
 
     def column(m):
         return pa.array([list(map(float, v)) for v in m], pa.list_(pa.float16()))
@@ -246,7 +246,7 @@ def observe(recipe: Recipe, tmp: Path, scores_dir: Path, monkeypatch) -> dict:
 
     import curate.pipeline.runner as runner
     from curate.executors import get_executor
-    from curate.store import ScoreStore
+    from curate.rundir import RunDir
     from curate.train.evaluate import evaluate_run
 
     calls: list = []
@@ -271,7 +271,7 @@ def observe(recipe: Recipe, tmp: Path, scores_dir: Path, monkeypatch) -> dict:
     local = {"scorers": ["heuristics"], "executor": "local", "executor_settings": ExecutorSettings()}
     runner.run(recipe.model_copy(update=local), run_dir=out, progress=False)
     monkeypatch.undo()
-    store = ScoreStore(out)
+    store = RunDir(out).score_store()
     proxies = [[k, store.meta(k)["agreement"]] for k in sorted(store.keys()) if store.meta(k).get("teacher_key")]
     executor = get_executor(recipe.executor, **recipe.executor_options())
     evaluate = inspect.signature(evaluate_run).bind("RUN", **recipe.train.evaluate.model_dump()).arguments

@@ -96,7 +96,7 @@ def test_classifier_views(tiny_reward_dir):
 
 
 def test_embedding_torch_and_store(tiny_sentence_dir, tmp_path):
-    from curate.store import load_embeddings
+    from curate.rundir import load_embeddings
 
     spec = {"name": "embedding", "model": str(tiny_sentence_dir)}
     df = curate.score(CONVS, [spec], run_dir=tmp_path, progress=False)

@@ -8,7 +8,8 @@ import pyarrow as pa
 import pytest
 
 from curate.errors import UserError
-from curate.store import ScoreStore, load_embeddings, scores
+from curate.rundir import load_embeddings, scores
+from curate.store import ScoreStore
 
 
 def _part(ids, values, err=None, col="x"):
@@ -16,7 +17,7 @@ def _part(ids, values, err=None, col="x"):
 
 
 def test_append_read_newest_wins(tmp_path):
-    st = ScoreStore(tmp_path)
+    st = ScoreStore(tmp_path / "scores")
     st.write_meta("s-1", {"name": "s", "settings": {"a": 1}})
     st.append("s-1", _part(["a", "b"], [None, 2.0], ["boom", None]))
     st.append("s-1", _part(["a"], [1.5]))
@@ -30,14 +31,14 @@ def test_append_read_newest_wins(tmp_path):
 
 
 def test_failed_rows_can_be_left_out_of_scored_ids(tmp_path):
-    st = ScoreStore(tmp_path)
+    st = ScoreStore(tmp_path / "scores")
     st.write_meta("s-1", {"name": "s"})
     st.append("s-1", _part(["a", "b"], [None, 2.0], ["boom", None]))
     assert st.scored_ids("s-1", "s_error") == {"b"}
 
 
 def test_scores_join_and_clash_suffix(tmp_path):
-    st = ScoreStore(tmp_path)
+    st = ScoreStore(tmp_path / "scores")
     for key, vals in [("r-aaa", [1.0, 2.0]), ("r-bbb", [3.0, 4.0])]:
         st.write_meta(key, {"name": "r"})
         st.append(key, _part(["a", "b"], vals))
@@ -53,7 +54,7 @@ def test_scores_join_and_clash_suffix(tmp_path):
 
 
 def test_load_embeddings_float16_mmap_cache(tmp_path):
-    st = ScoreStore(tmp_path)
+    st = ScoreStore(tmp_path / "scores")
     st.write_meta("embedding-1", {"name": "embedding"})
     vecs = [np.arange(4, dtype=np.float16), None, np.ones(4, dtype=np.float16)]
     st.append("embedding-1", pa.table({

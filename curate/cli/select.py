@@ -85,9 +85,7 @@ def _select(run: RunDir, spec: SubsetSpec, keep_duplicates: bool) -> tuple[Selec
     df = load_pool(run.root, drop_duplicates=not keep_duplicates)
     embeddings = None
     if spec.diversity is not None:
-        from curate.store import load_embeddings
-
-        embeddings = load_embeddings(run.root, spec.diversity.embedding, spec.diversity.column)
+        embeddings = run.embeddings(spec.diversity.embedding, spec.diversity.column)
     return select(df, spec, embeddings=embeddings), df
 
 

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from curate.rundir import RunDir
 from curate.scorers import build
 from curate.scorers.base import Scorer, scorer_key
 from curate.store import ScoreStore, join_frames
@@ -65,7 +66,7 @@ def score_shards(
 ) -> pd.DataFrame:
     """Like ``curate.score`` over shards: one row per unique id, every scorer's columns."""
     built = [build(spec) for spec in scorers]
-    store = ScoreStore(run)
+    store = RunDir(run).score_store()
     for scorer in built:
         executor.fill(scorer, shards, store, progress=progress)
     return stored_scores(shards, built, run)
@@ -74,7 +75,7 @@ def score_shards(
 def stored_scores(shards: Shards, scorers: Sequence[str | Mapping[str, Any] | Scorer],
                   run: str | os.PathLike) -> pd.DataFrame:
     """The scores ``score_shards`` returns, read from the store without scoring anything."""
-    store = ScoreStore(run)
+    store = RunDir(run).score_store()
     ids = shards.ids()
     frames = {}
     have = set(store.keys())

@@ -326,7 +326,7 @@ def distill(run_dir: str | os.PathLike, config: ProxyConfig | dict[str, Any], da
     cfg = parse_proxy(config)
     run_dir = Path(run_dir)
     t_start = time.perf_counter()
-    pool, store = Pool(run_dir, data), ScoreStore(run_dir)
+    pool, store = Pool(run_dir, data), RunDir(run_dir).score_store()
     teacher = _Teacher(cfg, pool, store, device, progress)  # a bad teacher fails before any scoring
     t0 = time.perf_counter()
     feature_keys = _feature_keys(cfg, pool, store, device, progress)

@@ -2,7 +2,7 @@
 
 Feature scorers (heuristics, static or torch embeddings) run on every row through the score store,
 so the features a recipe already computed for dedup and diversity cost nothing here. Vectors come
-memory-mapped from :func:`curate.store.load_embeddings`; the matrix is built a chunk of rows at a
+memory-mapped from :meth:`curate.store.ScoreStore.embeddings`; the matrix is built a chunk of rows at a
 time, so applying the proxy to millions of rows never holds every row's features at once.
 """
 
@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.store import ScoreStore, load_embeddings
+from curate.rundir import RunDir
 
 
 def _is_vector(t: pa.DataType) -> bool:
@@ -54,7 +54,7 @@ class Features:
 
 def load_features(run_dir: str, keys: list[str]) -> Features:
     """The features stored under ``keys`` of ``run_dir``'s score store."""
-    store = ScoreStore(run_dir)
+    store = RunDir(run_dir).score_store()
     assert store.root is not None
     scalars: list[pd.DataFrame] = []
     vectors = []
@@ -69,7 +69,7 @@ def load_features(run_dir: str, keys: list[str]) -> Features:
             scalars.append(frame.add_suffix(f"@{key}"))
         for f in schema:
             if _is_vector(f.type):
-                ids, mat = load_embeddings(run_dir, key, f.name)
+                ids, mat = store.embeddings(key, f.name)
                 vectors.append((f"{key}/{f.name}", pd.Index(ids), mat))
     table = pd.concat(scalars, axis=1) if scalars else pd.DataFrame(index=pd.Index([], name="id"))
     return Features(table, vectors)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.store import ScoreStore
+from curate.rundir import RunDir
 
 
 def calibration_plot(teacher: np.ndarray, proxy: np.ndarray, path: Path, column: str, bins: int = 10) -> Path:
@@ -64,7 +64,7 @@ def agreement_html(run_dir: str | os.PathLike, keys: list[str] | None = None) ->
     """The section's content (a report page adds its own heading): the agreement table and the
     calibration plots of the given proxy keys, else of every distilled proxy in the run's store
     ('' when there is none)."""
-    store = ScoreStore(run_dir)
+    store = RunDir(run_dir).score_store()
     stored = store.keys()
     chosen = stored if keys is None else [k for k in stored if k in keys]
     metas = [m for m in map(store.meta, chosen) if m.get("teacher_key") and "agreement" in m]

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.scorers.heuristics import _REFUSAL_RE, _TERMINAL, TEMPLATE_TOKENS
+from curate.scorers.heuristic_rules import REFUSAL_RE, TEMPLATE_TOKENS, TERMINAL
 from curate.text_kernels import (
     PY_WHITESPACE,
     TextScan,
@@ -70,13 +70,13 @@ def _scan_messages(content: pa.Array, asst: np.ndarray) -> TextScan:
 
 
 def _refusal(answers: pa.Array) -> np.ndarray:
-    """``_REFUSAL_RE`` on each answer's ``str.lower()``. RE2 ignoring case over the raw text finds
+    """``REFUSAL_RE`` on each answer's ``str.lower()``. RE2 ignoring case over the raw text finds
     every such answer (the pattern is ASCII, and apart from ASCII letters only 'İ' and the Kelvin sign
     lower-case to ASCII: 'İ' to 'i' and a combining dot the pattern cannot match, 'K' to 'k', which
     RE2 folds alike) and a few more (RE2 folds 'ſ' to 's'), so Python confirms only those candidates."""
-    maybe = np.flatnonzero(_np(pc.match_substring_regex(answers, _REFUSAL_RE.pattern, ignore_case=True)))
+    maybe = np.flatnonzero(_np(pc.match_substring_regex(answers, REFUSAL_RE.pattern, ignore_case=True)))
     found = np.zeros(len(answers), bool)
-    found[maybe] = [_REFUSAL_RE.search(t.lower()) is not None for t in answers.take(pa.array(maybe, pa.int64())).to_pylist()]
+    found[maybe] = [REFUSAL_RE.search(t.lower()) is not None for t in answers.take(pa.array(maybe, pa.int64())).to_pylist()]
     return found
 
 
@@ -97,7 +97,7 @@ def _truncated(last_role: np.ndarray, last_content: pa.Array) -> np.ndarray:
     text = pc.utf8_rtrim(last_content, characters=PY_WHITESPACE)
     tail = pc.utf8_slice_codeunits(text, -1).dictionary_encode()
     chars = tail.dictionary.to_pylist()
-    finished = np.array([c.endswith(_TERMINAL) or c[-1:].isdigit() for c in chars] + [False], bool)
+    finished = np.array([c.endswith(TERMINAL) or c[-1:].isdigit() for c in chars] + [False], bool)
     ends_ok = finished[_np(tail.indices.fill_null(len(chars)))]
     long = _np(pc.utf8_length(text)) > 200
     dots = _np(pc.ends_with(text, "..."))

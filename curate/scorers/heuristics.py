@@ -5,29 +5,13 @@ thresholds live in recipes and selection expressions, not here (data-juicer's st
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pyarrow as pa
 
 from curate.schema import Message
 from curate.scorers.base import Resources
-
-# Special tokens of common chat templates that should never appear inside message text.
-TEMPLATE_TOKENS = (
-    "<|im_start|>", "<|im_end|>", "<|eot_id|>", "<|start_header_id|>", "<|end_header_id|>",
-    "<|begin_of_text|>", "<|endoftext|>", "<|assistant|>", "<|user|>", "<|system|>", "<|end|>",
-    "[INST]", "[/INST]", "<start_of_turn>", "<end_of_turn>", "<s>", "</s>",
-)
-_TEMPLATE_RE = re.compile("|".join(re.escape(t) for t in TEMPLATE_TOKENS))
-# Matched against lower-cased text: no IGNORECASE, which is several times slower on long answers.
-_REFUSAL_RE = re.compile(
-    r"(as an ai(?: language)? model|i(?:'m| am) (?:sorry|afraid),? (?:but )?i (?:can(?:'|no)t|am unable|won't)"
-    r"|i can(?:'|no)t (?:help|assist|provide|fulfil+|comply|create|generate) (?:with )?(?:that|this|you)"
-    r"|i(?:'m| am) (?:not able|unable) to (?:help|assist|provide|fulfil+|comply)"
-    r"|as a large language model|i do not have (?:personal )?(?:opinions|feelings|the ability))",
-)
-_TERMINAL = tuple(".!?)]}\"'`*:;>|~")  # endings of a finished answer (code, lists, quotes included)
+from curate.scorers.heuristic_rules import REFUSAL_RE, TEMPLATE_RE, TEMPLATE_TOKENS, TERMINAL
 
 COLUMNS = (
     "turns", "user_turns", "assistant_turns", "chars", "user_chars", "assistant_chars", "words", "tokens",
@@ -65,7 +49,7 @@ def _truncated(messages: list[Message]) -> bool:
     if last["role"] != "assistant":
         return True
     text = last["content"].rstrip()
-    return not text.endswith(_TERMINAL) and not text[-1:].isdigit() and len(text) > 200 or text.endswith("...")
+    return not text.endswith(TERMINAL) and not text[-1:].isdigit() and len(text) > 200 or text.endswith("...")
 
 
 def _approx_tokens(text: str) -> int:
@@ -96,8 +80,8 @@ def heuristics(messages: list[Message]) -> dict[str, Any]:
         "truncated": _truncated(messages),
         "dup_line_frac": round(_dup_line_frac(answer), 4),
         "dup_ngram_frac": round(_dup_ngram_frac(answer_lower.split()), 4),
-        "template_leak": bool(_TEMPLATE_RE.search(all_text)),
-        "refusal": bool(_REFUSAL_RE.search(answer_lower)),
+        "template_leak": bool(TEMPLATE_RE.search(all_text)),
+        "refusal": bool(REFUSAL_RE.search(answer_lower)),
     }
 
 
