@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from curate.cli import main
 
 
@@ -99,8 +101,8 @@ def test_sigterm_stops_the_streamlit_child(tmp_path):
                 time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)  # to `curate app` only, as a service manager would
         assert proc.wait(30) == 0
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", port))  # free again: the child is gone
+        with socket.socket() as s, pytest.raises(ConnectionRefusedError):
+            s.connect(("127.0.0.1", port))  # nobody listens any more: the Streamlit child is gone too
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
