@@ -48,9 +48,9 @@ from curate.executors import Shards, get_executor, score_shards
 from curate.executors.local import default_workers
 from curate.jsonl_reader import write_shards
 from curate.loaders import iter_load
-from curate.pipeline.steps import VALIDITY_COLUMNS
 from curate.rundir import write_jsonl, write_parquet
 from curate.text_kernels import run_hashes, utf8_buffer
+from curate.validity import BY_NAME as VALIDITY_CHECKS
 
 
 class Peak:
@@ -165,8 +165,8 @@ def validity(scores: pd.DataFrame, ids: pa.Array) -> np.ndarray:
     s = scores.set_index("id").reindex(ids.to_pylist())
     bad = np.zeros(len(ids), bool)
     for check in ("role_order", "template_leak"):
-        col, fail = VALIDITY_COLUMNS[check]
-        bad |= s[col].eq(fail).fillna(False).to_numpy()
+        c = VALIDITY_CHECKS[check]
+        bad |= s[c.column].eq(c.fails).fillna(False).to_numpy()
     return ~bad
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from curate.validity import CHECKS
+
 SCORES = {
     "ifd": "instruction-following difficulty: how much the instruction helps the model predict the answer "
            "(answer loss with the instruction / without it); below 1 the instruction helps, lower is easier",
@@ -31,14 +33,7 @@ SCORES = {
     "ends_with_assistant": "the last message is from the assistant",
 }
 
-VALIDITY = {
-    "role_order": "the roles are out of order: the first message is not from the user, or two messages from "
-                  "the same side follow each other",
-    "template_leak": "chat-template tokens (like <|im_start|>) appear inside the text",
-    "truncated": "the last answer stops mid-sentence",
-    "refusal": "an answer is refusal boilerplate",
-    "ends_with_assistant": "the conversation does not end with an answer from the assistant",
-}
+VALIDITY = {c.name: c.meaning for c in CHECKS}  # the words live in curate.validity's table
 
 DEDUP = {
     "exact": "an exact copy (same text after normalizing case and whitespace)",

@@ -30,8 +30,8 @@ from curate.proxy.config import ProxyConfig
 from curate.schema import REPAIRS
 from curate.selection.config import SubsetSpec, check_name
 from curate.train.config import EvaluateConfig, TrainConfig
-
-VALIDITY_CHECKS = ("role_order", "template_leak", "truncated", "refusal", "ends_with_assistant")
+from curate.validity import DEFAULT as DEFAULT_VALIDITY
+from curate.validity import NAMES as VALIDITY_CHECKS
 
 
 class _Strict(BaseModel):
@@ -109,7 +109,7 @@ class Recipe(_Strict):
     executor: Literal["local", "ray"] = "local"
     executor_settings: ExecutorSettings = Field(default_factory=ExecutorSettings)
     scorers: list[ScorerSpec] = Field(default_factory=lambda: ["heuristics"])
-    validity: list[Literal[VALIDITY_CHECKS]] = Field(default_factory=lambda: ["role_order", "template_leak"])
+    validity: list[Literal[VALIDITY_CHECKS]] = Field(default_factory=lambda: list(DEFAULT_VALIDITY))
     proxies: list[ProxyConfig] = Field(default_factory=list, description="distilled proxies, fit after scoring")
     detector: DetectorConfig | None = Field(None, description="a junk detector learned from corruption planted "
                                             "into this run's own rows: junk_prob per valid row")

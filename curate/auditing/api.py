@@ -28,6 +28,7 @@ from curate.errors import UserError
 from curate.recipe import InputSpec, Recipe, parse
 from curate.rundir import RunDir, write_json, write_jsonl, write_parquet, write_text
 from curate.schema import conversation_id
+from curate.validity import CHECKS as VALIDITY_CHECKS
 
 CAUGHT = 0.75  # AUROC below this: no score catches the kind
 DEFAULT_LIMIT = 1000  # rows audited when neither the call nor the recipe's input sets a limit
@@ -292,7 +293,7 @@ def _survival(frame: pd.DataFrame, run: Path, kinds: tuple[str, ...], seed: int)
 def _flags(frame: pd.DataFrame, pool: PlantedPool) -> dict[str, Any]:
     """Unplanted data: rows each yes/no flag marks, with three examples (no ground truth claimed)."""
     by_id = dict(zip(pool.labels["id"], pool.conversations, strict=True))
-    bad_when_false = {"role_order_ok", "ends_with_assistant"}
+    bad_when_false = {c.column for c in VALIDITY_CHECKS if c.fails is False}
     out = {}
     for col in score_columns(frame):
         values = frame[col].dropna()

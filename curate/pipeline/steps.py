@@ -12,14 +12,7 @@ import pyarrow as pa
 
 from curate.pipeline.context import Context, Step, StepCounts
 from curate.rundir import write_json, write_parquet
-
-VALIDITY_COLUMNS = {  # check -> (heuristics column, value that fails)
-    "role_order": ("role_order_ok", False),
-    "template_leak": ("template_leak", True),
-    "truncated": ("truncated", True),
-    "refusal": ("refusal", True),
-    "ends_with_assistant": ("ends_with_assistant", False),
-}
+from curate.validity import BY_NAME as VALIDITY_CHECKS
 
 
 class Score(Step):
@@ -130,8 +123,8 @@ def validity(table: pa.Table, scores: pd.DataFrame, checks: list[str]) -> pd.Ser
     frame = pd.DataFrame({"id": table.column("id").to_pylist()}).merge(scores, on="id", how="left")
     reason = pd.Series([""] * len(frame), dtype=object)
     for check in reversed(checks):  # reversed so the first listed check wins
-        col, bad = VALIDITY_COLUMNS[check]
-        reason[frame[col].eq(bad).fillna(False).to_numpy()] = f"invalid:{check}"
+        c = VALIDITY_CHECKS[check]
+        reason[frame[c.column].eq(c.fails).fillna(False).to_numpy()] = f"invalid:{check}"
     return reason
 
 
