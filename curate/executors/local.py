@@ -109,7 +109,7 @@ def _init_worker(progress: Any) -> None:
 
 
 def _score_shard(scorer: Scorer, path: str, wanted: pa.Array, root: str) -> int:
-    """Score the ``wanted`` ids of one shard into the store at ``root``; returns rows scored."""
+    """Score the ``wanted`` ids of one shard into the store folder ``root``; returns rows scored."""
     table = pq.read_table(path, columns=["id", "messages"])
     mask = pc.is_in(table["id"], value_set=wanted)
     if not pc.all(mask).as_py():  # a fresh run wants every row: no copy of the text
@@ -149,7 +149,7 @@ def _fill_pool(scorer: Scorer, shards: Shards, store: ScoreStore, bar: Any, work
             skipped -= len(ids)
             bar.update(skipped)  # rows found in the store count as done
             if len(ids):
-                fut = pool.submit(_score_shard, scorer, str(Path(path)), ids.combine_chunks(), str(store.root.parent))
+                fut = pool.submit(_score_shard, scorer, str(Path(path)), ids.combine_chunks(), str(store.root))
                 futures.append(fut)
         pending = set(futures)
         try:
