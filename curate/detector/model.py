@@ -88,7 +88,7 @@ class Fitted:
         return np.hstack([(filled - self.center) / self.scale, missing.astype(float)])
 
 
-def fit(x: np.ndarray, y: np.ndarray, kind: str, seed: int, weight: np.ndarray | None = None) -> Fitted:
+def fit(x: np.ndarray, y: np.ndarray, kind: str, seed: int) -> Fitted:
     """Fit the ``kind`` classifier (uncalibrated) on one thread."""
     from threadpoolctl import threadpool_limits
 
@@ -99,7 +99,7 @@ def fit(x: np.ndarray, y: np.ndarray, kind: str, seed: int, weight: np.ndarray |
             fitted.scale = np.nan_to_num(np.nanstd(x, axis=0), nan=1.0)
         fitted.scale[fitted.scale == 0] = 1.0
     with threadpool_limits(1):
-        fitted.model.fit(fitted._prepare(x), y, sample_weight=weight)
+        fitted.model.fit(fitted._prepare(x), y)
     return fitted
 
 

@@ -19,7 +19,14 @@ import pyarrow as pa
 
 from curate.auditing.metrics import auroc
 from curate.detector.config import COLUMN, DetectorConfig
-from curate.detector.model import Calibration, feature_columns, fit, folds_of, matrix, out_of_fold
+from curate.detector.model import (
+    Calibration,
+    feature_columns,
+    fit,
+    folds_of,
+    matrix,
+    out_of_fold,
+)
 from curate.detector.planting import plant_copies
 from curate.schema import Message
 
@@ -102,15 +109,15 @@ def held_out_families(train: Training, cfg: DetectorConfig) -> dict[str, float]:
     return out
 
 
-def _junk_prob(real: pd.DataFrame, train: Training, cfg: DetectorConfig) -> tuple[pd.Series, np.ndarray]:
+def junk_prob(real: pd.DataFrame, train: Training, cfg: DetectorConfig) -> tuple[pd.Series, np.ndarray]:
     """``(junk_prob by real id, calibrated out-of-fold probability per training example)``. A sampled row's
     own score is its out-of-fold one: the final model trained on it as a clean example."""
-    x, y = train.x, train.y
+    x, y, real_x = train.x, train.y, matrix(real, train.columns)
     fold = folds_of(train.frame["group"].to_numpy(), cfg.folds, cfg.seed)
     calibrate = Calibration(oof_raw := out_of_fold(x, y, fold, cfg.model, cfg.seed), y)
     oof = calibrate(oof_raw)
     final = fit(x, y, cfg.model, cfg.seed)
-    prob = pd.Series(calibrate(final.raw(matrix(real, train.columns))), index=real["id"].to_numpy())
+    prob = pd.Series(calibrate(final.raw(real_x)), index=real["id"].to_numpy())
     prob = prob.groupby(level=0).first()
     sampled = (train.frame["label"] == 0).to_numpy()
     prob.loc[train.frame["id"].to_numpy()[sampled]] = oof[sampled]
@@ -131,7 +138,7 @@ def detect(real: pd.DataFrame, read: ReadMessages, specs: list[Any], cfg: Detect
     if real["id"].nunique() < MIN_ROWS:
         return skipped(real, f"{real['id'].nunique()} valid rows; the detector needs at least {MIN_ROWS}")
     train = training_set(real, read, specs, cfg, progress)
-    prob, oof = _junk_prob(real, train, cfg)
+    prob, oof = junk_prob(real, train, cfg)
     scores = pd.DataFrame({"id": real["id"].to_numpy(), COLUMN: prob.reindex(real["id"]).to_numpy()})
     sampled = train.frame["label"] == 0
     report = {
