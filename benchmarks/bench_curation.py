@@ -68,7 +68,7 @@ def prepare(args: argparse.Namespace, out: Path) -> None:
 
     # Well-formed conversations only (user first, roles alternate): a third of ShareGPT is not, and the
     # recipe's validity step would drop those whatever was planted, leaving it short of the budget.
-    convs = [c for c in _convs(load("sharegpt-sample", n=args.offset + 2 * (args.pool + args.heldout * 6)).table)[args.offset:]
+    convs = [c for c in _convs(load("sharegpt-sample", limit=args.offset + 2 * (args.pool + args.heldout * 6)).table)[args.offset:]
              if heuristics(c)["role_order_ok"]]
     pool = plant(convs[: args.pool], rate=args.rate, seed=0)
     _write_jsonl(out / "pool.jsonl", pool.conversations)

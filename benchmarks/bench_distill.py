@@ -82,7 +82,7 @@ def main() -> None:
     run = Path(args.run)
     run.mkdir(parents=True, exist_ok=True)
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {os.getloadavg()}", flush=True)
-    data = curate.load("sharegpt-sample", n=args.limit)
+    data = curate.load("sharegpt-sample", limit=args.limit)
     if args.valid_only:  # ShareGPT rows that start with the assistant get IFD = 1 exactly: trivially predictable
         ok = curate.scores(run, ["heuristics"]).query("role_order_ok")["id"]
         data = SimpleNamespace(table=data.table.filter(pc.is_in(data.table["id"], value_set=pa.array(ok.tolist()))))

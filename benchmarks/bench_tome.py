@@ -45,7 +45,7 @@ from curate.duplicates import minhash
 from curate.duplicates.config import NearConfig
 from curate.duplicates.shingles import _B, _WORD, conversation_texts
 from curate.executors import Shards, get_executor, score_shards
-from curate.executors.local import default_workers
+from curate.executors.local import shard_workers
 from curate.jsonl_reader import write_shards
 from curate.loaders import iter_load
 from curate.rundir import write_jsonl, write_parquet
@@ -264,7 +264,7 @@ def main() -> None:
     shards = Shards(paths)
     index = pa.concat_tables(list(shards.tables(("id", "row"))))  # compact: ids and input rows
     n = index.num_rows
-    workers = args.workers or default_workers(len(paths))
+    workers = args.workers or shard_workers(len(paths))
     print(f"workers: {workers} (heuristics in a process pool of {workers}; MinHash signatures on {workers} threads)",
           flush=True)
     scores = stages.run("heuristics", n, lambda: score_shards(get_executor("local", workers=workers), shards,

@@ -58,10 +58,11 @@ def worker(kind: str, run: Path, steps: int, max_length: int, batch: int) -> dic
     import torch
 
     torch.set_num_threads(1)
+    from curate.models import resolve_model
     from curate.train.backends import Backend, load_model
     from curate.train.config import TrainConfig
     from curate.train.data import load_subset, tokenize_rows
-    from curate.train.sft import fit, resolve_model
+    from curate.train.sft import fit
 
     cfg = TrainConfig(max_steps=steps, max_length=max_length, batch_size=batch, grad_accum=1, warmup_steps=0)
     path = resolve_model("smollm2")

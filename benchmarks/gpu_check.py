@@ -68,7 +68,7 @@ def require_cuda() -> str:
 def conversations(n: int) -> list[list[dict]]:
     import curate
 
-    rows = curate.load("sharegpt-sample", n=n * 2).table["messages"].to_pylist()
+    rows = curate.load("sharegpt-sample", limit=n * 2).table["messages"].to_pylist()
     return [list(m) for m in rows if any(t["role"] == "assistant" for t in m)][:n]
 
 

@@ -14,6 +14,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from curate.errors import UserError
+
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -75,3 +77,12 @@ def resolve(name_or_path: str) -> str:
     if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:
         raise FileNotFoundError(f"model path not found: {name_or_path}")
     return name_or_path
+
+
+def resolve_model(model: str) -> str:
+    """:func:`resolve` for the scorers, training and export: what ``from_pretrained`` takes; a missing local
+    path (or a missing offline-model package) is a ``UserError``."""
+    try:
+        return resolve(model)
+    except FileNotFoundError as e:
+        raise UserError(f"model not found: {model!r} ({e})") from None

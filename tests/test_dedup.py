@@ -333,7 +333,7 @@ def test_defaults_find_edited_copies_and_never_merge_half_shared():
     import curate
     from curate.duplicates.edits import edited_copy, half_shared
 
-    base = curate.load("sharegpt-sample", n=600).table["messages"].to_pylist()
+    base = curate.load("sharegpt-sample", limit=600).table["messages"].to_pylist()
     rng = random.Random(1)
     originals = [rng.randrange(len(base)) for _ in range(150)]
     copies = [edited_copy(base[i], rng, r, r) for i, r in zip(originals, [0.02, 0.04, 0.06] * 50, strict=True)]

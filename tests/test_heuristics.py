@@ -56,7 +56,7 @@ def test_column_scorer_equals_per_row_reference_on_the_sample():
     """The scorer's column operations give exactly the per-row function's values (2,000 sample rows)."""
     import curate
 
-    msgs = curate.load("sharegpt-sample", n=2000).table["messages"].combine_chunks()
+    msgs = curate.load("sharegpt-sample", limit=2000).table["messages"].combine_chunks()
     cols = HeuristicsScorer().score(msgs)
     ref = [heuristics(m) for m in msgs.to_pylist()]
     for col in COLUMNS:

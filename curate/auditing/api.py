@@ -10,7 +10,6 @@ With ``plant=False`` nothing is planted: the audit counts what each flag finds, 
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -311,12 +310,3 @@ def _flags(frame: pd.DataFrame, pool: PlantedPool) -> dict[str, Any]:
 
 def _first(messages: list[dict], role: str) -> str:
     return next((m["content"] for m in messages if m["role"] == role), "")
-
-
-def load_audit(folder: str | Path) -> dict[str, Any]:
-    """``audit.json`` of an audit folder (what the report and the app read)."""
-    path = Path(folder) / "audit.json"
-    if not path.exists():
-        raise UserError(f"no audit in {folder}: {path.name} is missing (run `curate audit RECIPE` first)")
-    return json.loads(path.read_text(encoding="utf-8"))
-

@@ -10,7 +10,7 @@ driver over compact per-row arrays (ids, uint32 signatures).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -18,7 +18,6 @@ from curate.errors import UserError, format_validation_error
 from curate.executors.base import Executor, Shards, score_shards, stored_scores
 
 EXECUTORS = ("local", "ray")
-ExecutorName = Literal["local", "ray"]
 
 
 class LocalSettings(BaseModel):

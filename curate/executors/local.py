@@ -35,8 +35,9 @@ FLUSH_ROWS = 50_000  # one store part per shard, not one per batch
 POOL_MIN_ROWS = 100_000  # below this, unless workers are set, starting processes costs more than it saves
 
 
-def default_workers(n_shards: int) -> int:
-    """One worker per core, never more than there are shards."""
+def shard_workers(n_shards: int) -> int:
+    """One worker per core, never more than there are shards (the reader's ``jsonl_reader.default_workers``
+    sizes by file instead)."""
     return max(1, min(os.cpu_count() or 1, n_shards))
 
 
@@ -54,7 +55,7 @@ class LocalExecutor:
             return 1
         if self.workers is None and rows < POOL_MIN_ROWS:
             return 1
-        return self.workers or default_workers(len(shards.paths))
+        return self.workers or shard_workers(len(shards.paths))
 
     def fill(self, scorer: Scorer, shards: Shards, store: ScoreStore, progress: bool = True) -> None:
         """One row-level bar (rows/s, ETA) across every shard; already-scored rows are skipped."""

@@ -123,7 +123,7 @@ def export(run_dir: str | Path, variant: str, to: str | Path, gguf: str | list[s
             cannot hold, or a failed push (the export is complete then).
     """
     from curate.exporting.merge import DTYPE_BYTES, estimate_bytes
-    from curate.train.sft import resolve_model
+    from curate.models import resolve_model
 
     run, to = RunDir(run_dir), Path(to).expanduser().resolve()
     metrics, adapter = checks.trained_variant(run, variant)

@@ -86,7 +86,7 @@ class Step(ABC):
     """One stage of a run. ``settings`` (with the fingerprint of the steps before it) decides whether
     the step's marker still matches; ``run`` does the work and ``restore`` re-reads its outputs into the
     context when the runner skips it. Adding a stage is writing one subclass and listing it in
-    ``curate.pipeline.runner.STEPS``."""
+    ``curate.pipeline.runner.steps``."""
 
     name: str = ""
 

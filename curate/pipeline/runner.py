@@ -1,4 +1,4 @@
-"""``curate.run``: a loop over the steps of :data:`STEPS` with one resume rule, one place for timing,
+"""``curate.run``: a loop over the steps of :func:`steps` with one resume rule, one place for timing,
 logging and manifest updates, and one place where the counts reconcile."""
 
 from __future__ import annotations

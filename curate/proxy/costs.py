@@ -25,7 +25,7 @@ def model_params(scorer: Any) -> int | None:
         import torch
         import transformers
 
-        from curate.scorers.model import resolve_model
+        from curate.models import resolve_model
 
         config = transformers.AutoConfig.from_pretrained(resolve_model(scorer.model))
         with torch.device("meta"):

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from curate.errors import UserError
+from curate.models import resolve_model
 from curate.rundir import fingerprint
 from curate.schema import Message, conversation_text, instruction_text, response_text
 from curate.scorers.base import Resources
-from curate.scorers.model import resolve_device, resolve_dtype, resolve_model
+from curate.scorers.model import resolve_device, resolve_dtype
 
 BACKENDS = ("torch", "static", "onnx")
 

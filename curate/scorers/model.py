@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from curate.errors import UserError
+from curate.models import resolve_model
 from curate.scorers.base import Resources
 
 T = TypeVar("T")
@@ -30,16 +31,6 @@ def resolve_dtype(dtype: str, device: str) -> str:
     if dtype != "auto":
         return dtype
     return "bfloat16" if resolve_device(device).startswith("cuda") else "float32"
-
-
-def resolve_model(model: str) -> str:
-    """Alias/path/hub id -> what ``from_pretrained`` takes; a missing local path is a UserError."""
-    from curate.models import resolve
-
-    try:
-        return resolve(model)
-    except FileNotFoundError as e:
-        raise UserError(str(e)) from None
 
 
 def load_pretrained(loader: Callable[..., T], model: str, what: str, **kw: Any) -> T:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import UserError
+from curate.models import resolve_model
 from curate.rundir import RunDir, fingerprint, write_json
 from curate.train.backends import (
     Backend,
@@ -38,16 +39,6 @@ class FitResult:
     initial_eval_loss: float | None
     seconds: float
     tokens: int
-
-
-def resolve_model(model: str) -> str:
-    """An alias, a local folder or a hub id; a path that does not exist is a ``UserError``."""
-    from curate.models import resolve
-
-    try:
-        return resolve(model)
-    except FileNotFoundError as e:
-        raise UserError(f"model not found: {model!r} ({e})") from e
 
 
 def _trainer_class() -> type:
