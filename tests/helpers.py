@@ -166,10 +166,11 @@ def trained_run(root: str | Path, base_model: str | Path, adapters: tuple[str, .
     write_parquet(out.dedup_dir / "near.parquet", pa.Table.from_pylist([
         {"id": "id005", "row": 5, "method": "near", "duplicate_of": "id004", "similarity": 0.91},
     ]))
-    for name in adapters:
+    for name in adapters:  # a written subset: its rows (data.jsonl) and why each was chosen
         write_parquet(out.subset_dir(name) / "selection.parquet", pa.Table.from_pylist([
             {"id": f"id{i:03d}", "reason": f"{name}: rank {i}"} for i in range(6, 12)
         ]))
+        write_jsonl(out.subset_dir(name) / "data.jsonl", [{"id": f"id{i:03d}", "conversations": []} for i in range(6, 12)])
     if adapters:
         write_json(out.eval_dir / "winrates.json", [
             {"variant": adapters[0], "opponent": "base", "judge": "tiny-reward", "n": 10, "wins": 7, "losses": 2,
