@@ -7,8 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from curate.detector.planting import expand, learnable
+
 COLUMN = "junk_prob"  # the detector's score column: calibrated P(the row is junk)
-NOT_LEARNED = ("near_dup",)  # dedup's job: an edited copy is good text, only repeated
 
 
 class DetectorConfig(BaseModel):
@@ -33,16 +34,12 @@ class DetectorConfig(BaseModel):
     @field_validator("kinds", "exclude")
     @classmethod
     def _known(cls, v: list[str] | str) -> list[str] | str:
-        from curate.detector.planting import expand
-
         if isinstance(v, list):
             expand(v)  # raises naming the allowed variants and families
         return v
 
     def variants(self) -> tuple[str, ...]:
         """The variants planted: ``kinds`` expanded (families to their variants), minus ``exclude``."""
-        from curate.detector.planting import expand, learnable
-
         chosen = learnable() if self.kinds == "all" else expand(self.kinds)
         dropped = set(expand(self.exclude))
         out = tuple(v for v in chosen if v not in dropped)
