@@ -138,6 +138,10 @@ class Recipe(_Strict):
         if repeated:
             raise ValueError(f"subsets: names must be unique; repeated: {repeated}")
         _check_proxies(self.proxies)
+        if self.detector is not None and self.detector.scorers is not None:
+            run = {_spec_name(s) for part in self.scorer_specs() for s in part}
+            if missing := sorted(set(self.detector.scorers) - run):
+                raise ValueError(f"detector.scorers: {missing} not among the run's scorers ({', '.join(sorted(run))})")
         unknown = sorted(set(self.train.subsets or []) - set(names)) if self.train else []
         if unknown:
             raise ValueError(f"train.subsets: no subset named {unknown} in `subsets`")

@@ -86,7 +86,8 @@ def test_detector_finds_junk_planted_by_someone_else(pool):
 
 
 @pytest.mark.parametrize("change", [{"sample": 100}, {"copies": 1.8}, {"kinds": ["loop"]}, {"exclude": ["repetition"]},
-                                    {"model": "logistic"}, {"folds": 3}, {"seed": 1}])
+                                    {"model": "logistic"}, {"folds": 3}, {"seed": 1},
+                                    {"scorers": ["heuristics", "texture"]}])
 def test_every_setting_changes_the_result(pool, change):
     real, read, _ = pool
     base = detect(real, read, SPECS, DetectorConfig(copies=0.9, sample=200, kinds=["loop", "truncated"]))
@@ -119,3 +120,12 @@ def test_too_few_rows_skip_the_detector_with_null_scores(pool):
     found = detect(real.head(12), read, SPECS, DetectorConfig())
     assert found.scores["junk_prob"].isna().all() and len(found.scores) == 12
     assert "needs at least 20" in found.report["skipped"]
+
+
+def test_detector_scorers_must_be_the_runs(dirty_jsonl, tmp_path):
+    from curate.errors import UserError
+    from curate.recipe import parse
+
+    with pytest.raises(UserError, match=r"detector.scorers: \['lm'\] not among the run's scorers"):
+        parse(recipe(dirty_jsonl, tmp_path / "run", detector={"scorers": ["lm"]}))
+    assert parse(recipe(dirty_jsonl, tmp_path / "run", detector={"scorers": ["heuristics", "texture"]})).detector

@@ -94,6 +94,7 @@ CASES: dict[str, tuple[typing.Any, dict]] = {
     "detector.kinds": (["loop", "truncated"], DETECT),
     "detector.exclude": (["refusal"], DETECT),
     "detector.model": ("logistic", DETECT),
+    "detector.scorers": (["heuristics"], DETECT),
     "detector.folds": (3, DETECT),
     "detector.seed": (1, DETECT),
     "proxies.0.teacher": ("teacher-fake", PROXIED),

@@ -25,6 +25,9 @@ class DetectorConfig(BaseModel):
                                               "'all': every variant except near_dup")
     exclude: list[str] = Field(default_factory=list, description="variants or families never planted "
                                "(to measure the detector on damage it was not shown)")
+    scorers: list[str] | None = Field(None, description="the run's scorers (by name) whose columns the detector "
+                                      "learns from and that score its copies; default: all of them. Leaving out "
+                                      "a costly one (lm) saves scoring every copy with it")
     model: Literal["boosting", "logistic"] = Field("boosting", description="gradient-boosted trees "
                                                    "(handles missing scores) or a logistic regression")
     folds: int = Field(4, ge=2, le=10, description="cross-validation folds: out-of-fold scores for the sampled "

@@ -28,6 +28,7 @@ from curate.detector.model import (
     out_of_fold,
 )
 from curate.detector.planting import plant_copies
+from curate.errors import UserError
 from curate.schema import Message
 
 MIN_ROWS = 20  # fewer rows: no folds with both classes to learn and measure on
@@ -66,11 +67,23 @@ def sample_ids(ids: pd.Series, cfg: DetectorConfig) -> list[str]:
     return [str(i) for i in uniq[np.sort(take)]]
 
 
+def chosen_scorers(specs: list[Any], cfg: DetectorConfig) -> list[Any]:
+    """The run's scorer specs the detector uses (``cfg.scorers`` by name; all when unset)."""
+    if cfg.scorers is None:
+        return specs
+    named = {(s if isinstance(s, str) else s.get("name", "")): s for s in specs}
+    missing = sorted(set(cfg.scorers) - set(named))
+    if missing:
+        raise UserError(f"detector.scorers: {missing} not among the run's scorers ({', '.join(named)})")
+    return [named[n] for n in cfg.scorers]
+
+
 def training_set(real: pd.DataFrame, read: ReadMessages, specs: list[Any], cfg: DetectorConfig,
                  progress: bool = False) -> Training:
     """Originals from ``real`` (the run's scores by id), copies scored now by ``specs`` (the run's scorers)."""
     import curate
 
+    specs = chosen_scorers(specs, cfg)
     ids = sample_ids(real["id"], cfg)
     copies, labels = plant_copies(read(ids), cfg.variants(), cfg.copies, cfg.seed)
     copy_ids = [f"copy-{j}" for j in range(len(copies))]
