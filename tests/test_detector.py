@@ -129,3 +129,18 @@ def test_detector_scorers_must_be_the_runs(dirty_jsonl, tmp_path):
     with pytest.raises(UserError, match=r"detector.scorers: \['lm'\] not among the run's scorers"):
         parse(recipe(dirty_jsonl, tmp_path / "run", detector={"scorers": ["lm"]}))
     assert parse(recipe(dirty_jsonl, tmp_path / "run", detector={"scorers": ["heuristics", "texture"]})).detector
+
+
+def test_audit_reports_leave_one_variant_out(tmp_path):
+    """With a detector in the recipe, the audit refits it without each planted variant (of a family with
+    others) and says what the junk_prob subset keeps of it next to random."""
+    kinds = ["loop", "repeated_sentence", "truncated", "truncated_sentence"]
+    rec = {"name": "lovo", "input": {"source": "sharegpt-sample", "limit": 160}, "run_dir": str(tmp_path / "run"),
+           "scorers": ["heuristics", "consistency"], "detector": {"copies": 1.8},
+           "subsets": [{"name": "quality", "filter": "junk_prob < 0.5", "rank": {"-junk_prob": 1}, "budget": 60},
+                       {"name": "random", "baseline": "random", "budget": 60}]}
+    result = curate.audit(rec, limit=160, kinds=kinds, run_dir=tmp_path / "audit", progress=False)
+    held = result.summary["held_out"]
+    assert set(held["ratios"]) == set(kinds) and set(held["pooled"]) == {"quality"}
+    assert all(r["quality"] is None or r["quality"] >= 0 for r in held["ratios"].values())
+    assert "leave one variant out" in result.table()

@@ -58,9 +58,23 @@ class AuditResult:
             fams = sub.get("families", {})
             if fams:
                 lines.append("    " + ", ".join(f"{f} {v['subset']:.1%}/{v['random']:.1%}" for f, v in fams.items()))
+        held = s.get("held_out") or {}
+        for name, ratio in held.get("pooled", {}).items():
+            worst = sorted(((r.get(name) or 0, v) for v, r in held["ratios"].items()), reverse=True)[:3]
+            lines.append(f"  subset {name}, leave one variant out: {ratio} of random's share (1 = random); "
+                         "least caught: " + ", ".join(f"{v} {r:.2f}" for r, v in worst))
         for flag, info in s.get("flags", {}).items():
             lines.append(f"  {flag:<24} {info['count']:>6}")
         return "\n".join(lines)
+
+
+def _held_out(run: Path, labels: pd.DataFrame, recipe: Recipe) -> dict[str, Any]:
+    """Leave one variant out (``curate.auditing.holdout``): with a detector in the recipe, what each
+    ``junk_prob`` subset keeps of every planted variant the detector is refit without; {} otherwise."""
+    from curate.auditing.holdout import leave_one_variant_out, ratios
+
+    result = leave_one_variant_out(str(run), labels, list(recipe.subsets))
+    return {"pooled": result["pooled"], "ratios": ratios(result), "rows": result["variants"]} if result else {}
 
 
 def _best_line(name: str, best: dict[str, Any], indent: int) -> str:
@@ -177,6 +191,7 @@ def audit(recipe: str | Path | dict | Recipe | None = None, *, source: str | Non
                                "planted": pool.labels["kind"][pool.labels["kind"] != ""].value_counts().to_dict()}
     if plant:
         summary.update(_planted_report(frame, folder / "run", kinds, seed))
+        summary["held_out"] = _held_out(folder / "run", pool.labels, inner)
     else:
         summary["flags"] = _flags(frame, pool)
     summary["seconds"] = round(time.perf_counter() - started, 1)
