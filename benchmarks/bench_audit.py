@@ -41,10 +41,15 @@ CHEAP = ("heuristics", "consistency")  # scorers without a model
 
 
 def without_models(recipe: dict) -> dict:
-    """The recipe with only its no-model scorers and no semantic dedup (minutes instead of hours on CPU)."""
+    """The recipe with only its no-model scorers and no semantic dedup (minutes instead of hours on CPU);
+    a detector learning from named scorers keeps those that are left (and its own texture scorer)."""
     dedup = recipe.get("dedup") or {}
-    return {**recipe, "scorers": [s for s in recipe["scorers"] if (s if isinstance(s, str) else s["name"]) in CHEAP],
-            "dedup": {**dedup, "methods": [m for m in dedup.get("methods", ["exact"]) if m != "semantic"]}}
+    out = {**recipe, "scorers": [s for s in recipe["scorers"] if (s if isinstance(s, str) else s["name"]) in CHEAP],
+           "dedup": {**dedup, "methods": [m for m in dedup.get("methods", ["exact"]) if m != "semantic"]}}
+    if (recipe.get("detector") or {}).get("scorers"):
+        left = (*CHEAP, "texture")
+        out["detector"] = {**recipe["detector"], "scorers": [s for s in recipe["detector"]["scorers"] if s in left]}
+    return out
 
 
 def audit_slice(recipe: dict, lo: int, hi: int, out: Path, budget: float, seed: int, kinds: list[str] | None) -> dict:

@@ -116,10 +116,10 @@ def _recipe_subset(args: argparse.Namespace, out: Path, variant: str, budget: in
         spec = {**spec, "budget": {"rows": budget}}
         if variant == "heuristics":
             spec = {"name": args.subset, "filter": args.heuristics_filter, "baseline": "random", "budget": {"rows": budget}}
-        if variant == "heuristics" or not args.model_scorers:  # model scores the subset does not read: skipped
-            recipe["scorers"] = [s for s in recipe["scorers"] if (s if isinstance(s, str) else s.get("name")) in CHEAP]
-            recipe["dedup"] = {**(recipe.get("dedup") or {}), "methods": [
-                m for m in (recipe.get("dedup") or {}).get("methods", ["exact"]) if m != "semantic"]}
+        if variant == "heuristics" or not args.model_scorers:  # model scores: skipped unless asked for
+            from bench_audit import without_models
+
+            recipe = without_models(recipe)
         # its own name and run directory: the recipe's run_dir (runs/demo) holds the real demo run
         recipe.update(name=f"bench-{variant}", input={"source": str(out / "pool.jsonl"), "format": "messages"},
                       run_dir=str(run), subsets=[spec])

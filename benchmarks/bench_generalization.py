@@ -71,11 +71,7 @@ def _recipe(path: Path, models: str, exclude: list[str]) -> dict:
         recipe = without_models(recipe)
     elif models == "no-lm":
         recipe["scorers"] = [s for s in recipe["scorers"] if (s if isinstance(s, str) else s["name"]) != "lm"]
-    detector = {**(recipe.get("detector") or {}), "exclude": exclude}
-    if detector.get("scorers"):  # the scorers left after --models, plus the detector's own texture
-        left = {s if isinstance(s, str) else s["name"] for s in recipe["scorers"]} | {"heuristics", "texture"}
-        detector["scorers"] = [s for s in detector["scorers"] if s in left]
-    recipe["detector"] = detector
+    recipe["detector"] = {**(recipe.get("detector") or {}), "exclude": exclude}
     return recipe
 
 
