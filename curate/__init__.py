@@ -11,9 +11,15 @@ fast and torch loads only when a model is used.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 __version__ = "0.1.0"
+# OpenMP threads that wait by sleeping, not spinning: next to another CPU job the LM scorer ran 0.57-0.65
+# rows/s with OpenMP's default and 1.31-1.47 with passive waiting (3.2-3.4 vs 3.1 on a quiet machine;
+# benchmarks/bench_contention.py, RESULTS '## scoring'). Read when torch loads OpenMP, so set before it; a
+# value the user set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 _API = {
     "load": "curate.loaders",
