@@ -124,11 +124,7 @@ class Browser:
     def type_into(self, selector: str, text: str, submit: str, timeout: float = 60) -> None:
         """Wait for an input, type ``text`` into it as a user would, then click the ``submit`` element."""
         found = f"document.querySelector({json.dumps(selector)})"
-        deadline = time.monotonic() + timeout
-        while not self.js(f"!!{found}"):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no {selector} on the page")
-            time.sleep(0.3)
+        self._wait_until(f"!!{found}", timeout, f"no {selector} on the page")
         self.js(f"{found}.focus()")
         self.call("Input.insertText", text=text)
         time.sleep(0.5)  # let the widget see the text before the click
@@ -148,12 +144,16 @@ class Browser:
         """Click the ``nth`` button labelled ``label`` once it is there and enabled."""
         find = (f"[...document.querySelectorAll('button')].filter(b => b.innerText.trim() === {json.dumps(label)}"
                 f" && !b.disabled)[{nth}]")
-        deadline = time.monotonic() + timeout
-        while not self.js(f"!!{find}"):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no enabled {label!r} button #{nth}")
-            time.sleep(0.3)
+        self._wait_until(f"!!{find}", timeout, f"no enabled {label!r} button #{nth}")
         self.js(f"{find}.click()")
+
+    def _wait_until(self, condition: str, timeout: float, message: str) -> None:
+        """Poll the page until the JavaScript ``condition`` holds; TimeoutError(``message``) after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while not self.js(condition):
+            if time.monotonic() > deadline:
+                raise TimeoutError(message)
+            time.sleep(0.3)
 
     def screenshot(self, path: Path) -> bytes:
         data = base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
