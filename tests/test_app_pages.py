@@ -476,3 +476,16 @@ def test_shared_arena_needs_a_voter_link(run, monkeypatch, tmp_path):
     finish(at, "arena_job")
     at.button(key="vote_b").click().run()
     assert VoteStore(run / "votes.sqlite").all()[0]["voter"] == "ann"
+
+
+def test_explorer_says_how_full_a_subset_is(run):
+    from curate.rundir import RunDir, write_json
+
+    write_json(RunDir(run).subset_dir("quality") / "meta.json", {"fill": {"selected": 6, "budget": 10}})
+    at = app("explorer")
+    at.selectbox(key="explore_subset").set_value("quality").run()
+    warned = texts(at.warning)
+    assert "quality filled 6 of 10 rows" in warned and "--explain quality" in warned
+    write_json(RunDir(run).subset_dir("quality") / "meta.json", {"fill": {"selected": 10, "budget": 10}})
+    at.run()
+    assert "quality: filled 10 of 10 rows" in texts(at.caption) and not at.exception

@@ -17,6 +17,7 @@ from curate.app import state  # noqa: E402
 from curate.app.audit_view import catches, survival  # noqa: E402
 from curate.app.explore import dedup_clusters, dedup_table, load_rows, removal_counts, source_mix  # noqa: E402
 from curate.app.inspect import conversation_diff, duplicate_of, export_rows, to_jsonl, to_parquet_bytes  # noqa: E402
+from curate.errors import UserError  # noqa: E402
 from curate.rundir import RunDir  # noqa: E402
 
 st.title("Data explorer")
@@ -155,6 +156,15 @@ if status != "all":
     view = view[view["status"] == status]
 if subset != "any":
     view = view[view["subsets"].map(lambda ss: subset in ss)]
+    try:
+        fill = run_dir.subset_meta(subset).get("fill") or {}
+    except UserError:  # a subset folder made by hand has no meta.json
+        fill = {}
+    if fill.get("budget") and fill["selected"] < fill["budget"]:
+        st.warning(f"{subset} filled {fill['selected']:,} of {fill['budget']:,} rows: its rules left too few; "
+                   f"`curate select {run_dir.root} --explain {subset}` says which removed what")
+    elif fill.get("budget"):
+        st.caption(f"{subset}: filled {fill['selected']:,} of {fill['budget']:,} rows")
 for col in ranged:
     view = _range_filter(view, rows, col)
 if sort_by != "input order":
