@@ -108,3 +108,14 @@ def test_report_cli(tmp_path, capsys):
     assert main(["report", str(run.root)]) == 0
     assert str(run.root / "report" / "report.html") in capsys.readouterr().out
     assert main(["report", str(tmp_path / "missing")]) == 2
+
+
+def test_report_counts_show_repairs(tmp_path):
+    from curate.rundir import write_json
+
+    run = scored_run(tmp_path / "run")
+    manifest = run.manifest()
+    write_json(run.manifest_path, {**manifest, "counts": {**manifest["counts"], "repaired": {"leading_assistant": 7}}})
+    html = curate.report(run.root).read_text()
+    assert re.search(r"<td>  of them repaired: leading_assistant</td><td class=\"num\">7</td>", html)
+    assert "read 127 = kept + removed + quarantined = 127" in html

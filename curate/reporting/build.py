@@ -225,6 +225,7 @@ def _counts_section(manifest: dict, pool: pd.DataFrame, out: Path) -> str:
     rows: list[list[Any]] = [["read", counts.get("read")], ["quarantined", counts.get("quarantined")]]
     rows += [[f"removed: {k}", v] for k, v in removed.items()]
     rows += [["kept", counts.get("kept")]]
+    rows += [[f"  of them repaired: {k}", v] for k, v in (counts.get("repaired") or {}).items()]
     rows += [[k, v] for k, v in counts.items() if k not in {"read", "quarantined", "removed", "kept"}
              and not isinstance(v, dict | list)]
     parts = [H.table(["step", "rows"], rows)]
