@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -111,15 +112,19 @@ class Browser:
     def text(self) -> str:
         return self.js("document.body ? document.body.innerText : ''") or ""
 
-    def wait_text(self, pattern: str, timeout: float = 90) -> str:
-        """The page text once it matches the regular expression ``pattern``."""
+    def wait_until_text(self, holds: Callable[[str], bool], timeout: float = 90, what: str = "the expected state") -> str:
+        """The page text once ``holds(text)`` is true; TimeoutError naming ``what`` after ``timeout`` s."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = self.text()
-            if re.search(pattern, text):
+            if holds(text):
                 return text
             time.sleep(0.2)
-        raise TimeoutError(f"{pattern!r} did not appear; page text: {self.text()[-1500:]}")
+        raise TimeoutError(f"{what} did not appear; page text: {self.text()[-1500:]}")
+
+    def wait_text(self, pattern: str, timeout: float = 90) -> str:
+        """The page text once it matches the regular expression ``pattern``."""
+        return self.wait_until_text(lambda t: re.search(pattern, t) is not None, timeout, repr(pattern))
 
     def type_into(self, selector: str, text: str, submit: str, timeout: float = 60) -> None:
         """Wait for an input, type ``text`` into it as a user would, then click the ``submit`` element."""
