@@ -49,7 +49,8 @@ def leave_one_variant_out(run_dir: str, labels: pd.DataFrame, subsets: list[Any]
     run = RunDir(run_dir)
     junk = run.junk_scores()
     specs = [s for s in subsets if _uses_junk(s)]
-    if junk is None or not specs or not (run.detector_dir / "training.parquet").exists():
+    report = run.detector() or {}
+    if junk is None or not specs or "settings" not in report:  # no detector, or it was skipped (too few rows)
         return {}
     training = pd.read_parquet(run.detector_dir / "training.parquet")
     real = junk[["id"]].merge(run.scores(vectors=False).drop(columns=[COLUMN]), on="id", how="left")
