@@ -221,6 +221,20 @@ class RunDir:
         p = self.detector_dir / "detector.json"
         return json.loads(p.read_text(encoding="utf-8")) if p.exists() else None
 
+    def write_detector(self, scores: pd.DataFrame, report: dict, examples: pd.DataFrame) -> None:
+        """The detector step's outputs: ``junk.parquet``, ``detector.json``, ``training.parquet`` (atomic each;
+        the report last, so a killed step leaves no report beside stale scores)."""
+        out = self.detector_dir
+        write_parquet(out / "training.parquet", pa.Table.from_pandas(examples, preserve_index=False))
+        write_parquet(out / "junk.parquet", pa.Table.from_pandas(scores, preserve_index=False))
+        write_json(out / "detector.json", report)
+
+    def detector_examples(self) -> pd.DataFrame | None:
+        """The detector's training examples (``training.parquet``: originals and planted copies with their
+        features), or None when the run has no detector."""
+        p = self.detector_dir / "training.parquet"
+        return pq.read_table(p).to_pandas() if p.exists() else None
+
     def junk_scores(self) -> pd.DataFrame | None:
         """``id`` + ``junk_prob`` of the valid rows, or None when the run has no detector."""
         p = self.detector_dir / "junk.parquet"

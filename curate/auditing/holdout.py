@@ -52,7 +52,7 @@ def leave_one_variant_out(run_dir: str, labels: pd.DataFrame, subsets: list[Any]
     report = run.detector() or {}
     if junk is None or not specs or "settings" not in report:  # no detector, or it was skipped (too few rows)
         return {}
-    training = pd.read_parquet(run.detector_dir / "training.parquet")
+    training = run.detector_examples()
     real = junk[["id"]].merge(run.scores(vectors=False).drop(columns=[COLUMN]), on="id", how="left")
     pool = run.pool().drop(columns=[COLUMN])
     kind = labels.drop_duplicates("id").set_index("id")["kind"].reindex(pool["id"]).fillna("").to_numpy()

@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 
 from curate.pipeline.context import Context, Step, StepCounts
-from curate.rundir import write_json, write_parquet
+from curate.rundir import write_parquet
 from curate.validity import BY_NAME as VALIDITY_CHECKS
 
 
@@ -105,10 +105,7 @@ class Detect(Step):
         found = detect(real, read, list(ctx.scorers), ctx.recipe.detector, ctx.progress)
         if "skipped" in found.report:
             ctx.warn(f"detector skipped: {found.report['skipped']}; junk_prob is null")
-        out = ctx.run.detector_dir
-        write_parquet(out / "training.parquet", pa.Table.from_pandas(found.training.frame, preserve_index=False))
-        write_parquet(out / "junk.parquet", pa.Table.from_pandas(found.scores, preserve_index=False))
-        write_json(out / "detector.json", found.report)
+        ctx.run.write_detector(found.scores, found.report, found.training.frame)
         self.restore(ctx, {})
         n = int(ctx.alive.sum())
         return StepCounts(n, n, info={k: found.report[k] for k in ("auroc", "flagged_share", "skipped")
