@@ -119,3 +119,16 @@ def test_report_counts_show_repairs(tmp_path):
     html = curate.report(run.root).read_text()
     assert re.search(r"<td>  of them repaired: leading_assistant</td><td class=\"num\">7</td>", html)
     assert "read 127 = kept + removed + quarantined = 127" in html
+
+
+def test_report_says_when_two_subsets_chose_the_same_rows(tmp_path):
+    from curate.rundir import write_parquet
+
+    run = scored_run(tmp_path / "run")
+    same = run.subset_dir("quality") / "selection.parquet"
+    import pyarrow.parquet as pq
+
+    write_parquet(run.subset_dir("quality-copy") / "selection.parquet", pq.read_table(same))
+    html = curate.report(run.root).read_text()
+    assert "quality-copy chose exactly the same 30 rows as quality." in html
+    assert "random chose exactly the same" not in html

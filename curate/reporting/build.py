@@ -285,13 +285,22 @@ def _subsets_section(subsets: dict[str, dict], pool: pd.DataFrame, out: Path) ->
             mixes[name] = pd.Series(meta["source_mix"])
         if cols and cols[0] in in_pool.columns:
             frames[name] = in_pool[cols[0]]
-    parts = [H.table(header, rows)]
+    parts = [H.table(header, rows), *_same_rows(subsets)]
     if mixes and "source" in pool.columns:
         parts.append(_save(plots.source_mix(pool["source"].astype(str).value_counts(), mixes), out, "source_mix.png"))
     if frames and cols:
         frames = {"pool": pool[cols[0]], **frames}
         parts.append(_save(plots.subset_scores(frames, cols[0]), out, "subset_scores.png"))
     return "".join(parts)
+
+
+def _same_rows(subsets: dict[str, dict]) -> list[str]:
+    """A note per pair of subsets that chose exactly the same rows (a diversity threshold that skipped
+    nothing looks like a second variant otherwise)."""
+    chosen = {name: frozenset(info["selection"]["id"]) for name, info in subsets.items() if len(info["selection"])}
+    names = list(chosen)
+    return [f'<p class="muted">{H.esc(b)} chose exactly the same {len(chosen[a]):,} rows as {H.esc(a)}.</p>'
+            for i, a in enumerate(names) for b in names[i + 1:] if chosen[a] == chosen[b]]
 
 
 def _dedup_section(run: RunDir, dedup: pd.DataFrame, clusters: int = 3, members: int = 3) -> str:
