@@ -7,6 +7,7 @@ columns plus a message in ``error``; never a made-up default.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -39,3 +40,10 @@ class Scorer(Protocol):
 def scorer_key(scorer: Scorer) -> str:
     """``name-<hash of settings>``: a changed setting gives a new key, never an overwrite."""
     return f"{scorer.name}-{fingerprint(scorer.name, scorer.settings())[:10]}"
+
+
+def row_by_row(score_row: Callable[[list[Message]], dict[str, Any]], conversations: list[list[Message]],
+               columns: tuple[str, ...]) -> dict[str, list[Any]]:
+    """A scorer's columns from a function that scores one conversation into a dict (the no-model scorers)."""
+    rows = [score_row(c) for c in conversations]
+    return {col: [r[col] for r in rows] for col in columns}

@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any
 
 from curate.schema import Message
-from curate.scorers.base import Resources
+from curate.scorers.base import Resources, row_by_row
 
 COLUMNS = ("question_lang", "answer_lang", "lang_mismatch", "mojibake_rate", "restate_overlap", "open_end",
            "qa_overlap", "broken_sentences")
@@ -141,5 +141,4 @@ class ConsistencyScorer:
         return {"version": 3}
 
     def score(self, conversations: list[list[Message]]) -> dict[str, list[Any]]:
-        rows = [consistency(c) for c in conversations]
-        return {col: [r[col] for r in rows] for col in COLUMNS}
+        return row_by_row(consistency, conversations, COLUMNS)

@@ -16,7 +16,7 @@ import zlib
 from typing import Any
 
 from curate.schema import Message
-from curate.scorers.base import Resources
+from curate.scorers.base import Resources, row_by_row
 
 COLUMNS = (
     "answer_log_chars", "question_log_chars", "answer_question_log_ratio", "compress_ratio",
@@ -111,5 +111,4 @@ class TextureScorer:
         return {"version": 1}
 
     def score(self, conversations: list[list[Message]]) -> dict[str, list[Any]]:
-        rows = [texture(c) for c in conversations]
-        return {col: [r[col] for r in rows] for col in COLUMNS}
+        return row_by_row(texture, conversations, COLUMNS)
