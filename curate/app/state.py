@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from curate.app.background import Job
 from curate.app.votes import VoteStore
 from curate.errors import UserError
 from curate.rundir import RunDir
@@ -177,6 +178,17 @@ def prompts(path: str = str(PROMPTS_FILE)) -> list[str]:
     except OSError:
         pass
     return out or list(BUILTIN_PROMPTS)
+
+
+def job(key: str) -> Job | None:
+    """The page's background generation under session key ``key`` (None before the first)."""
+    return st.session_state.get(key)
+
+
+def busy(key: str) -> bool:
+    """Whether the page's background generation is still running."""
+    running = job(key)
+    return running is not None and running.running
 
 
 def settings_sidebar() -> None:

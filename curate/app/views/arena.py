@@ -24,6 +24,7 @@ from curate.errors import UserError
 from curate.rundir import RunDir
 from curate.train.generate import Answer, Variant
 
+JOB = "arena_job"  # session key of the battle's background generation
 OUTCOMES = {"a": ("A is better", "a"), "b": ("B is better", "b"), "tie": ("Tie", "t"),
             "both_bad": ("Both are bad", "x")}
 PAIRING = {"adaptive": "where a vote tells most (few votes, close results)", "uniform": "uniformly at random"}
@@ -31,15 +32,6 @@ PAIRING = {"adaptive": "where a vote tells most (few votes, close results)", "un
 
 def _battle() -> dict:
     return st.session_state.setdefault("arena", {})
-
-
-def _job() -> Job | None:
-    return st.session_state.get("arena_job")
-
-
-def _busy() -> bool:
-    job = _job()
-    return job is not None and job.running
 
 
 def _settings() -> dict:
@@ -73,7 +65,7 @@ def _ask(variants: list[Variant], store: VoteStore, prompt: str) -> None:
         answers.append(Answer(battle[side]))
     battle["turns"].append({"prompt": prompt, "a": answers[0], "b": answers[1]})
     generation = {k: v for k, v in battle["settings"].items() if k != "pairing"}
-    st.session_state.arena_job = Job(state.generator(variants), requests, generation, answers)
+    st.session_state[JOB] = Job(state.generator(variants), requests, generation, answers)
 
 
 def _next_battle(variants: list[Variant], store: VoteStore) -> None:
@@ -130,7 +122,7 @@ def _voter_or_stop() -> str | None:
 
 def _setup(variants: list[Variant], store: VoteStore) -> None:
     """Token limit, pairing, prompt and the Ask buttons (disabled while a battle streams)."""
-    busy = _busy()
+    busy = state.busy(JOB)
     s1, s2 = st.columns([1, 1])
     s1.number_input("Max new tokens per answer", 1, 2048, key="arena_max_new_tokens", step=16,
                     help="both models get the same limit; an answer that hits it is marked cut, and the "
@@ -178,7 +170,7 @@ def _turns() -> None:
                 if n == 0:
                     st.subheader(f"Model {side.upper()}")
                 _side(turn[side])
-    if _busy():
+    if state.busy(JOB):
         st.session_state.arena_was_busy = True
     elif st.session_state.pop("arena_was_busy", False):
         st.rerun()  # both answers are in: redraw the whole page (vote buttons, Ask enabled)
@@ -237,7 +229,7 @@ def page() -> None:
     st.session_state.setdefault("arena_max_new_tokens", state.ARENA_MAX_NEW_TOKENS)
     st.session_state.setdefault("arena_pairing", "adaptive")
     _setup(variants, store)
-    busy = _busy()
+    busy = state.busy(JOB)
     if _battle():
         st.fragment(_turns, run_every=state.STREAM_REFRESH_S if busy else None)()
         if not busy:

@@ -17,6 +17,8 @@ from curate.app import conversation, state
 from curate.app.background import Job
 from curate.train.generate import Answer, Variant
 
+JOB = "compare_job"  # session key of the columns' background generation
+
 
 def _describe(v: Variant) -> str:
     """One line under a column's title: what this variant is."""
@@ -31,22 +33,13 @@ def _chats() -> dict[str, list[dict]]:
     return st.session_state.setdefault("compare_chats", {})
 
 
-def _job() -> Job | None:
-    return st.session_state.get("compare_job")
-
-
-def _busy() -> bool:
-    job = _job()
-    return job is not None and job.running
-
-
 def _start(variants: list[Variant], requests: list[tuple[str, list[dict]]], answers: list[Answer]) -> None:
-    st.session_state.compare_job = Job(state.generator(variants), requests, state.settings(), answers)
+    st.session_state[JOB] = Job(state.generator(variants), requests, state.settings(), answers)
 
 
 def _interrupt() -> None:
     """Stop the exchange in progress; its partial answers stay in the chat, marked interrupted."""
-    job = _job()
+    job = state.job(JOB)
     if job is None or not job.running:
         return
     for history in _chats().values():
@@ -164,7 +157,7 @@ def _column(name: str, variant: Variant, busy: bool) -> str | None:
 def _columns(variants: list[Variant], chosen: list[str]) -> None:
     """The chat columns: a fragment that redraws on a timer while answers stream."""
     by_name = {v.name: v for v in variants}
-    busy = _busy()
+    busy = state.busy(JOB)
     regen = None
     for name, col in zip(chosen, st.columns(len(chosen)), strict=True):
         with col:
@@ -192,7 +185,7 @@ def page() -> None:
         st.error("The prompt is empty: type a question first.")
     elif prompt is not None:
         _send(variants, prompt.strip(), chosen)
-    st.fragment(_columns, run_every=state.STREAM_REFRESH_S if _busy() else None)(variants, chosen)
+    st.fragment(_columns, run_every=state.STREAM_REFRESH_S if state.busy(JOB) else None)(variants, chosen)
 
 
 page()
