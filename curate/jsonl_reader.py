@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.ipc  # noqa: F401 - pa.ipc
 import pyarrow.json as pj
 
+from curate.records import Loaded, normalize_records, parse_line, to_table
 from curate.schema import REPAIRS
 
 SCAN_BYTES = 1 << 24  # the newline scan reads this much at a time
@@ -80,7 +81,6 @@ def _lines(data: bytes) -> list[bytes]:
 
 def _records(lines: list[bytes], name: str, rows: list[int], fmt: str | None, repairs: tuple[str, ...]):
     """``(rows, quarantine)`` of the given lines (input rows ``rows``) read record by record."""
-    from curate.loaders import normalize_records, parse_line
 
     out: tuple[list, list] = ([], [])
     for raw, row in zip(lines, rows, strict=True):
@@ -91,7 +91,6 @@ def _records(lines: list[bytes], name: str, rows: list[int], fmt: str | None, re
 
 
 def _record_path(data: bytes, name: str, row0: int, fmt: str | None, repairs: tuple[str, ...]):
-    from curate.loaders import Loaded, to_table
 
     lines = _lines(data)
     rows, bad = _records(lines, name, list(range(row0, row0 + len(lines))), fmt, repairs)
@@ -124,8 +123,7 @@ def _columnar(data: bytes, name: str, rows: np.ndarray, fmt: str | None, threads
 
 def load_range(path: str, name: str, lo: int, hi: int, row0: int, lines: int, fmt: str | None = None,
                threads: bool = False, repairs: tuple[str, ...] = REPAIRS):
-    """One chunk as ``curate.loaders.Loaded``: columnar when exact, else record by record."""
-    from curate.loaders import Loaded, to_table
+    """One chunk as ``curate.records.Loaded``: columnar when exact, else record by record."""
 
     with open(path, "rb") as f:
         f.seek(lo)
@@ -159,7 +157,6 @@ def _load_to_file(folder: str, *args) -> tuple[str, list, int]:
 
 
 def _mapped(result: tuple[str, list, int]):
-    from curate.loaders import Loaded
 
     out, quarantine, read = result
     table = pa.ipc.open_file(pa.memory_map(out)).read_all()
@@ -180,7 +177,7 @@ class Written:
 
 
 def _load_to_parquet(out: str, *args) -> tuple[int, list, int, dict[str, int]]:
-    from curate.rundir import write_parquet
+    from curate.files import write_parquet
 
     chunk = load_range(*args)
     write_parquet(out, chunk.table)

@@ -11,12 +11,9 @@ dropped; a repaired row keeps its ``original_id`` and lists its ``repairs``.
 
 from __future__ import annotations
 
-import codecs
 import gzip
 import json
-import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -25,100 +22,28 @@ import pyarrow as pa
 
 from curate._deprecated import renamed
 from curate.errors import UserError
-from curate.schema import REPAIRS, InvalidRecord, conversation_id, read_record, repair_names
+from curate.records import (  # noqa: F401  (re-exported: the record pieces were first defined here)
+    MESSAGE_TYPE,
+    OWN_COLUMNS,
+    RAW_PREVIEW,
+    BadRecord,
+    Loaded,
+    invalid_unicode,
+    lone_surrogate,
+    normalize_records,
+    parse_line,
+    repair_counts,
+    to_table,
+)
+from curate.schema import REPAIRS, repair_names
 
 SAMPLE = "sharegpt-sample"
-MESSAGE_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
-REPAIRS_TYPE = pa.list_(pa.string())
-OWN_COLUMNS = {"id": pa.string(), "messages": MESSAGE_TYPE, "source": pa.string(), "row": pa.int64(),
-               "original_id": pa.string(), "repairs": REPAIRS_TYPE}  # every table's first columns
-# A JSON escape of a UTF-16 surrogate: valid JSON, but alone (not in a pair) it is no Unicode character.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_RAW_PREVIEW = 500  # characters of a bad record kept in the quarantine file
 
-
-@dataclass
-class Loaded:
-    """Normalized conversations plus everything that could not be read; nothing is dropped."""
-
-    table: pa.Table
-    quarantine: list[dict[str, Any]] = field(default_factory=list)
-    read: int = 0
-    end_byte: int | None = None  # where this chunk ends in the input file, where the reader knows it
-
-    def __len__(self) -> int:
-        return self.table.num_rows
-
-    def to_pandas(self):
-        return self.table.to_pandas()
-
-    @property
-    def repaired(self) -> dict[str, int]:
-        """How many rows each repair changed."""
-        return repair_counts(self.table)
-
-
-def repair_counts(table: pa.Table) -> dict[str, int]:
-    """``{repair: rows it changed}`` of a normalized table, in ``curate.schema.REPAIRS`` order."""
-    import pyarrow.compute as pc
-
-    if "repairs" not in table.column_names:
-        return {}
-    counts = pc.value_counts(pc.list_flatten(table["repairs"])).to_pylist()
-    found = {c["values"]: c["counts"] for c in counts}
-    return {name: found[name] for name in REPAIRS if name in found}
-
-
-class _Bad:
-    """A record that failed before normalization (unreadable bytes, broken JSON)."""
-
-    __slots__ = ("reason", "detail", "raw")
-
-    def __init__(self, reason: str, detail: str, raw: str = ""):
-        self.reason, self.detail, self.raw = reason, detail, raw
-
-
-# --- raw record streams: yield dicts or _Bad, in input order ----------------------------------
+# --- raw record streams: yield dicts or BadRecord, in input order ----------------------------------
 
 
 def _open_binary(path: Path):
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
-
-
-def _lone_surrogate(text: str, obj: Any) -> bool:
-    """True if the parsed ``obj`` holds a string with an unpaired surrogate (checked only when ``text``
-    has a surrogate escape, so clean records pay one regex search)."""
-    if not _SURROGATE_ESCAPE.search(text):
-        return False
-    try:
-        json.dumps(obj, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-def _invalid_unicode(text: str) -> _Bad:
-    return _Bad("invalid_unicode", "a lone UTF-16 surrogate escape (e.g. \\ud800): not a Unicode character",
-                text[:_RAW_PREVIEW])
-
-
-def parse_line(raw: bytes) -> Any:
-    """One JSONL line (newline included) as a record, or a ``_Bad`` saying why not. A UTF-8 byte order
-    mark (first line of files from some Windows tools) is skipped; CRLF endings are JSON whitespace."""
-    raw = raw.removeprefix(codecs.BOM_UTF8)
-    if not raw.strip():
-        return _Bad("blank_line", "empty line")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        utf16 = raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
-        hint = "; the file starts with a UTF-16 byte order mark: convert it to UTF-8" if utf16 else ""
-        return _Bad("invalid_utf8", f"{e}{hint}", raw[:_RAW_PREVIEW].decode("utf-8", "replace"))
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as e:
-        return _Bad("malformed_json", str(e), text[:_RAW_PREVIEW])
-    return _invalid_unicode(text) if _lone_surrogate(text, obj) else obj
 
 
 def _iter_jsonl(path: Path) -> Iterator[Any]:
@@ -128,7 +53,7 @@ def _iter_jsonl(path: Path) -> Iterator[Any]:
 
 
 def _iter_json_array(path: Path, chunk_chars: int = 1 << 22) -> Iterator[Any]:
-    """Stream the objects of a top-level JSON array; a truncated tail becomes one _Bad."""
+    """Stream the objects of a top-level JSON array; a truncated tail becomes one BadRecord."""
     decoder = json.JSONDecoder()
     with open(path, encoding="utf-8", errors="strict") as f:
         buf, pos, eof = "", 0, False
@@ -161,10 +86,10 @@ def _iter_json_array(path: Path, chunk_chars: int = 1 << 22) -> Iterator[Any]:
                     eof = not chunk
                     buf, pos = buf[pos:] + chunk, 0
                     continue
-                yield _Bad("truncated_json", f"unparseable tail at char {e.pos}: input ends mid-record",
-                           buf[pos : pos + _RAW_PREVIEW])
+                yield BadRecord("truncated_json", f"unparseable tail at char {e.pos}: input ends mid-record",
+                           buf[pos : pos + RAW_PREVIEW])
                 return
-            yield _invalid_unicode(buf[pos:end]) if _lone_surrogate(buf[pos:end], obj) else obj
+            yield invalid_unicode(buf[pos:end]) if lone_surrogate(buf[pos:end], obj) else obj
             pos = end
 
 
@@ -238,53 +163,6 @@ def iter_raw(source: str | Path, split: str = "train", streaming: bool = True) -
 
 # --- normalization into tables -----------------------------------------------------------------
 
-
-def _preview(rec: Any) -> str:
-    try:
-        return json.dumps(rec, ensure_ascii=False, default=str)[:_RAW_PREVIEW]
-    except Exception:
-        return repr(rec)[:_RAW_PREVIEW]
-
-
-def to_table(rows: list[dict[str, Any]]) -> pa.Table:
-    if not rows:
-        return pa.table({k: pa.array([], t) for k, t in OWN_COLUMNS.items()})
-    cols = {k: [r.get(k) for r in rows] for k in dict.fromkeys(k for r in rows for k in r)}
-    arrays = {}
-    for k, values in cols.items():
-        if k in OWN_COLUMNS:
-            arrays[k] = pa.array(values, OWN_COLUMNS[k])
-            continue
-        try:
-            arrays[k] = pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-            # mixed types across rows: keep the values, as JSON text
-            arrays[k] = pa.array([None if v is None else json.dumps(v, default=str) for v in values], pa.string())
-    return pa.table(arrays)
-
-
-def normalize_records(
-    records: Iterable[Any], name: str, fmt: str | None = None, start_row: int = 0,
-    repairs: tuple[str, ...] | list[str] = REPAIRS,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Normalize (and repair) raw records into rows; bad ones become quarantine entries with row and
-    reason. An input column named like one of :data:`OWN_COLUMNS` is replaced by curate's."""
-    rows, bad = [], []
-    for i, rec in enumerate(records, start=start_row):
-        if isinstance(rec, _Bad):
-            bad.append({"row": i, "source": name, "reason": rec.reason, "detail": rec.detail, "raw": rec.raw})
-            continue
-        try:
-            r = read_record(rec, fmt, repairs)
-        except InvalidRecord as e:
-            bad.append({"row": i, "source": name, "reason": e.reason, "detail": e.detail, "raw": _preview(rec)})
-            continue
-        src = r.extra.pop("source", None)
-        rows.append({"id": conversation_id(r.messages), "messages": r.messages,
-                     "source": str(src) if src is not None else name, "row": i,
-                     "original_id": None if r.original is None else conversation_id(r.original),
-                     "repairs": r.repairs, **{k: v for k, v in r.extra.items() if k not in OWN_COLUMNS}})
-    return rows, bad
 
 
 def jsonl_file(source: str | Path) -> Path | None:

@@ -14,11 +14,7 @@ PACKAGES = ("curate",)
 
 # Import edges (importer, imported) still allowed to close a cycle; each must be a function-level import.
 # Keep this empty: an entry names the issue that removes it.
-ALLOWED_LAZY = {
-    # issue 23: loaders.iter_load imports jsonl_reader, whose worker result (_mapped) imports loaders.Loaded.
-    # The input reader's files are being reworked; move Loaded below both there, then drop this line.
-    ("curate.jsonl_reader", "curate.loaders"),
-}
+ALLOWED_LAZY: set[tuple[str, str]] = set()
 
 
 def _modules() -> dict[str, Path]:
