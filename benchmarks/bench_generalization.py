@@ -4,7 +4,9 @@ budget filled, planted share next to random's, and the clean rows kept next to a
 Domains are built offline from the bundled ShareGPT sample (17.6k conversations), each a different
 distribution: ``tail`` (the file's last rows, which nothing was tuned on), ``code`` (first answer holds a
 code block), ``short`` (short question and answer: casual chat), ``foreign`` (question not in English),
-``head`` (the first rows: the slice the old fixed thresholds were picked on). Each gets 30% planted
+``head`` (the first rows: the slice the old fixed thresholds were picked on), and three checked only after
+the shipped settings were picked: ``middle`` (from the file's middle on), ``long`` (first answer over 2,000
+characters), ``multi`` (four or more turns). Each gets 30% planted
 corruption twice:
 
 - ``audit``: the audit's ten original kinds (what `curate audit` plants by default);
@@ -58,8 +60,11 @@ def domain_rows(name: str, rows: int) -> list[list[dict]]:
         "code": lambda c: "```" in _first(c, "assistant"),
         "short": lambda c: len(_first(c, "user")) < 200 and len(_first(c, "assistant")) < 500,
         "foreign": lambda c: language(_first(c, "user")) not in ("en", "und"),
+        "middle": lambda c: True,
+        "long": lambda c: len(_first(c, "assistant")) > 2000,
+        "multi": lambda c: len(c) >= 4,
     }[name]
-    order = convs[::-1] if name == "tail" else convs
+    order = {"tail": convs[::-1], "middle": convs[len(convs) // 2:]}.get(name, convs)
     return [c for c in order if pick(c)][:rows]
 
 

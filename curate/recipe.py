@@ -166,9 +166,9 @@ class Recipe(_Strict):
         for p in self.proxies:
             columns |= {f"{p.column}_proxy", f"{p.column}_best", f"{p.column}_teacher_scored"}
         if self.detector is not None:
-            from curate.detector import COLUMN
+            from curate.detector import COLUMNS
 
-            columns |= set(build("texture").columns) | {COLUMN}
+            columns |= set(build("texture").columns) | set(COLUMNS)
         return columns
 
     def scorer_specs(self) -> tuple[list[ScorerSpec], list[ScorerSpec]]:

@@ -4,6 +4,7 @@ corruption planted into data it learned from, and its place in a run."""
 import json
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 from helpers import recipe
@@ -70,13 +71,14 @@ def pool():
     ids = [f"r{i}" for i in range(len(convs))]
     real = curate.score(pa.table({"id": ids, "messages": planted.conversations}), SPECS, progress=False)
     by_id = dict(zip(ids, planted.conversations, strict=True))
-    return real, (lambda xs: [by_id[i] for i in xs]), planted.labels["kind"].to_numpy() != ""
+    kinds = planted.labels["kind"].to_numpy()
+    return real, (lambda xs: [by_id[i] for i in xs]), kinds != "", kinds
 
 
 def test_detector_finds_junk_planted_by_someone_else(pool):
     """The pool's junk was planted before (30%, labelled clean in the detector's eyes); the detector, which
     plants its own copies, still ranks it high, and calls about as many rows junk as there are."""
-    real, read, bad = pool
+    real, read, bad, _ = pool
     found = detect(real, read, SPECS, DetectorConfig(copies=1.8))
     prob = found.scores.set_index("id").loc[real["id"], "junk_prob"].to_numpy()
     assert auroc(bad, prob) > 0.72  # 0.76 on these 300 rows; 0.84 on 600 (benchmarks/RESULTS.md, detector)
@@ -85,11 +87,36 @@ def test_detector_finds_junk_planted_by_someone_else(pool):
     assert "turns" not in found.report["features"] and "texture" not in found.report["features"]
 
 
+def test_atypical_is_the_farthest_tail_of_any_continuous_score():
+    from curate.detector.atypical import atypicality
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200), "flag": rng.integers(0, 2, 200)})
+    frame.loc[7, "b"] = 40.0  # one value far above every other row's
+    frame.loc[9, "a"] = np.nan
+    score = atypicality(frame, ["a", "b", "flag"])
+    assert score.argmax() == 7 and score[7] == pytest.approx(2)  # the top 1 of 200, two-sided: -log10(2/200)
+    assert np.isfinite(score).all() and (score >= 0).all()
+    assert np.array_equal(atypicality(frame, ["flag"]), np.zeros(200))  # a flag has no tail
+
+
+def test_atypical_finds_damage_the_detector_was_never_shown(pool):
+    """Taught only truncation, the detector's junk_prob is near chance on loops and mojibake; ``atypical``,
+    which learns nothing, ranks both well above random (0.87 and 0.77 on these rows)."""
+    real, read, bad, kind = pool
+    found = detect(real, read, SPECS, DetectorConfig(copies=0.9, sample=200, kinds=["truncation"]))
+    scores = found.scores.set_index("id").loc[real["id"]]
+    for unseen in ("loop", "mojibake"):
+        rows = (kind == "") | (kind == unseen)
+        assert auroc(bad[rows], scores["atypical"].to_numpy()[rows]) > 0.7
+        assert auroc(bad[rows], scores["atypical"].to_numpy()[rows]) > auroc(bad[rows], scores["junk_prob"].to_numpy()[rows])
+
+
 @pytest.mark.parametrize("change", [{"sample": 100}, {"copies": 1.8}, {"kinds": ["loop"]}, {"exclude": ["repetition"]},
                                     {"model": "logistic"}, {"folds": 3}, {"seed": 1},
                                     {"scorers": ["heuristics", "texture"]}])
 def test_every_setting_changes_the_result(pool, change):
-    real, read, _ = pool
+    real, read, _, _ = pool
     base = detect(real, read, SPECS, DetectorConfig(copies=0.9, sample=200, kinds=["loop", "truncated"]))
     other = detect(real, read, SPECS, DetectorConfig(**{"copies": 0.9, "sample": 200, "kinds": ["loop", "truncated"],
                                                         **change}))
@@ -116,9 +143,9 @@ def test_a_run_with_a_detector(dirty_jsonl, tmp_path, monkeypatch):
 
 
 def test_too_few_rows_skip_the_detector_with_null_scores(pool):
-    real, read, _ = pool
+    real, read, _, _ = pool
     found = detect(real.head(12), read, SPECS, DetectorConfig())
-    assert found.scores["junk_prob"].isna().all() and len(found.scores) == 12
+    assert found.scores[["junk_prob", "atypical"]].isna().all().all() and len(found.scores) == 12
     assert "needs at least 20" in found.report["skipped"]
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from curate.auditing.metrics import auroc
+from curate.detector.atypical import ATYPICAL, atypicality
 from curate.detector.config import COLUMN, DetectorConfig
 from curate.detector.model import (
     Calibration,
@@ -53,7 +54,7 @@ class Training:
 
 @dataclass
 class Detected:
-    """``scores``: ``id`` + ``junk_prob`` for every row given; ``report``: what ``detector.json`` holds."""
+    """``scores``: ``id``, ``junk_prob`` and ``atypical`` for every row given; ``report``: what ``detector.json`` holds."""
 
     scores: pd.DataFrame
     report: dict[str, Any]
@@ -138,8 +139,9 @@ def junk_prob(real: pd.DataFrame, train: Training, cfg: DetectorConfig) -> tuple
 
 
 def skipped(real: pd.DataFrame, why: str) -> Detected:
-    """No detector: ``junk_prob`` is null for every row (a filter on it passes none; a rank puts them last)."""
-    scores = pd.DataFrame({"id": real["id"].to_numpy(), COLUMN: np.nan})
+    """No detector: ``junk_prob`` and ``atypical`` are null for every row (a filter on them passes none; a
+    rank puts them last)."""
+    scores = pd.DataFrame({"id": real["id"].to_numpy(), COLUMN: np.nan, ATYPICAL: np.nan})
     return Detected(scores, {"skipped": why, "sampled": 0}, Training(pd.DataFrame(), []))
 
 
@@ -152,7 +154,8 @@ def detect(real: pd.DataFrame, read: ReadMessages, specs: list[Any], cfg: Detect
         return skipped(real, f"{real['id'].nunique()} valid rows; the detector needs at least {MIN_ROWS}")
     train = training_set(real, read, specs, cfg, progress)
     prob, oof = junk_prob(real, train, cfg)
-    scores = pd.DataFrame({"id": real["id"].to_numpy(), COLUMN: prob.reindex(real["id"]).to_numpy()})
+    scores = pd.DataFrame({"id": real["id"].to_numpy(), COLUMN: prob.reindex(real["id"]).to_numpy(),
+                           ATYPICAL: atypicality(real, train.columns)})
     sampled = train.frame["label"] == 0
     report = {
         "settings": cfg.model_dump(), "variants": list(cfg.variants()), "features": train.columns,
