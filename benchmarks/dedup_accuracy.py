@@ -81,9 +81,11 @@ def prf(pred: set, truth: set) -> tuple[float, float, float]:
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
-def curate_pairs(table: pa.Table, threshold: float, **kw) -> tuple[set[tuple[int, int]], np.ndarray]:
-    """Pairs at or above ``threshold`` and the near-dup cluster label of every row."""
-    r = dedup(table, methods="near", threshold=threshold, progress=False, **kw)
+def curate_pairs(table: pa.Table, threshold: float, near: dict | None = None,
+                 **fields) -> tuple[set[tuple[int, int]], np.ndarray]:
+    """Pairs at or above ``threshold`` and the near-dup cluster label of every row; ``near`` and
+    ``fields`` are NearConfig fields."""
+    r = dedup(table, methods="near", near={"threshold": threshold, **fields, **(near or {})}, progress=False)
     p = r.pairs["near"]
     on = p.sim >= threshold
     a, b = np.minimum(p.a, p.b)[on], np.maximum(p.a, p.b)[on]

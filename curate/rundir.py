@@ -13,22 +13,33 @@ Layout::
                                          (checked on every read; runs made before 2026-12 have
                                          data/conversations.parquet instead)
     RUN/validity.parquet                 rows removed by validity checks (id, row, reason)
-    RUN/scores/<scorer-key>/             score store: part-*.parquet, meta.json, cache/ (curate.store)
-    RUN/dedup/                           removal tables per method, pairs/, rows.parquet, meta.json, signatures.npy
-    RUN/subsets/<name>/                  data.parquet, data.jsonl, selection.parquet, rejected.parquet, meta.json
+    RUN/scores/<scorer-key>/             score store (StoreFiles): part-*.parquet, meta.json, cache/<column>.npy
+                                         and <column>.ids.json (curate.store)
+    RUN/detector/                        junk.parquet (id, junk_prob), detector.json, training.parquet
+    RUN/dedup/                           DedupFiles: <method>.parquet removals, pairs/<method>.parquet,
+                                         rows.parquet, against.parquet (cross mode), meta.json, signatures.npy
+    RUN/subsets/<name>/                  SubsetFiles: data.parquet, data.jsonl, selection.parquet,
+                                         rejected.parquet, meta.json (``write_subset`` to any folder: the same)
     RUN/report/                          report.html and PNGs
-    RUN/models/<variant>/                adapter/, metrics.json, log_history.json; models/results.{csv,md}
-    RUN/eval/                            heldout_ids.json, answers.jsonl, winrates.json, results.md
+    RUN/models/<variant>/                ModelFiles: adapter/, metrics.json, log_history.json;
+                                         models/results.{csv,md}
+    RUN/eval/                            EvalFiles: heldout_ids.json, answers.jsonl, answers_meta.json,
+                                         winrates.json, winrates.png, heldout.json, results.md
     RUN/votes.sqlite                     blind A/B votes of the app's arena
     RUN/exports.json                     `curate export`s of this run's variants: where each went (its card)
     RUN/steps/<step>.json                done markers: a step whose marker matches its fingerprint is skipped
     RUN/.lock                            held by the `curate run` writing RUN (a second one is refused)
-    RUN-audit/                           `curate audit` of this run's recipe: a sibling folder, so planted rows
-                                         never enter RUN (pool.jsonl, labels.parquet, run/, audit.json/html;
-                                         IN_PROGRESS while an audit runs, so a killed one leaves no stale summary)
+    RUN-audit/                           AuditFiles, `curate audit` of this run's recipe: a sibling folder, so
+                                         planted rows never enter RUN (pool.jsonl, labels.parquet, run/,
+                                         audit.json, audit.html, heatmap.png; IN_PROGRESS while an audit runs,
+                                         so a killed one leaves no stale summary)
 
 Removals are keyed by input ``row`` when the data has it: exact copies share an ``id`` with the copy
 that is kept.
+
+The ``*Files`` objects hold the paths of one folder's files. Modules below this one in the import graph
+(``curate.store``) are handed them; the others ask ``RunDir`` for them; none spells a file name itself
+(tests/test_run_layout.py).
 """
 
 from __future__ import annotations
@@ -37,8 +48,11 @@ import contextlib
 import hashlib
 import json
 import os
+import time
+import uuid
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +62,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from curate._deprecated import moved
 from curate.errors import UserError
 from curate.files import (  # noqa: F401  (re-exported: curate.rundir.write_json etc. are imported across curate, tests, benchmarks)
     TMP_SUFFIX,
@@ -58,24 +73,207 @@ from curate.files import (  # noqa: F401  (re-exported: curate.rundir.write_json
     write_parquet,
     write_text,
 )
-from curate.store import ScoreStore, join_frames
+from curate.store import ScoreStore, join_frames, scalar_columns
 
 
 class RunDirError(UserError):
     """The run directory is not what it says it holds (a damaged index, a replaced shard)."""
 
 
-def _scalar_columns(df: pd.DataFrame) -> list[str]:
-    """Score columns that hold one value per row (vector columns and ``*_error`` left out)."""
-    out = []
-    for c in df.columns:
-        if c == "id" or c.endswith("_error"):
-            continue
-        cell = df[c].dropna().iloc[0] if df[c].dtype == object and df[c].notna().any() else None
-        if cell is not None and hasattr(cell, "__len__") and not isinstance(cell, str):
-            continue
-        out.append(c)
-    return out
+# --- the files of one folder ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Folder:
+    folder: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "folder", Path(self.folder))
+
+
+class SubsetFiles(_Folder):
+    """One subset folder: ``RUN/subsets/<name>/``, or any folder ``write_subset`` is given (``load_subset``
+    and ``curate train --subset FOLDER`` read it)."""
+
+    @property
+    def data(self) -> Path:
+        """The chosen rows with their scores and messages."""
+        return self.folder / "data.parquet"
+
+    @property
+    def jsonl(self) -> Path:
+        """The chosen conversations as ShareGPT or OpenAI messages, for trainers."""
+        return self.folder / "data.jsonl"
+
+    @property
+    def selection(self) -> Path:
+        """id, rank, score and reason of each chosen row."""
+        return self.folder / "selection.parquet"
+
+    @property
+    def rejected(self) -> Path:
+        return self.folder / "rejected.parquet"
+
+    @property
+    def meta(self) -> Path:
+        """The spec, counts (rows per rejecting rule), fill, filter-part impact, tokens and source mix."""
+        return self.folder / "meta.json"
+
+    def written(self) -> bool:
+        """Whether the folder holds a subset's rows (either data file)."""
+        return self.data.exists() or self.jsonl.exists()
+
+
+class DedupFiles(_Folder):
+    """A dedup folder (``RUN/dedup/``, or the folder ``DedupResult.save`` is given)."""
+
+    def removals(self, method: str) -> Path:
+        """The rows ``method`` removed (id, row, method, duplicate_of, ...)."""
+        return self.folder / f"{method}.parquet"
+
+    def pairs(self, method: str) -> Path:
+        return self.folder / "pairs" / f"{method}.parquet"
+
+    @property
+    def rows(self) -> Path:
+        return self.folder / "rows.parquet"
+
+    @property
+    def against(self) -> Path:
+        return self.folder / "against.parquet"
+
+    @property
+    def meta(self) -> Path:
+        return self.folder / "meta.json"
+
+    @property
+    def signatures(self) -> Path:
+        """The MinHash signatures memmap of the run's kept rows."""
+        return self.folder / "signatures.npy"
+
+    @classmethod
+    def of(cls, path: str | os.PathLike) -> DedupFiles:
+        """``path`` itself when it is a dedup folder, else the dedup folder of the run directory ``path``."""
+        own = RunDir(path).dedup_files
+        return cls(path) if Path(path).name == own.folder.name or cls(path).meta.exists() else own
+
+
+@dataclass(frozen=True)
+class StoreFiles:
+    """The score store's folder (``RUN/scores/``): a folder per scorer key holding ``part-*.parquet``,
+    ``meta.json`` and ``cache/``. ``curate.store`` sits below this module and is handed one."""
+
+    root: Path
+
+    def keys(self) -> list[str]:
+        """The scorer keys that have a ``meta.json``."""
+        return sorted(p.parent.name for p in self.root.glob("*/meta.json")) if self.root.exists() else []
+
+    def meta(self, key: str) -> Path:
+        return self.root / key / "meta.json"
+
+    def parts(self, key: str) -> list[Path]:
+        """The key's parts, oldest first (their names start with the time they were written)."""
+        return sorted((self.root / key).glob("part-*.parquet"))
+
+    def new_part(self, key: str) -> Path:
+        return self.root / key / f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:6]}.parquet"
+
+    def cache_dir(self, key: str) -> Path:
+        """Derived files of the key (vector memmaps), rebuilt when its parts change."""
+        return self.root / key / "cache"
+
+    def cache(self, key: str, column: str) -> tuple[Path, Path]:
+        """A vector column's memmap and its ids index (``cache/<column>.npy``, ``<column>.ids.json``)."""
+        return self.cache_dir(key) / f"{column}.npy", self.cache_dir(key) / f"{column}.ids.json"
+
+
+class ModelFiles(_Folder):
+    """A trained variant's folder: ``RUN/models/<variant>/``, or ``curate train --out-dir DIR``."""
+
+    @property
+    def adapter(self) -> Path:
+        """The LoRA adapter (``save_pretrained``)."""
+        return self.folder / "adapter"
+
+    @property
+    def metrics(self) -> Path:
+        return self.folder / "metrics.json"
+
+    @property
+    def log_history(self) -> Path:
+        """The trainer's log: one entry per logged step (loss, eval_loss)."""
+        return self.folder / "log_history.json"
+
+
+class EvalFiles(_Folder):
+    """``RUN/eval/``: what ``curate evaluate`` writes."""
+
+    @property
+    def heldout_ids(self) -> Path:
+        """The held-out conversations, frozen at the first evaluation."""
+        return self.folder / "heldout_ids.json"
+
+    @property
+    def answers(self) -> Path:
+        """Every variant's answer to every prompt (reused while ``answers_meta``'s fingerprint matches)."""
+        return self.folder / "answers.jsonl"
+
+    @property
+    def answers_meta(self) -> Path:
+        return self.folder / "answers_meta.json"
+
+    @property
+    def winrates(self) -> Path:
+        return self.folder / "winrates.json"
+
+    @property
+    def winrates_plot(self) -> Path:
+        return self.folder / "winrates.png"
+
+    @property
+    def heldout(self) -> Path:
+        """Held-out loss per variant."""
+        return self.folder / "heldout.json"
+
+    @property
+    def results(self) -> Path:
+        """The evaluation's own report (Markdown)."""
+        return self.folder / "results.md"
+
+
+class AuditFiles(_Folder):
+    """An audit folder (``RunDir.audit_dir``, or ``curate audit --run-dir DIR``)."""
+
+    @property
+    def pool(self) -> Path:
+        """The planted sample, the audit run's input."""
+        return self.folder / "pool.jsonl"
+
+    @property
+    def labels(self) -> Path:
+        """Which pool row is which kind (never given to a scorer)."""
+        return self.folder / "labels.parquet"
+
+    @property
+    def run(self) -> Path:
+        """The recipe's run on the pool."""
+        return self.folder / "run"
+
+    @property
+    def summary(self) -> Path:
+        return self.folder / "audit.json"
+
+    @property
+    def html(self) -> Path:
+        return self.folder / "audit.html"
+
+    @property
+    def heatmap(self) -> Path:
+        return self.folder / "heatmap.png"
+
+    @property
+    def in_progress(self) -> Path:
+        """Present while an audit runs: a killed one leaves no summary passing for the new pool's."""
+        return self.folder / "IN_PROGRESS"
 
 
 def shard_digest(path: Path) -> str:
@@ -180,11 +378,15 @@ class RunDir:
 
     def score_store(self) -> ScoreStore:
         """The run's score store (``RUN/scores/``)."""
-        return ScoreStore(self.scores_dir)
+        return ScoreStore(StoreFiles(self.scores_dir))
 
     @property
     def dedup_dir(self) -> Path:
         return self.root / "dedup"
+
+    @property
+    def dedup_files(self) -> DedupFiles:
+        return DedupFiles(self.dedup_dir)
 
     @property
     def subsets_dir(self) -> Path:
@@ -195,9 +397,17 @@ class RunDir:
         d.mkdir(parents=True, exist_ok=True)
         return d
 
+    def subset_files(self, name: str) -> SubsetFiles:
+        """The files of subset ``name`` (the folder is not created)."""
+        return SubsetFiles(self.subsets_dir / name)
+
     @property
     def report_dir(self) -> Path:
         return self.root / "report"
+
+    @property
+    def report_path(self) -> Path:
+        return self.report_dir / "report.html"
 
     @property
     def models_dir(self) -> Path:
@@ -206,15 +416,27 @@ class RunDir:
     def model_dir(self, name: str) -> Path:
         return self.models_dir / name
 
+    def model_files(self, name: str) -> ModelFiles:
+        return ModelFiles(self.model_dir(name))
+
     @property
     def eval_dir(self) -> Path:
         return self.root / "eval"
+
+    @property
+    def eval_files(self) -> EvalFiles:
+        return EvalFiles(self.eval_dir)
 
     @property
     def detector_dir(self) -> Path:
         """The learned junk detector's outputs: ``junk.parquet`` (id, junk_prob), ``detector.json``
         (settings, features, cross-validated and held-out AUROC) and ``training.parquet`` (its examples)."""
         return self.root / "detector"
+
+    @property
+    def detector_outputs(self) -> list[Path]:
+        """The files a finished detector step leaves: ``junk.parquet`` and its report ``detector.json``."""
+        return [self.detector_dir / "junk.parquet", self.detector_dir / "detector.json"]
 
     def detector(self) -> dict | None:
         """The detector's report (``detector.json``), or None when the run has no detector."""
@@ -245,13 +467,17 @@ class RunDir:
         """Where ``curate audit`` of this run's recipe writes by default: beside the run, never in it."""
         return self.root.with_name(self.root.name + "-audit")
 
+    @property
+    def audit_files(self) -> AuditFiles:
+        return AuditFiles(self.audit_dir)
+
     def audit(self) -> dict | None:
         """The audit summary (``audit.json``) of this run's recipe, or None when none was made or one is
         in progress (a killed re-audit must not pass off the old pool's summary as the new one's)."""
-        p = self.audit_dir / "audit.json"
-        if (self.audit_dir / "IN_PROGRESS").exists():
+        files = self.audit_files
+        if files.in_progress.exists():
             return None
-        return json.loads(p.read_text()) if p.exists() else None
+        return json.loads(files.summary.read_text()) if files.summary.exists() else None
 
     @property
     def votes_path(self) -> Path:
@@ -263,6 +489,11 @@ class RunDir:
 
     def marker_path(self, step: str) -> Path:
         return self.root / "steps" / f"{step}.json"
+
+    @staticmethod
+    def shard_step(k: int) -> str:
+        """The marker name of ingest shard ``k`` (``steps/ingest-NNNNN.json``: ingest resumes by shard)."""
+        return f"ingest-{k:05d}"
 
     # --- reads ------------------------------------------------------------------------------
     def conversation_shards(self) -> list[Path]:
@@ -364,7 +595,7 @@ class RunDir:
         junk = self.junk_scores() if not keys else None
         if junk is not None:  # the detector's column: learned from the scores above, kept beside them
             df = df.merge(junk, on="id", how="left")
-        return df if vectors else df[["id", *_scalar_columns(df)]].drop_duplicates("id")
+        return df if vectors else df[["id", *scalar_columns(df)]].drop_duplicates("id")
 
     def embeddings(self, name: str = "embedding", column: str = "embedding") -> tuple[list[str], np.ndarray]:
         """``(ids, float16 matrix)`` of scorer ``name``'s vector ``column`` (``ScoreStore.embeddings``)."""
@@ -420,7 +651,7 @@ class RunDir:
             return []
         retired = set(self.manifest().get("retired", []))
         return sorted(d.name for d in self.subsets_dir.iterdir() if d.is_dir() and d.name not in retired
-                      and ((d / "data.parquet").exists() or (d / "data.jsonl").exists()))
+                      and SubsetFiles(d).written())
 
     def retired_subsets(self, current: list[str]) -> list[str]:
         """The recipe subsets of earlier runs (the manifest's ``subsets`` and ``retired``) not in ``current``."""
@@ -435,7 +666,7 @@ class RunDir:
 
     def subset_meta(self, name: str) -> dict:
         """A written subset's ``meta.json`` (its spec, counts, fill and filter rules)."""
-        path = self.subset_dir(name) / "meta.json"
+        path = self.subset_files(name).meta
         if not path.exists():
             have = ", ".join(self.subsets()) or "none"
             raise UserError(f"no subset {name!r} in {self.root} (subsets: {have})")
@@ -451,16 +682,30 @@ class RunDir:
         """Each trained variant's ``metrics.json`` by variant name."""
         return {p.parent.name: json.loads(p.read_text()) for p in sorted(self.models_dir.glob("*/metrics.json"))}
 
+    def winrates(self) -> list[dict] | None:
+        """The judged win rates (``eval/winrates.json``: variant, opponent, win_rate, ci_low, ...), or None
+        when there are none; an older ``{"winrates": [...]}`` file reads as its list."""
+        rows = self._eval_json(self.eval_files.winrates)
+        return rows.get("winrates") if isinstance(rows, dict) else rows
+
+    def heldout(self) -> dict | None:
+        """The held-out losses (``eval/heldout.json``: rows, losses per variant, ...), or None."""
+        return self._eval_json(self.eval_files.heldout)
+
     def evaluation(self, name: str = "winrates.json") -> Any:
-        """An evaluation output (``RUN/eval/<name>``, JSON) or None when it is not there."""
-        p = self.eval_dir / name
-        return json.loads(p.read_text()) if p.exists() else None
+        """Deprecated: ``winrates()`` or ``heldout()``."""
+        moved("RunDir.evaluation", "name", "RunDir.winrates() or RunDir.heldout()")
+        return self._eval_json(self.eval_dir / name)
+
+    @staticmethod
+    def _eval_json(path: Path) -> Any:
+        return json.loads(path.read_text()) if path.exists() else None
 
     def subset_ids(self, name: str) -> list[str]:
         """The ids of a written subset's rows, in its order (its ``data.parquet``)."""
-        p = self.subsets_dir / name / "data.parquet"
+        p = self.subset_files(name).data
         if not p.exists():
-            raise UserError(f"subset {name!r} has no data.parquet in {self.subsets_dir}")
+            raise UserError(f"subset {name!r} has no {p.name} in {self.subsets_dir}")
         return pq.read_table(p, columns=["id"]).column("id").to_pylist()
 
     @property
@@ -500,13 +745,13 @@ class RunDir:
 
 
 def scores(run: str | os.PathLike, keys: list[str] | None = None) -> pd.DataFrame:
-    """Every score column of ``run`` (or of the given keys / scorer names) joined on ``id`` (``curate.scores``)."""
-    return RunDir(run).score_store().joined(keys)
+    """``curate.scores``: :meth:`RunDir.scores` of ``run`` (every score column, ``junk_prob`` included, or
+    those of the given keys / scorer names, joined on ``id``)."""
+    return RunDir(run).scores(keys)
 
 
 def load_embeddings(
     run: str | os.PathLike, name: str = "embedding", column: str = "embedding"
 ) -> tuple[list[str], np.ndarray]:
-    """``(ids, float16 matrix)`` of a vector column of ``run``'s score store, memory-mapped from a cached
-    ``.npy`` (``curate.load_embeddings``; :meth:`curate.store.ScoreStore.embeddings`)."""
-    return RunDir(run).score_store().embeddings(name, column)
+    """``curate.load_embeddings``: :meth:`RunDir.embeddings` of ``run`` (a float16 memmap)."""
+    return RunDir(run).embeddings(name, column)

@@ -1,24 +1,23 @@
 """The score store: every scorer's columns keyed by row ``id``, once per scorer key.
 
-Layout (the folder is ``RunDir.scores_dir``; see :class:`curate.rundir.RunDir`): ``<scorer-key>/part-*.parquet`` (``id`` + the scorer's columns + ``<name>_error``)
-and ``meta.json`` (name, settings, model revision). Parts are written atomically and only appended,
-so a killed run loses at most the part in flight; when one id appears in several parts the newest
-part wins (a retried failure replaces its error row). Vector columns are float16 lists;
-:meth:`ScoreStore.embeddings` serves them as one memory-mapped matrix from a cached ``.npy``.
+Per key: parts (``id`` + the scorer's columns + ``<name>_error``) and a meta file (name, settings, model
+revision). Parts are written atomically and only appended, so a killed run loses at most the part in
+flight; when one id appears in several parts the newest part wins (a retried failure replaces its error
+row). Vector columns are float16 lists; :meth:`ScoreStore.embeddings` serves them as one memory-mapped
+matrix from a cache rebuilt when the parts change.
 
-This module knows its folder, not the run directory: ``curate.rundir`` imports it (``RunDir.score_store()``,
-``curate.scores(run)``, ``curate.load_embeddings(run)``), never the other way.
+This module knows neither the run directory nor its file names: ``curate.rundir`` imports it and hands
+it a ``StoreFiles`` (``RunDir.score_store()``), never the other way.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
-import uuid
 import warnings
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -42,38 +41,50 @@ def concat(tables: list[pa.Table]) -> pa.Table:
     return table
 
 
-class ScoreStore:
-    """Score parts in the folder ``root`` (a run's ``RunDir(run).scores_dir``), or in memory when ``root`` is None."""
+class StoreLayout(Protocol):
+    """Where the store's files are: ``curate.rundir.StoreFiles`` (the run layout is spelled there)."""
 
-    def __init__(self, root: str | os.PathLike | None):
-        self.root = Path(root) if root is not None else None
+    root: Path
+
+    def keys(self) -> list[str]: ...
+    def meta(self, key: str) -> Path: ...
+    def parts(self, key: str) -> list[Path]: ...
+    def new_part(self, key: str) -> Path: ...
+    def cache_dir(self, key: str) -> Path: ...
+    def cache(self, key: str, column: str) -> tuple[Path, Path]: ...
+
+
+class ScoreStore:
+    """Score parts in the files ``files`` lays out (a run's ``RunDir(run).score_store()``), or in memory
+    when ``files`` is None."""
+
+    def __init__(self, files: StoreLayout | None):
+        self.files = files
+        self.root = files.root if files is not None else None
         self._mem: dict[str, list[pa.Table]] = {}
         self._mem_meta: dict[str, dict] = {}
 
     # --- listing ----------------------------------------------------------------------------
     def keys(self) -> list[str]:
-        if self.root is None:
-            return sorted(self._mem_meta)
-        if not self.root.exists():
-            return []
-        return sorted(p.parent.name for p in self.root.glob("*/meta.json"))
+        return sorted(self._mem_meta) if self.files is None else self.files.keys()
 
     def meta(self, key: str) -> dict:
-        if self.root is None:
+        if self.files is None:
             return dict(self._mem_meta.get(key, {}))
-        p = self.root / key / "meta.json"
+        p = self.files.meta(key)
         return json.loads(p.read_text()) if p.exists() else {}
 
     def write_meta(self, key: str, meta: dict[str, Any]) -> None:
         old = self.meta(key)
         meta = {**old, **meta, "created": old.get("created", time.time()), "updated": time.time()}
-        if self.root is None:
+        if self.files is None:
             self._mem_meta[key] = meta
         else:
-            write_json(self.root / key / "meta.json", meta)
+            write_json(self.files.meta(key), meta)
 
-    def _parts(self, key: str) -> list[Path]:
-        return sorted((self.root / key).glob("part-*.parquet")) if self.root is not None else []
+    def parts(self, key: str) -> list[Path]:
+        """The key's part files, oldest first ([] in memory)."""
+        return self.files.parts(key) if self.files is not None else []
 
     def resolve_key(self, name_or_key: str) -> str:
         """A key as given, or the newest key of a scorer name; unknown -> UserError."""
@@ -94,20 +105,19 @@ class ScoreStore:
         """Add one part; atomic, so a crash leaves either the whole part or none of it."""
         if table.num_rows == 0:
             return
-        if self.root is None:
+        if self.files is None:
             self._mem.setdefault(key, []).append(table)
             return
-        write_parquet(self.root / key / f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:6]}.parquet", table)
+        write_parquet(self.files.new_part(key), table)
 
     def read(self, key: str, columns: list[str] | None = None) -> pa.Table:
-        if self.root is None:
+        if self.files is None:
             tables = self._mem.get(key, [])
             if columns:
                 tables = [t.select([c for c in columns if c in t.column_names]) for t in tables]
             return concat(tables)
-        parts = self._parts(key)
         tables = []
-        for p in parts:
+        for p in self.parts(key):
             names = pq.read_schema(p).names
             tables.append(pq.read_table(p, columns=[c for c in columns if c in names] if columns else None))
         return concat(tables)
@@ -122,17 +132,17 @@ class ScoreStore:
 
     def compact(self, key: str) -> None:
         """Merge a key's parts into one (the merged part lands before the old ones go)."""
-        if self.root is None:
+        if self.files is None:
             if len(self._mem.get(key, [])) > 1:
                 self._mem[key] = [concat(self._mem[key])]
             return
-        parts = self._parts(key)
+        parts = self.parts(key)
         if len(parts) < 2:
             return
         self.append(key, self.read(key))
         for p in parts:
             p.unlink(missing_ok=True)
-        cache = self.root / key / "cache"
+        cache = self.files.cache_dir(key)
         if cache.exists():
             for f in cache.iterdir():
                 f.unlink(missing_ok=True)
@@ -144,12 +154,7 @@ class ScoreStore:
             t = t.filter(pc.is_in(t["id"], value_set=pa.array(ids, pa.string())))
         return t.to_pandas()
 
-    # --- joined reads -----------------------------------------------------------------------
-    def joined(self, keys: list[str] | None = None) -> pd.DataFrame:
-        """Every key's columns (or the given keys / scorer names) joined on ``id``."""
-        chosen = [self.resolve_key(k) for k in keys] if keys else self.keys()
-        return join_frames({k: self.frame(k) for k in chosen})
-
+    # --- vectors ----------------------------------------------------------------------------
     def embeddings(self, name: str = "embedding", column: str = "embedding") -> tuple[list[str], np.ndarray]:
         """``(ids, float16 matrix)`` of a vector column, memory-mapped from a cached ``.npy``.
 
@@ -157,10 +162,9 @@ class ScoreStore:
         null (failed) are left out. The cache is rebuilt whenever the key's parts change.
         """
         key = self.resolve_key(name)
-        assert self.root is not None
-        stamp = [p.name for p in self._parts(key)]
-        cache = self.root / key / "cache"
-        npy, idx = cache / f"{column}.npy", cache / f"{column}.ids.json"
+        assert self.files is not None
+        stamp = [p.name for p in self.parts(key)]
+        npy, idx = self.files.cache(key, column)
         if idx.exists() and npy.exists():
             info = json.loads(idx.read_text())
             if info.get("parts") == stamp:
@@ -175,7 +179,6 @@ class ScoreStore:
         dim = len(flat) // len(ids) if ids else 0
         if ids and dim * len(ids) != len(flat):
             raise ValueError(f"vectors in {key}/{column} have different lengths")
-        cache.mkdir(parents=True, exist_ok=True)
         with atomic_path(npy) as tmp, open(tmp, "wb") as f:
             np.save(f, flat.reshape(len(ids), dim))
         write_json(idx, {"parts": stamp, "ids": ids})
@@ -195,3 +198,29 @@ def join_frames(frames: dict[str, pd.DataFrame], ids: list[str] | None = None) -
         out = df if out is None else out.merge(df, on="id", how="left" if ids is not None else "outer")
     return out if out is not None else pd.DataFrame({"id": []})
 
+
+def scalar_columns(frame: pd.DataFrame, kind: str = "value", skip: Collection[str] = ()) -> list[str]:
+    """The columns of a score frame that hold one value per row, in frame order, less ``id``, ``skip``,
+    ``*_error`` and vector columns. ``kind``: ``"value"`` keeps every such column (text and all-null ones
+    too: ``RunDir.scores(vectors=False)``); ``"number_or_flag"`` numbers and yes/no with at least one value
+    (the audit measures them); ``"number"`` numbers only, not yes/no (the report plots them)."""
+    wanted = {"value": {"number", "flag", "empty", "other"}, "number_or_flag": {"number", "flag"},
+              "number": {"number"}}[kind]
+    return [c for c in frame.columns
+            if c != "id" and c not in skip and not str(c).endswith("_error") and _value_kind(frame[c]) in wanted]
+
+
+def _value_kind(col: pd.Series) -> str:
+    """``number`` (a numeric dtype, not bool), ``flag`` (bool, or Python objects that are all bools or
+    numbers: a yes/no column with nulls), ``vector``, ``empty`` (no value) or ``other`` (text, dates)."""
+    numeric, flag = pd.api.types.is_numeric_dtype(col.dtype), pd.api.types.is_bool_dtype(col.dtype)
+    if numeric or col.dtype != object:
+        return "empty" if not col.notna().any() else "flag" if flag else "number" if numeric else "other"
+    values = col.dropna()
+    if not len(values):
+        return "empty"
+    first = values.iloc[0]
+    if hasattr(first, "__len__") and not isinstance(first, str):
+        return "vector"
+    scalars = (bool, int, float, np.bool_, np.integer, np.floating)
+    return "flag" if all(isinstance(v, scalars) for v in values.iloc[:50]) else "other"

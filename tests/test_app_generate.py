@@ -8,6 +8,7 @@ import pytest
 from helpers import trained_run
 
 from curate.errors import UserError
+from curate.train.config import Sampling
 from curate.train.generate import Generator, Variant, list_variants
 
 MSG = [{"role": "user", "content": "Say something about sorting."}]
@@ -30,6 +31,8 @@ def test_list_variants_reads_metrics(run, tiny_lm_dir):
     q = vs[1]
     assert q.subset == "quality" and q.rows == 10 and q.adapter == run / "models" / "quality" / "adapter"
     assert "10 rows" in q.label and "quality" in q.label
+    assert q.description == "LoRA trained on subset `quality`, 10 rows"
+    assert vs[0].description == "the base model, no fine-tuning"
 
 
 def test_list_variants_defaults(tmp_path):
@@ -57,6 +60,18 @@ def test_stream_and_stats(gen):
     assert stats is not None and stats.variant == "quality"
     assert 1 <= stats.tokens <= 6 and stats.seconds > 0 and stats.tokens_per_s > 0
     assert "".join(pieces) == gen.generate("quality", MSG, max_new_tokens=6, temperature=0.7, seed=1)
+
+
+def test_sampling_object_and_keyword_overrides(gen):
+    greedy = Sampling(max_new_tokens=6, temperature=0)
+    assert gen.generate("quality", MSG, sampling=greedy) == gen.generate("quality", MSG, max_new_tokens=6,
+                                                                         temperature=0)
+    short = gen.generate_batch([("quality", MSG)], sampling=greedy, max_new_tokens=2)[0]
+    assert short.tokens <= 2 and short.text == gen.generate("quality", MSG, max_new_tokens=2, temperature=0)
+    with pytest.raises(UserError, match="min_p"):
+        Sampling(min_p=1.0)
+    with pytest.raises(TypeError):
+        gen.generate("quality", MSG, 6)  # settings are keywords or a Sampling, never positional
 
 
 def test_user_errors(gen):

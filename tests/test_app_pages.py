@@ -305,6 +305,20 @@ def conversation_prompts() -> list[str]:
     return prompts()
 
 
+def test_app_offers_what_the_evaluation_asks(tmp_path):
+    """The app reads prompt files with the evaluation's parser: same formats, and a broken line is not
+    silently skipped (the page warns and offers the built-in prompts)."""
+    from curate.app.state import BUILTIN_PROMPTS, prompts
+    from curate.train.prompt_set import load_prompts, prompt_text
+
+    assert prompts() == [prompt_text(p).strip() for p in load_prompts()]
+    f = tmp_path / "p.jsonl"
+    f.write_text('{"instruction": "Add", "input": "2+2"}\n{"turns": ["Plan a trip.", "Shorter."]}\n')
+    assert prompts(f) == ["Add\n\n2+2", "Plan a trip."]
+    f.write_text('{"prompt": "fine"}\nnot json\n')
+    assert prompts(f) == BUILTIN_PROMPTS
+
+
 def test_arena_corrupt_store_is_refused_before_generation(run):
     (run / "votes.sqlite").write_bytes(b"not a database" * 200)
     at = app("arena")

@@ -3,13 +3,15 @@ decontamination, persistence and errors."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 from helpers import conv
 
-from curate.duplicates import DedupConfig, DedupResult, dedup
+from curate.duplicates import DedupConfig, DedupResult, NearConfig, SemanticConfig, dedup, dedup_signatures
 from curate.duplicates.minhash import optimal_param
 from curate.duplicates.shingles import shingle_hashes
 from curate.errors import UserError
@@ -107,10 +109,10 @@ def graded():
 
 
 def test_rethreshold_equals_fresh_run(graded):
-    base = dedup(graded, methods="near", threshold=0.8, floor=0.55, progress=False)
+    base = dedup(graded, methods="near", near={"threshold": 0.8, "floor": 0.55}, progress=False)
     for t in (0.6, 0.7, 0.9):
         re = base.rethreshold("near", t)
-        fresh = dedup(graded, methods="near", threshold=t, floor=0.55, progress=False)
+        fresh = dedup(graded, methods="near", near={"threshold": t, "floor": 0.55}, progress=False)
         pd.testing.assert_frame_equal(re.removed, fresh.removed)
         assert np.array_equal(re.keep_mask, fresh.keep_mask)
     assert base.rethreshold("near", 0.6).counts["near"] > base.counts["near"] > base.rethreshold("near", 0.95).counts["near"]
@@ -119,7 +121,7 @@ def test_rethreshold_equals_fresh_run(graded):
 
 
 def test_borderline_histogram_and_plot(graded, tmp_path):
-    r = dedup(graded, methods="near", threshold=0.8, floor=0.55, progress=False)
+    r = dedup(graded, methods="near", near={"threshold": 0.8, "floor": 0.55}, progress=False)
     b = r.borderline("near", k=3)
     above, below = b[b.side == "above"], b[b.side == "below"]
     assert len(above) and len(below)
@@ -133,7 +135,7 @@ def test_borderline_histogram_and_plot(graded, tmp_path):
 def test_exact_verify_is_exact_jaccard(graded):
     from curate.duplicates.minhash import exact_jaccard, shingle_matrix
 
-    r = dedup(graded, methods="near", verify="exact", floor=0.5, progress=False)
+    r = dedup(graded, methods="near", near={"verify": "exact", "floor": 0.5}, progress=False)
     p = r.pairs["near"]
     truth = exact_jaccard(shingle_matrix(graded["messages"].combine_chunks(), p.settings["ngram"]), p.a, p.b)
     np.testing.assert_allclose(p.sim, truth, rtol=1e-6)
@@ -184,7 +186,7 @@ def test_decontamination_against_eval(planted):
     leaked = planted[9][0]["content"]
     evals = table([conv(leaked.replace(" ", "  ").title() + "?", "an eval answer"), conv("unrelated eval prompt", "x")])
     # the eval conversation differs in its answer; compare prompts via a short shingle on the whole text
-    r = dedup(train, methods=("exact", "near"), against=evals, threshold=0.3, ngram=3, progress=False)
+    r = dedup(train, methods=("exact", "near"), against=evals, near={"threshold": 0.3, "ngram": 3}, progress=False)
     rem = r.removed
     assert list(rem["row"]) == [9] and rem["duplicate_of"].iloc[0] == evals["id"][0].as_py()
     exact = dedup(train, methods="exact", against=table([planted[4]]), progress=False)
@@ -220,7 +222,7 @@ def test_config_and_user_errors(planted):
     with pytest.raises(UserError, match="have no embedding"):
         dedup(data, methods="semantic", embeddings=(["nope"], np.zeros((1, 4), np.float16)))
     with pytest.raises(UserError, match="above near.threshold"):
-        dedup(data, threshold=0.7, floor=0.8)
+        dedup(data, near={"threshold": 0.7, "floor": 0.8})
     with pytest.raises(UserError, match="lacks column"):
         dedup(pa.table({"x": [1]}))
 
@@ -230,8 +232,11 @@ def test_cli_dedup(planted, tmp_path, capsys, write_jsonl):
 
     rows = [{"messages": m} for m in planted]
     path = write_jsonl(rows)
-    assert main(["dedup", str(path), "--top", "2", "--run-dir", str(tmp_path / "run"), "--plot", str(tmp_path / "h.png"),
-                 "--show", "clusters,borderline,histogram"]) == 0
+    with warnings.catch_warnings():  # the CLI builds the settings object: no deprecated keyword of curate's
+        warnings.filterwarnings("error", category=DeprecationWarning, module=r"curate\b")
+        assert main(["dedup", str(path), "--top", "2", "--run-dir", str(tmp_path / "run"), "--plot",
+                     str(tmp_path / "h.png"), "--show", "clusters,borderline,histogram", "--near-threshold", "0.7",
+                     "--ngram", "3"]) == 0
     out = capsys.readouterr().out
     assert "removed exact=1, near=2" in out and "largest clusters" in out and "borderline" in out
     assert (tmp_path / "run" / "dedup" / "near.parquet").exists() and (tmp_path / "h.png").exists()
@@ -247,35 +252,81 @@ def _same_result(a: DedupResult, b: DedupResult) -> None:
         assert pa_.settings == pb.settings
 
 
-def test_precomputed_signatures_and_lengths_equal_dedup_from_messages(planted, tmp_path):
-    """What curate.run does at scale: signatures computed in pieces (shards) into a memmap, lengths
-    alongside, and dedup on a table without messages; the result is the same as from the text."""
+def _memmap_signatures(data: pa.Table, folder) -> np.ndarray:
+    """Signatures computed in pieces (as shards) into a memmap, as curate.run does at scale."""
     from curate.duplicates import minhash
-    from curate.duplicates.shingles import text_lengths
 
-    data = table(planted)
     near = DedupConfig().near
-    sig = np.lib.format.open_memmap(tmp_path / "sig.npy", mode="w+", dtype=np.uint32, shape=(len(data), near.num_perm))
+    sig = np.lib.format.open_memmap(folder / "sig.npy", mode="w+", dtype=np.uint32, shape=(len(data), near.num_perm))
     for lo, hi in ((0, 11), (11, 25), (25, len(data))):
         sig[lo:hi] = minhash.signatures(data["messages"].slice(lo, hi - lo).combine_chunks(), near.num_perm,
                                         near.ngram, near.shingle, near.seed, progress=False)
-    lengths = text_lengths(data["messages"])
+    return sig
+
+
+def test_signatures_path_equals_table_path(planted, tmp_path):
+    """dedup_signatures on a table without messages, from signatures and lengths, gives the same
+    result as dedup on the text (what curate.run does at scale)."""
+    from curate.duplicates.shingles import text_lengths
+
+    data = table(planted)
+    sig, lengths = _memmap_signatures(data, tmp_path), text_lengths(data["messages"])
     ids_only = data.drop_columns(["messages"])
     for keep in ("first", "longest"):
-        ref = dedup(data, keep=keep, threshold=0.8, progress=False)
-        got = dedup(ids_only, keep=keep, threshold=0.8, signatures=sig, lengths=lengths, progress=False)
+        ref = dedup(data, keep=keep, near={"threshold": 0.8}, progress=False)
+        got = dedup_signatures(ids_only, sig, lengths, keep=keep, near={"threshold": 0.8}, progress=False)
         _same_result(ref, got)
     assert got.counts == {"exact": 1, "near": 2}
     with pytest.raises(UserError, match="verify='exact' needs the messages"):
-        dedup(ids_only, signatures=sig, verify="exact", progress=False)
+        dedup_signatures(ids_only, sig, near={"verify": "exact"}, progress=False)
     with pytest.raises(UserError, match="or lengths="):
-        dedup(ids_only, keep="longest", signatures=sig, progress=False)
+        dedup_signatures(ids_only, sig, keep="longest", progress=False)
+    with pytest.raises(UserError, match="or signatures="):
+        dedup_signatures(ids_only, None, progress=False)
     with pytest.raises(UserError, match="or signatures="):
         dedup(ids_only, progress=False)
     with pytest.raises(UserError, match="signatures: shape"):
-        dedup(ids_only, signatures=sig[:5], progress=False)
+        dedup_signatures(ids_only, sig[:5], progress=False)
     with pytest.raises(UserError, match="lengths: 3 values"):
-        dedup(data, keep="longest", lengths=lengths[:3], progress=False)
+        dedup_signatures(data, None, lengths[:3], keep="longest", progress=False)
+
+
+def test_dedup_signatures_keyword_warns_and_still_acts(planted, tmp_path):
+    from curate.duplicates.shingles import text_lengths
+
+    data = table(planted)
+    sig, lengths = _memmap_signatures(data, tmp_path), text_lengths(data["messages"])
+    ids_only = data.drop_columns(["messages"])
+    with pytest.warns(DeprecationWarning, match=r"dedup\(signatures=\.\.\.\) is deprecated; use curate.duplicates.dedup_sig"):
+        old = dedup(ids_only, keep="longest", signatures=sig, lengths=lengths, progress=False)
+    _same_result(old, dedup(data, keep="longest", progress=False))
+
+
+@pytest.mark.parametrize("key,value", [("threshold", 0.8), ("floor", 0.5), ("num_perm", 64), ("ngram", 2),
+                                       ("shingle", "char"), ("seed", 3), ("verify", "exact")])
+def test_flat_near_keyword_warns_and_still_acts(graded, key, value):
+    with pytest.warns(DeprecationWarning, match=rf"dedup\({key}=\.\.\.\) is deprecated; use near=NearConfig\({key}=") as w:
+        old = dedup(graded, methods="near", progress=False, **{key: value})
+    assert w[0].filename == __file__  # the warning points at the caller
+    assert old.pairs["near"].settings[key] == value != NearConfig().model_dump()[key]
+    _same_result(old, dedup(graded, methods="near", near=NearConfig(**{key: value}), progress=False))
+
+
+@pytest.mark.parametrize("key,field,value", [("semantic_threshold", "threshold", 0.9), ("threshold", "threshold", 0.9),
+                                             ("floor", "floor", 0.5)])
+def test_flat_semantic_keyword_warns_and_still_acts(planted, key, field, value):
+    """``semantic_threshold=``, and ``threshold=``/``floor=`` when near is not run, set the semantic method."""
+    data = table(planted)
+    x = RNG.normal(size=(len(planted), 16)).astype(np.float16)
+    x[31] = x[5] + np.float16(0.3)
+    emb = (data["id"].to_pylist(), x)
+    with pytest.warns(DeprecationWarning, match=rf"use semantic=SemanticConfig\({field}="):
+        old = dedup(data, methods="semantic", embeddings=emb, progress=False, **{key: value})
+    assert old.pairs["semantic"].settings[field] == value
+    new = dedup(data, methods="semantic", embeddings=emb, semantic=SemanticConfig(**{field: value}), progress=False)
+    _same_result(old, new)
+    with pytest.raises(TypeError, match="treshold"):
+        dedup(data, treshold=0.5)
 
 
 @pytest.mark.parametrize("method", ["oph", "minhash"])

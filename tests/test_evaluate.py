@@ -9,7 +9,9 @@ import pytest
 from helpers import make_run
 
 from curate.errors import UserError
-from curate.train.evaluate import load_prompts, pairwise
+from curate.train.config import EvaluateConfig
+from curate.train.evaluate import evaluate_run, pairwise
+from curate.train.prompt_set import load_prompts
 from curate.train.stats import bootstrap_ci, length_controlled_win_rate
 
 PROMPTS = [{"id": "p1", "prompt": "Say hello."}, {"id": "p2", "prompt": "Count to three."},
@@ -65,8 +67,28 @@ def test_prompt_formats_and_errors(tmp_path):
         load_prompts([{"id": 1, "prompt": "a"}, {"id": 1, "prompt": "b"}])
 
 
+def test_a_malformed_prompt_line_is_named(tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text('{"prompt": "fine"}\n\n{"prompt": "cut\n')
+    with pytest.raises(UserError, match=r"p\.jsonl line 3: not valid JSON"):
+        load_prompts(f)
+    f.write_text('{"prompt": "fine"}\n[1, 2]\n')
+    with pytest.raises(UserError, match=r"p\.jsonl line 2: a prompt is a JSON object or string, got list"):
+        load_prompts(f)
+    (tmp_path / "p.json").write_text('{"prompt": "not a list"}')
+    with pytest.raises(UserError, match="holds a list"):
+        load_prompts(tmp_path / "p.json")
+
+
+def test_evaluate_settings_are_checked_before_any_work(tmp_path):
+    with pytest.raises(UserError, match="bad evaluation settings.*n_prompts"):
+        evaluate_run(tmp_path, n_prompts=0)
+    with pytest.raises(UserError, match="bad evaluation settings.*min_p"):
+        evaluate_run(tmp_path, EvaluateConfig(), min_p=1.0)
+    assert EvaluateConfig(max_new_tokens=6, seed=3).sampling.max_new_tokens == 6
+
+
 def test_evaluate_run_win_rates_with_cis(tmp_path, tiny_lm_dir, tiny_reward_dir):
-    from curate.train.evaluate import evaluate_run
     from curate.train.matrix import train_run
 
     run = make_run(tmp_path, {"quality": 6, "random": 6}, pool=5)
@@ -97,10 +119,10 @@ def test_evaluate_run_win_rates_with_cis(tmp_path, tiny_lm_dir, tiny_reward_dir)
     for f in ("results.md", "winrates.png"):
         assert (ev / f).exists()
     assert res["answers"] == 9
-    # answers are reused when nothing changed
+    # answers are reused when nothing changed: the same settings given as a config object
     before = (ev / "answers.jsonl").read_text()
-    evaluate_run(run, judge=f"reward:{tiny_reward_dir}", prompts=PROMPTS, max_new_tokens=6, heldout_rows=4,
-                 device="cpu")
+    evaluate_run(run, EvaluateConfig(max_new_tokens=6, heldout_rows=4, device="cpu"),
+                 judge=f"reward:{tiny_reward_dir}", prompts=PROMPTS)
     assert (ev / "answers.jsonl").read_text() == before
 
 

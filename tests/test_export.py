@@ -231,8 +231,8 @@ def test_card_metadata_and_lineage_match_the_run(run, exported):
     from curate.exporting.lineage import ids_digest
 
     assert meta["curate"]["training_rows_sha256"] == ids_digest(rd.subset_ids("long")) == facts["training_rows"]["sha256"]
-    assert facts["evaluation"]["heldout"]["losses"] == rd.evaluation("heldout.json")["losses"]
-    assert facts["evaluation"]["winrates"][0]["win_rate"] == rd.evaluation("winrates.json")[0]["win_rate"]
+    assert facts["evaluation"]["heldout"]["losses"] == rd.heldout()["losses"]
+    assert facts["evaluation"]["winrates"][0]["win_rate"] == rd.winrates()[0]["win_rate"]
     assert "| **long** | 5.1 |" in card and "[0.5, 1]" in card
     assert facts["smoke_scale"] and "Smoke-scale numbers" in card and meta["curate"]["smoke_scale"] is True
     assert facts["score_distributions"] and "![subset vs pool" in card and (exported.path / "scores.png").exists()

@@ -11,7 +11,7 @@ from helpers import recipe, sharegpt, write_jsonl
 
 from curate.errors import UserError
 from curate.pipeline import run
-from curate.rundir import RunDir, shard_digest, write_parquet
+from curate.rundir import RunDir, shard_digest, write_json, write_parquet
 
 
 def test_ingest_indexes_its_shards_in_order(tmp_path):
@@ -80,3 +80,28 @@ def test_no_conversations_before_an_ingest(tmp_path):
     assert rd.conversation_shards() == [] and rd.conversation_columns() == []
     with pytest.raises(UserError, match="curate run"):
         rd.conversations_table()
+
+
+def test_evaluation_reads_by_name_and_the_file_name_spelling_warns(tmp_path):
+    rd = RunDir(tmp_path)
+    assert rd.winrates() is None and rd.heldout() is None
+    write_json(rd.eval_files.heldout, {"rows": 3, "losses": [{"variant": "a", "loss": 1.5}]})
+    write_json(rd.eval_files.winrates, {"winrates": [{"variant": "a", "opponent": "base", "win_rate": 0.6}]})
+    assert rd.heldout()["losses"][0]["loss"] == 1.5
+    assert rd.winrates() == [{"variant": "a", "opponent": "base", "win_rate": 0.6}]  # an older file's dict form
+    with pytest.warns(DeprecationWarning, match=r"RunDir.evaluation\(name=...\) is deprecated; use RunDir.winrates"):
+        assert rd.evaluation("heldout.json") == rd.heldout()
+
+
+def test_subset_folders_have_one_layout(tmp_path):
+    """``RunDir.subset_files`` names a subset's files (what ``subsets()`` lists and ``subset_ids`` reads),
+    and a read of a missing subset leaves no folder behind."""
+    rd = RunDir(tmp_path)
+    files = rd.subset_files("long")
+    assert files.folder == rd.subsets_dir / "long" and files.data.parent == files.folder
+    assert not files.written() and rd.subsets() == []
+    with pytest.raises(UserError, match="no subset 'long'"):
+        rd.subset_meta("long")
+    assert not files.folder.exists()
+    write_parquet(files.data, pa.table({"id": ["a"]}))
+    assert files.written() and rd.subsets() == ["long"] and rd.subset_ids("long") == ["a"]

@@ -113,6 +113,29 @@ def test_registry_and_bad_specs():
         curate.score(pd.DataFrame({"x": [1]}), ["heuristics"])
 
 
+@pytest.mark.parametrize("name", ["reward", "lm", "classifier", "embedding"])
+def test_model_settings_are_one_object(name):
+    """A model scorer's model keywords become one ModelSettings; settings= builds the same scorer
+    (the same key); both at once is an error; the scoring call can still place it on a device."""
+    from curate.scorers import get_class
+    from curate.scorers.model import ModelSettings
+
+    cls = get_class(name)
+    by_keywords = build({"name": name, "model": "some/model", "revision": "r1", "batch_size": 3, "window": 6,
+                         "device": "cpu", "dtype": "float32"})
+    settings = ModelSettings(model="some/model", revision="r1", batch_size=3, window=6, device="cpu", dtype="float32")
+    assert by_keywords.model_settings == settings and by_keywords.resources.batch_size == 6
+    assert (by_keywords.model, by_keywords.batch_size, by_keywords.dtype) == ("some/model", 3, "float32")
+    assert scorer_key(cls(settings=settings)) == scorer_key(by_keywords)
+    with pytest.raises(TypeError, match="give settings= or batch_size=, not both"):
+        cls(settings=settings, batch_size=5)
+    with pytest.raises(UserError, match="unknown setting 'settings'"):
+        build({"name": name, "settings": {"model": "x"}})
+    placed = cls(settings=ModelSettings(model="m"))
+    placed.device = "cuda"  # what curate.score(device=...) does to a scorer left on auto
+    assert placed.model_settings == ModelSettings(model="m", device="cuda") and placed.device == "cuda"
+
+
 def test_bad_model_path_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="model path not found: /no/such/model"):
         curate.score([conv(1)], [{"name": "lm", "model": "/no/such/model"}], run_dir=tmp_path, progress=False)

@@ -1,13 +1,14 @@
 """Selection's compact per-row state: reasons as codes, rejected.parquet written in chunks, rule counts
 over distinct reasons; the files say exactly what the per-row strings said."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
 from curate import select
-from curate.reporting.build import _rule_counts
 from curate.selection.output import write_rejected
 
 
@@ -48,9 +49,18 @@ def test_rejected_written_in_chunks_equals_one_piece(df, tmp_path):
     assert "quota: source=a" in set(plain["reason"])
 
 
-def test_report_rule_counts_match_splitting_every_row(tmp_path):
-    reasons = ["budget"] * 5 + ["quota: source=a", "diversity: cos 0.91 to x", "quota: source=b",
-                                "diversity: cos 0.97 to y"] * 3 + ["filter: a > 1"] * 5
-    per_row = pd.Series(reasons).str.split(":", n=1).str[0].value_counts()
-    assert _rule_counts(pd.Series(reasons, dtype="category")) == [(k, int(v)) for k, v in per_row.items()]
-    assert _rule_counts(pd.Series([], dtype="category")) == []
+def test_the_report_shows_the_selections_own_rule_counts(tmp_path):
+    """The report's "rejected by rule" is the selection's count (meta.json ``counts.rejected``), most
+    first: it reads no rejected.parquet and counts nothing again."""
+    from helpers import scored_run
+
+    import curate
+    from curate.rundir import write_json
+
+    run = scored_run(tmp_path / "run")
+    files = run.subset_files("quality")
+    meta = json.loads(files.meta.read_text())
+    write_json(files.meta, {**meta, "counts": {**meta["counts"], "rejected": {"budget": 7, "filter": 1234}}})
+    files.rejected.unlink()
+    html = curate.report(run.root).read_text()
+    assert "filter 1,234, budget 7" in html

@@ -8,8 +8,8 @@ import pyarrow as pa
 import pytest
 
 from curate.errors import UserError
-from curate.rundir import load_embeddings, scores
-from curate.store import ScoreStore
+from curate.rundir import RunDir, load_embeddings, scores, write_parquet
+from curate.store import ScoreStore, scalar_columns
 
 
 def _part(ids, values, err=None, col="x"):
@@ -17,7 +17,7 @@ def _part(ids, values, err=None, col="x"):
 
 
 def test_append_read_newest_wins(tmp_path):
-    st = ScoreStore(tmp_path / "scores")
+    st = RunDir(tmp_path).score_store()
     st.write_meta("s-1", {"name": "s", "settings": {"a": 1}})
     st.append("s-1", _part(["a", "b"], [None, 2.0], ["boom", None]))
     st.append("s-1", _part(["a"], [1.5]))
@@ -26,19 +26,19 @@ def test_append_read_newest_wins(tmp_path):
     assert st.scored_ids("s-1") == {"a", "b"}
     assert st.keys() == ["s-1"] and st.meta("s-1")["settings"] == {"a": 1}
     st.compact("s-1")
-    assert len(list((tmp_path / "scores" / "s-1").glob("part-*.parquet"))) == 1
+    assert len(st.parts("s-1")) == 1
     assert st.read("s-1").num_rows == 2
 
 
 def test_failed_rows_can_be_left_out_of_scored_ids(tmp_path):
-    st = ScoreStore(tmp_path / "scores")
+    st = RunDir(tmp_path).score_store()
     st.write_meta("s-1", {"name": "s"})
     st.append("s-1", _part(["a", "b"], [None, 2.0], ["boom", None]))
     assert st.scored_ids("s-1", "s_error") == {"b"}
 
 
 def test_scores_join_and_clash_suffix(tmp_path):
-    st = ScoreStore(tmp_path / "scores")
+    st = RunDir(tmp_path).score_store()
     for key, vals in [("r-aaa", [1.0, 2.0]), ("r-bbb", [3.0, 4.0])]:
         st.write_meta(key, {"name": "r"})
         st.append(key, _part(["a", "b"], vals))
@@ -54,7 +54,7 @@ def test_scores_join_and_clash_suffix(tmp_path):
 
 
 def test_load_embeddings_float16_mmap_cache(tmp_path):
-    st = ScoreStore(tmp_path / "scores")
+    st = RunDir(tmp_path).score_store()
     st.write_meta("embedding-1", {"name": "embedding"})
     vecs = [np.arange(4, dtype=np.float16), None, np.ones(4, dtype=np.float16)]
     st.append("embedding-1", pa.table({
@@ -80,3 +80,23 @@ def test_memory_store():
     st.append("k", _part(["a"], [1.0]))
     st.append("k", _part(["a"], [2.0]))
     assert st.read("k").to_pylist()[0]["x"] == 2.0
+
+
+def test_scores_and_load_embeddings_are_the_rundir_reads(tmp_path):
+    """``curate.scores`` is ``RunDir.scores``: the detector's ``junk_prob`` is joined as for selection."""
+    st = RunDir(tmp_path).score_store()
+    st.write_meta("h-1", {"name": "h"})
+    st.append("h-1", pa.table({"id": ["a", "b"], "chars": [10, 20]}))
+    write_parquet(RunDir(tmp_path).detector_outputs[0], pa.table({"id": ["a"], "junk_prob": [0.9]}))
+    pd.testing.assert_frame_equal(scores(tmp_path), RunDir(tmp_path).scores())
+    assert scores(tmp_path).set_index("id").loc["a", "junk_prob"] == 0.9
+
+
+def test_scalar_columns_by_kind():
+    frame = pd.DataFrame({
+        "id": ["a", "b"], "reward": [0.5, np.nan], "ok": [True, False], "maybe": [True, None], "lang": ["en", "de"],
+        "vec": [np.zeros(2), np.ones(2)], "empty": [None, None], "reward_error": [None, "boom"], "row": [0, 1],
+    })
+    assert scalar_columns(frame) == ["reward", "ok", "maybe", "lang", "empty", "row"]
+    assert scalar_columns(frame, "number_or_flag", skip={"row"}) == ["reward", "ok", "maybe"]
+    assert scalar_columns(frame, "number", skip={"row"}) == ["reward"]

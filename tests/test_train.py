@@ -111,6 +111,18 @@ def test_backend_falls_back_to_trl_without_cuda(monkeypatch):
     assert b.default_optim(b.Backend("unsloth", ""), "auto") == "adamw_8bit"
 
 
+def test_training_evaluation_and_the_app_ask_one_device_lookup():
+    """``curate.scorers.model.resolve_device`` is the one place that asks torch which device to use."""
+    from pathlib import Path
+
+    import curate
+
+    root = Path(curate.__file__).parent
+    asking = [str(p.relative_to(root)) for sub in ("train", "app") for p in sorted((root / sub).rglob("*.py"))
+              if "cuda.is_available" in p.read_text() or "mps.is_available" in p.read_text()]
+    assert asking == []
+
+
 def test_few_steps_lower_loss_and_change_only_lora(tmp_path, tiny_lm_dir, tok):
     from curate.train.backends import Backend, load_model
     from curate.train.sft import fit

@@ -11,9 +11,10 @@ from typing import Any
 import streamlit as st
 
 from curate.errors import UserError
+from curate.train.config import Sampling
 from curate.train.generate import Generator, Variant
 
-DEFAULTS = {"temperature": 0.7, "min_p": 0.1, "max_new_tokens": 256}
+DEFAULTS = Sampling()  # the generator's own defaults: temperature 0.7, min_p 0.1, 256 new tokens
 
 
 @st.cache_resource(show_spinner="Loading the model (once)...")
@@ -51,7 +52,7 @@ def chat_view(gen: Generator, name: str, settings: dict[str, Any] | None = None,
     with st.chat_message("assistant"):
         try:
             text = st.write_stream(gen.stream(name, [{"role": m["role"], "content": m["content"]} for m in history],
-                                              **{**DEFAULTS, **(settings or {})}))
+                                              sampling=DEFAULTS, **(settings or {})))
         except UserError as e:
             history.pop()
             st.error(str(e))
@@ -65,8 +66,8 @@ def chat_view(gen: Generator, name: str, settings: dict[str, Any] | None = None,
 
 def _settings_sidebar() -> dict[str, Any]:
     st.sidebar.subheader("Generation")
-    return {"temperature": st.sidebar.slider("temperature", 0.0, 1.5, DEFAULTS["temperature"], 0.05),
-            "max_new_tokens": st.sidebar.slider("max new tokens", 16, 1024, DEFAULTS["max_new_tokens"], 16)}
+    return {"temperature": st.sidebar.slider("temperature", 0.0, 1.5, DEFAULTS.temperature, 0.05),
+            "max_new_tokens": st.sidebar.slider("max new tokens", 16, 1024, DEFAULTS.max_new_tokens, 16)}
 
 
 def model_dir(folder: Path) -> Path:

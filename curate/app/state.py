@@ -18,8 +18,8 @@ from curate.app.background import Job
 from curate.app.votes import VoteStore
 from curate.errors import UserError
 from curate.rundir import RunDir
-from curate.train.evaluate import DEFAULT_PROMPTS as PROMPTS_FILE
 from curate.train.generate import Generator, Variant, list_variants
+from curate.train.prompt_set import DEFAULT_PROMPTS, load_prompts, prompt_text
 
 BUILTIN_PROMPTS = [
     "Explain the difference between a list and a tuple in Python.",
@@ -145,39 +145,19 @@ def vote_store(run: Path) -> VoteStore | None:
         return None
 
 
-def _prompt_text(row: Any) -> str | None:
-    if isinstance(row, str):
-        return row
-    if not isinstance(row, dict):
-        return None
-    for key in ("prompt", "instruction", "question", "text"):
-        if isinstance(row.get(key), str):
-            return row[key]
-    msgs = row.get("messages") or row.get("conversations")
-    if isinstance(msgs, list):
-        for m in msgs:
-            if isinstance(m, dict) and m.get("role", m.get("from")) in ("user", "human"):
-                return m.get("content", m.get("value"))
-    return None
+@st.cache_data(show_spinner=False)
+def _prompt_texts(path: str, mtime: float) -> list[str]:
+    return [prompt_text(p).strip() for p in load_prompts(path)]
 
 
-@st.cache_data
-def prompts(path: str = str(PROMPTS_FILE)) -> list[str]:
-    """The evaluation prompt set, or a few built-in prompts when it is absent or unreadable."""
-    out: list[str] = []
+def prompts(path: str | Path = DEFAULT_PROMPTS) -> list[str]:
+    """The evaluation prompt set's questions (``train.prompt_set``, the evaluation's own parser), or a few
+    built-in prompts, with a warning naming what is wrong, when the file is absent or broken."""
     try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    try:
-                        text = _prompt_text(json.loads(line))
-                    except json.JSONDecodeError:
-                        continue
-                    if text and text.strip():
-                        out.append(text.strip())
-    except OSError:
-        pass
-    return out or list(BUILTIN_PROMPTS)
+        return _prompt_texts(str(path), _mtime(Path(path)))
+    except UserError as e:
+        st.warning(f"{e}; offering a few built-in prompts instead")
+        return list(BUILTIN_PROMPTS)
 
 
 def job(key: str) -> Job | None:

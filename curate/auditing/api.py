@@ -1,7 +1,7 @@
 """``curate.audit``: plant known corruptions into a sample of the input, run the recipe on it in the
 audit's own folder, and measure what each score and each subset does with the planted rows.
 
-Everything lands in the audit folder (default ``<recipe run_dir>-audit/``, ``RunDir.audit_dir``): ``pool.jsonl`` (the
+Everything lands in the audit folder (``AuditFiles``; default ``<recipe run_dir>-audit/``, ``RunDir.audit_dir``): ``pool.jsonl`` (the
 planted sample), ``labels.parquet`` (which row is which kind; never given to a scorer), ``run/`` (the
 recipe's run on the pool), ``audit.json``, ``audit.html`` and ``heatmap.png``. Nothing is written
 into the recipe's own run directory, so planted rows never reach a real run's subsets or training.
@@ -25,13 +25,15 @@ from curate.auditing.plant import PlantedPool, check_plantable
 from curate.auditing.plant import plant as plant_pool
 from curate.errors import UserError
 from curate.recipe import InputSpec, Recipe, parse
-from curate.rundir import RunDir, write_json, write_jsonl, write_parquet, write_text
+from curate.rundir import AuditFiles, RunDir, write_json, write_jsonl, write_parquet, write_text
 from curate.schema import conversation_id
+from curate.store import scalar_columns
 from curate.validity import CHECKS as VALIDITY_CHECKS
 
 CAUGHT = 0.75  # AUROC below this: no score catches the kind
 DEFAULT_LIMIT = 1000  # rows audited when neither the call nor the recipe's input sets a limit
 RANDOM_DRAWS = 200  # random subsets averaged for the equal-size baseline
+LABELS = {"position", "kind", "family", "source_id", "eligible", "detail", "row"}  # the pool's columns, not scores
 
 
 @dataclass
@@ -133,9 +135,10 @@ def _checked_folder(base: Recipe, run_dir: str | Path | None, rate: float, kinds
         raise UserError(f"--run-dir {folder} is the recipe's own run directory (or inside it); planted rows "
                         f"must not enter it: give another folder, or none for {own.audit_dir}")
     RunDir(folder).ensure_dir()
-    write_text(folder / "IN_PROGRESS", "an audit is running, or was stopped before it wrote audit.json\n")
-    for name in ("audit.json", "audit.html"):
-        (folder / name).unlink(missing_ok=True)
+    files = AuditFiles(folder)
+    write_text(files.in_progress, f"an audit is running, or was stopped before it wrote {files.summary.name}\n")
+    for path in (files.summary, files.html):
+        path.unlink(missing_ok=True)
     return folder
 
 
@@ -177,26 +180,26 @@ def audit(recipe: str | Path | dict | Recipe | None = None, *, source: str | Non
         pool = PlantedPool(convs, pd.DataFrame({"position": range(len(convs)), "id": [conversation_id(c) for c in convs],
                                                 "kind": "", "family": "", "source_id": None, "eligible": True,
                                                 "detail": "{}"}))
-    write_jsonl(folder / "pool.jsonl", ({"id": i, "messages": c} for i, c in zip(pool.labels["id"], pool.conversations)))
-    write_parquet(folder / "labels.parquet", pa.Table.from_pandas(pool.labels, preserve_index=False))
-    inner = base.model_copy(update={"input": InputSpec(source=str(folder / "pool.jsonl"), format="messages"),
-                                    "train": None})
+    files = AuditFiles(folder)
+    write_jsonl(files.pool, ({"id": i, "messages": c} for i, c in zip(pool.labels["id"], pool.conversations)))
+    write_parquet(files.labels, pa.Table.from_pandas(pool.labels, preserve_index=False))
+    inner = base.model_copy(update={"input": InputSpec(source=str(files.pool), format="messages"), "train": None})
     # The run directory goes positionally (``output`` here, ``run_dir`` after the rename): never the recipe's own.
-    curate.run(inner, folder / "run", progress=progress)
-    frame = _frame(folder / "run", pool.labels)
+    curate.run(inner, files.run, progress=progress)
+    frame = _frame(files.run, pool.labels)
     summary: dict[str, Any] = {"recipe": base.name, "source": base.input.source, "rows": len(pool),
                                "rate": rate if plant else 0.0, "seed": seed, "kinds": list(kinds) if plant else [],
                                "families": _families(kinds) if plant else {},
                                "planted_rows": int((pool.labels["kind"] != "").sum()),
                                "planted": pool.labels["kind"][pool.labels["kind"] != ""].value_counts().to_dict()}
     if plant:
-        summary.update(_planted_report(frame, folder / "run", kinds, seed))
-        summary["held_out"] = _held_out(folder / "run", pool.labels, inner)
+        summary.update(_planted_report(frame, files.run, kinds, seed))
+        summary["held_out"] = _held_out(files.run, pool.labels, inner)
     else:
         summary["flags"] = _flags(frame, pool)
     summary["seconds"] = round(time.perf_counter() - started, 1)
-    write_json(folder / "audit.json", summary)
-    (folder / "IN_PROGRESS").unlink()
+    write_json(files.summary, summary)
+    files.in_progress.unlink()
     from curate.auditing.report import write_html
 
     write_html(folder, summary)
@@ -214,19 +217,6 @@ def _frame(run: Path, labels: pd.DataFrame) -> pd.DataFrame:
     frame["removed_duplicate"] = [float(i in gone or (k == "near_dup" and kept.get(s) == i))
                                   for i, s, k in zip(frame["id"], frame["source_id"], frame["kind"], strict=True)]
     return frame
-
-
-def score_columns(frame: pd.DataFrame) -> list[str]:
-    """Columns that hold one number or yes/no per row (not ids, labels, vectors or text)."""
-    skip = {"position", "id", "kind", "family", "source_id", "eligible", "detail", "row"}
-    out = []
-    for col in frame.columns:
-        if col in skip or col.endswith("error"):
-            continue
-        values = frame[col].dropna()
-        if len(values) and all(isinstance(v, (bool, int, float, np.bool_, np.integer, np.floating)) for v in values[:50]):
-            out.append(col)
-    return out
 
 
 def _separations(frame: pd.DataFrame, columns: list[str], groups: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
@@ -250,7 +240,7 @@ def _best_of(sep: dict[str, dict[str, Any]], names: list[str]) -> dict[str, dict
 def _planted_report(frame: pd.DataFrame, run: Path, kinds: tuple[str, ...], seed: int) -> dict[str, Any]:
     """AUROC per score and variant (``separation``, ``best``) and per family (``family_separation``,
     ``best_family``), the variants and families no score catches, and the subsets' planted rows."""
-    columns = score_columns(frame)
+    columns = scalar_columns(frame, "number_or_flag", skip=LABELS)
     kind = frame["kind"]
     families = _families(kinds)
     sep = _separations(frame, columns, {**{k: (kind == k).to_numpy() for k in kinds}, "all": (kind != "").to_numpy()})
@@ -309,7 +299,7 @@ def _flags(frame: pd.DataFrame, pool: PlantedPool) -> dict[str, Any]:
     by_id = dict(zip(pool.labels["id"], pool.conversations, strict=True))
     bad_when_false = {c.column for c in VALIDITY_CHECKS if c.fails is False}
     out = {}
-    for col in score_columns(frame):
+    for col in scalar_columns(frame, "number_or_flag", skip=LABELS):
         values = frame[col].dropna()
         if not col.startswith("removed_") and not all(isinstance(v, (bool, np.bool_)) for v in values):
             continue  # yes/no columns only

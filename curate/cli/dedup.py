@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from curate.cli._args import add_limit, add_run_dir, deprecated
 from curate.errors import UserError
 from curate.rundir import RunDir
+
+if TYPE_CHECKING:
+    from curate.duplicates import DedupConfig
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -58,6 +62,18 @@ def _methods(args: argparse.Namespace) -> list[str]:
     return methods
 
 
+def _config(args: argparse.Namespace) -> DedupConfig:
+    """The near and semantic settings the flags give, as a DedupConfig (flags not given keep its defaults)."""
+    from curate.duplicates import DedupConfig
+
+    near = {"threshold": args.near_threshold, "num_perm": args.num_perm, "ngram": args.ngram, "shingle": args.shingle}
+    try:
+        return DedupConfig(near={k: v for k, v in near.items() if v is not None},
+                           semantic={} if args.semantic_threshold is None else {"threshold": args.semantic_threshold})
+    except ValueError as e:
+        raise UserError(f"dedup settings: {e}") from None
+
+
 def _embeddings(run: RunDir | None, what: str):
     """Stored embeddings of a run directory, for the semantic method."""
     if run is None:
@@ -95,7 +111,7 @@ def _show(result, method: str, show: set[str], texts: dict[str, str], top: int) 
 def main(args: argparse.Namespace) -> int:
     from curate.duplicates import dedup
 
-    methods = _methods(args)
+    methods, config = _methods(args), _config(args)
     table, run = _read(args.input, args.limit)
     semantic = "semantic" in methods
     embeddings = _embeddings(run, "--methods semantic") if semantic else None
@@ -105,8 +121,7 @@ def main(args: argparse.Namespace) -> int:
         against, against_run = _read(args.against, None)
         against_emb = _embeddings(against_run, "--against with semantic") if semantic else None
     result = dedup(table, methods=methods, keep=args.keep, scores=scores, embeddings=embeddings, against=against,
-                   against_embeddings=against_emb, threshold=args.near_threshold, num_perm=args.num_perm,
-                   ngram=args.ngram, shingle=args.shingle, semantic_threshold=args.semantic_threshold)
+                   against_embeddings=against_emb, config=config)
     s = result.summary()
     print(f"rows {s['rows']}  kept {s['kept']}  removed " + ", ".join(f"{m}={c}" for m, c in s["removed"].items()))
     for m, p in result.pairs.items():

@@ -58,7 +58,7 @@ def main(args: argparse.Namespace) -> int:
         cols = [c for c in ("variant", "rows", "steps", "train_loss", "eval_loss", "train_seconds") if c in results]
         print(results[cols].to_string(index=False))
         print("\n[curate] evaluating (smoke-scale: SmolLM2 judges SmolLM2; near a coin flip)", flush=True)
-        evaluation = evaluate_run(run_dir, **recipe.train.evaluate.model_dump())
+        evaluation = evaluate_run(run_dir, recipe.train.evaluate)
         print((Path(evaluation["dir"]) / "results.md").read_text())
     exported = _export_best(run_dir) if not args.no_train and recipe.train and not args.no_export else None
     minutes = (time.perf_counter() - t0) / 60

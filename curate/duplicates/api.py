@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from curate._deprecated import moved
 from curate.duplicates import minhash, semantic
 from curate.duplicates.config import METHOD_ORDER, DedupConfig, NearConfig, SemanticConfig
 from curate.duplicates.result import DedupResult, Pairs
@@ -86,21 +87,45 @@ def keep_rank(table: pa.Table, keep: str, scores: pd.DataFrame | None = None,
     return rank
 
 
-def _configs(config, near, semantic_, overrides) -> DedupConfig:
+def _dump(given: Any) -> dict:
+    return given.model_dump() if isinstance(given, NearConfig | SemanticConfig) else dict(given or {})
+
+
+# The flat keywords of old (``dedup(threshold=...)``): each still sets the field it names, with a warning.
+_FLAT = ("threshold", "floor", "num_perm", "ngram", "shingle", "seed", "verify", "semantic_threshold")
+
+
+def _flat_target(key: str, methods: list[str]) -> tuple[str, str]:
+    """``(section, field)`` a flat keyword sets: threshold/floor go to near, or to semantic when near
+    is not run; semantic_threshold to semantic's threshold; the rest to near."""
+    if key == "semantic_threshold":
+        return "semantic", "threshold"
+    if key in ("threshold", "floor") and "near" not in methods:
+        return "semantic", key
+    return "near", key
+
+
+def _settings(config: DedupConfig | dict | None, near: NearConfig | dict | None,
+              semantic_: SemanticConfig | dict | None, methods: Any, keep: str | None,
+              flat: dict[str, Any] | None = None) -> DedupConfig:
+    """One ``DedupConfig`` from ``config`` with ``near``/``semantic`` fields, ``methods`` and ``keep`` on
+    top; ``flat`` (the deprecated flat keywords) on top of those, each with a DeprecationWarning."""
+    if isinstance(methods, str):
+        methods = [m.strip() for m in methods.split(",") if m.strip()]
+    unknown = [m for m in methods or () if m not in METHOD_ORDER]
+    if unknown:
+        raise UserError(f"unknown dedup method(s) {unknown}; choose from {list(METHOD_ORDER)}")
     cfg = config if isinstance(config, DedupConfig) else DedupConfig.model_validate(config or {})
-    near_d = cfg.near.model_dump() | (near.model_dump() if isinstance(near, NearConfig) else dict(near or {}))
-    sem_d = cfg.semantic.model_dump() | (semantic_.model_dump() if isinstance(semantic_, SemanticConfig) else dict(semantic_ or {}))
-    methods = list(overrides["methods"]) if overrides["methods"] is not None else cfg.methods
-    for key in ("threshold", "floor", "num_perm", "ngram", "shingle", "seed", "verify"):
-        if overrides.get(key) is not None:
-            if key in ("threshold", "floor") and "near" not in methods:
-                sem_d[key] = overrides[key]
-            else:
-                near_d[key] = overrides[key]
-    if overrides.get("semantic_threshold") is not None:
-        sem_d["threshold"] = overrides["semantic_threshold"]
+    methods = list(methods) if methods is not None else cfg.methods
+    sections = {"near": cfg.near.model_dump() | _dump(near), "semantic": cfg.semantic.model_dump() | _dump(semantic_)}
+    for key, value in (flat or {}).items():
+        if value is not None:
+            section, field = _flat_target(key, methods)
+            cls = "NearConfig" if section == "near" else "SemanticConfig"
+            moved("curate.dedup", key, f"{section}={cls}({field}=...)", stacklevel=4)
+            sections[section][field] = value
     try:
-        return DedupConfig(methods=methods, keep=overrides["keep"] or cfg.keep, near=near_d, semantic=sem_d)
+        return DedupConfig(methods=methods, keep=keep or cfg.keep, **sections)
     except ValueError as e:
         raise UserError(f"dedup settings: {e}") from None
 
@@ -141,40 +166,69 @@ def dedup(
     near: NearConfig | dict | None = None,
     semantic: SemanticConfig | dict | None = None,
     against_embeddings: Embeddings | None = None,
-    threshold: float | None = None,
-    floor: float | None = None,
-    num_perm: int | None = None,
-    ngram: int | None = None,
-    shingle: str | None = None,
-    seed: int | None = None,
-    verify: str | None = None,
-    semantic_threshold: float | None = None,
     signatures_path: str | Path | None = None,
-    signatures: np.ndarray | None = None,
-    lengths: np.ndarray | None = None,
     progress: bool = True,
+    **deprecated: Any,
 ) -> DedupResult:
-    """Find duplicates of ``data`` (or of ``data`` in ``against``) and choose the survivors.
+    """Find duplicates of ``data`` (a table, ``curate.load`` result, run directory or input path with
+    messages; or of ``data`` in ``against``) and choose the survivors.
 
     ``methods`` and ``keep`` default to ``config``'s (DedupConfig's defaults: exact + near, keep first).
-    Methods run exact -> near -> semantic, each on what the previous kept. ``threshold`` etc. set the
-    near method (or semantic if near is not run); ``near=``/``semantic=`` take full settings.
+    Methods run exact -> near -> semantic, each on what the previous kept. ``near=``/``semantic=``
+    (NearConfig / SemanticConfig or dicts) set fields on top of ``config``'s.
     ``against`` (a table, or ``(ids, matrix)`` for semantic only) removes rows of ``data`` that
-    duplicate any of its rows; its own rows are never removed.
-    ``signatures`` (uint32 ``(rows, num_perm)`` MinHash, as ``minhash.signatures`` with the near
-    settings, e.g. a memmap) and ``lengths`` (for keep='longest'), aligned with ``data``'s rows, let
-    ``data`` be ids without messages, so the text never has to be in memory at once.
+    duplicate any of its rows; its own rows are never removed. ``signatures_path`` puts the near
+    signatures in a ``.npy`` memmap. Rows without their text: :func:`dedup_signatures`.
+    Deprecated, with a warning: the flat ``threshold=``, ``floor=``, ``num_perm=``, ``ngram=``,
+    ``shingle=``, ``seed=``, ``verify=``, ``semantic_threshold=`` and ``signatures=``/``lengths=``.
     """
-    if isinstance(methods, str):
-        methods = [m.strip() for m in methods.split(",") if m.strip()]
-    unknown = [m for m in methods or () if m not in METHOD_ORDER]
+    unknown = sorted(set(deprecated) - set(_FLAT) - {"signatures", "lengths"})
     if unknown:
-        raise UserError(f"unknown dedup method(s) {unknown}; choose from {list(METHOD_ORDER)}")
-    cfg = _configs(config, near, semantic, dict(methods=methods, keep=keep, threshold=threshold, floor=floor,
-                                                num_perm=num_perm, ngram=ngram, shingle=shingle, seed=seed,
-                                                verify=verify, semantic_threshold=semantic_threshold))
-    methods = cfg.ordered_methods()
+        raise TypeError(f"dedup() got an unexpected keyword argument {unknown[0]!r}")
+    signatures, lengths = deprecated.pop("signatures", None), deprecated.pop("lengths", None)
+    cfg = _settings(config, near, semantic, methods, keep, deprecated)
+    if signatures is not None or lengths is not None:
+        old = "signatures" if signatures is not None else "lengths"
+        moved("curate.dedup", old, "curate.duplicates.dedup_signatures(rows, signatures, lengths)")
     table = as_table(data, messages=False)
+    if "semantic" in cfg.methods and embeddings is None:
+        embeddings = _stored(data, cfg.semantic)
+    return _dedup(table, cfg, scores, embeddings, against, against_embeddings, signatures, lengths,
+                  signatures_path, progress)
+
+
+def dedup_signatures(
+    rows: Any,
+    signatures: np.ndarray | None,
+    lengths: np.ndarray | None = None,
+    methods: tuple[str, ...] | list[str] | str | None = None,
+    keep: str | None = None,
+    scores: pd.DataFrame | None = None,
+    embeddings: Embeddings | None = None,
+    against: Any = None,
+    *,
+    config: DedupConfig | dict | None = None,
+    near: NearConfig | dict | None = None,
+    semantic: SemanticConfig | dict | None = None,
+    against_embeddings: Embeddings | None = None,
+    progress: bool = True,
+) -> DedupResult:
+    """:func:`dedup` of ``rows`` (a table of ids, rows and scores, no messages needed) from precomputed
+    ``signatures`` (uint32 ``(rows, num_perm)``, as ``minhash.signatures`` with the near settings,
+    e.g. a memmap; None when near is not run) and ``lengths`` (characters per row, for
+    keep='longest'), aligned with ``rows``, so the text never has to be in memory at once
+    (``curate.run`` at The Tome's size). The same result as ``dedup`` on the rows' text.
+    Near with ``verify='exact'`` needs the rows' messages."""
+    cfg = _settings(config, near, semantic, methods, keep)
+    return _dedup(as_table(rows, "rows", messages=False), cfg, scores, embeddings, against, against_embeddings,
+                  signatures, lengths, None, progress)
+
+
+def _dedup(table: pa.Table, cfg: DedupConfig, scores: pd.DataFrame | None, embeddings: Embeddings | None,
+           against: Any, against_embeddings: Embeddings | None, signatures: np.ndarray | None,
+           lengths: np.ndarray | None, signatures_path: str | Path | None, progress: bool) -> DedupResult:
+    """The one core of both entry points: exact -> near -> semantic on the survivors of the last."""
+    methods = cfg.ordered_methods()
     _check_inputs(table, cfg, signatures, lengths)
     n = table.num_rows
     ids = np.asarray(table["id"].to_pylist(), dtype=object)
@@ -183,19 +237,19 @@ def dedup(
     against_table, against_emb, against_ids = _against(against, against_embeddings, methods)
     cross = against_ids is not None
     against_rows = _rows(against_table, len(against_ids)) if cross else None
+    if "semantic" in methods:
+        embeddings = _split_embeddings(embeddings, "embeddings")
+        if cross and against_emb is None:
+            raise UserError("semantic dedup against a table needs against_embeddings=(ids, matrix)")
 
     pairs: dict[str, Pairs] = {}
     survivors = np.arange(n)
     if "exact" in methods:
         pairs["exact"], survivors = _exact(ids, rank, against_ids)
     if "near" in methods:
-        pairs["near"] = _near(table, survivors, cfg.near, against_table, signatures_path, progress,
-                              signatures)
+        pairs["near"] = _near(table, survivors, cfg.near, against_table, signatures_path, progress, signatures)
     if "semantic" in methods:
-        emb = _split_embeddings(embeddings if embeddings is not None else _stored(data, cfg.semantic), "embeddings")
-        if cross and against_emb is None:
-            raise UserError("semantic dedup against a table needs against_embeddings=(ids, matrix)")
-        pairs["semantic"] = _semantic(emb, ids, survivors, cfg.semantic, against_emb, progress)
+        pairs["semantic"] = _semantic(embeddings, ids, survivors, cfg.semantic, against_emb, progress)
     return DedupResult(ids, rows, rank, pairs, cfg.keep, against_ids, against_rows)
 
 

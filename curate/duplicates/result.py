@@ -20,7 +20,7 @@ import pyarrow as pa
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from curate.rundir import RunDir, write_json, write_parquet
+from curate.rundir import DedupFiles, write_json, write_parquet
 
 REMOVED_COLUMNS = ["id", "row", "method", "duplicate_of", "duplicate_of_row", "similarity"]
 SimFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -250,49 +250,43 @@ class DedupResult:
         return path
 
     # --- persistence ----------------------------------------------------------------------
-    @staticmethod
-    def _dir(path: str | Path) -> Path:
-        """``path`` itself when it is a dedup folder, else the dedup folder of the run directory ``path``."""
-        path = Path(path)
-        dedup_dir = RunDir(path).dedup_dir
-        return path if path.name == dedup_dir.name or (path / "meta.json").exists() else dedup_dir
-
     def save(self, path: str | Path) -> Path:
-        """Write ``RUN/dedup/``: ``<method>.parquet`` removals, ``pairs/<method>.parquet``, rows, meta."""
-        d = self._dir(path)
+        """Write ``RUN/dedup/`` (``DedupFiles``; ``path``: the run or the folder): ``<method>.parquet``
+        removals, ``pairs/<method>.parquet``, rows, meta."""
+        files = DedupFiles.of(path)
         removed = self.removed
         for m, p in self.pairs.items():
-            write_parquet(d / f"{m}.parquet", pa.Table.from_pandas(removed[removed["method"] == m], preserve_index=False))
-            write_parquet(d / "pairs" / f"{m}.parquet", pa.table({"a": p.a, "b": p.b, "similarity": p.sim}))
-        write_parquet(d / "rows.parquet", pa.table({"id": self.ids.astype(str), "row": self.rows, "rank": self.rank}))
+            write_parquet(files.removals(m), pa.Table.from_pandas(removed[removed["method"] == m], preserve_index=False))
+            write_parquet(files.pairs(m), pa.table({"a": p.a, "b": p.b, "similarity": p.sim}))
+        write_parquet(files.rows, pa.table({"id": self.ids.astype(str), "row": self.rows, "rank": self.rank}))
         if self.cross:
-            write_parquet(d / "against.parquet", pa.table({"id": self.against_ids.astype(str), "row": self.against_rows}))
-        write_json(d / "meta.json", {
+            write_parquet(files.against, pa.table({"id": self.against_ids.astype(str), "row": self.against_rows}))
+        write_json(files.meta, {
             "keep": self.keep, "methods": self.methods, "counts": self.counts, "kept": int(self.keep_mask.sum()),
             "rows": len(self.ids), "cross": self.cross,
             "pairs": {m: {"threshold": p.threshold, "floor": p.floor, "settings": p.settings} for m, p in self.pairs.items()},
         })
-        return d
+        return files.folder
 
     @classmethod
     def load(cls, path: str | Path) -> DedupResult:
         """Read a saved result; it re-thresholds and explains like the original."""
         import pyarrow.parquet as pq
 
-        d = cls._dir(path)
-        if not (d / "meta.json").exists():
-            raise FileNotFoundError(f"no dedup result at {d} (expected meta.json)")
-        meta = json.loads((d / "meta.json").read_text())
-        rows = pq.read_table(d / "rows.parquet")
+        files = DedupFiles.of(path)
+        if not files.meta.exists():
+            raise FileNotFoundError(f"no dedup result at {files.folder} (expected {files.meta.name})")
+        meta = json.loads(files.meta.read_text())
+        rows = pq.read_table(files.rows)
         pairs = {}
         for m in meta["methods"]:
-            t = pq.read_table(d / "pairs" / f"{m}.parquet")
+            t = pq.read_table(files.pairs(m))
             info = meta["pairs"][m]
             pairs[m] = Pairs(t["a"].to_numpy(), t["b"].to_numpy(), t["similarity"].to_numpy(),
                              info["threshold"], info["floor"], info["settings"])
         against_ids = against_rows = None
         if meta["cross"]:
-            at = pq.read_table(d / "against.parquet")
+            at = pq.read_table(files.against)
             against_ids = np.asarray(at["id"].to_pylist(), dtype=object)
             against_rows = at["row"].to_numpy()
         return cls(np.asarray(rows["id"].to_pylist(), dtype=object), rows["row"].to_numpy(), rows["rank"].to_numpy(),

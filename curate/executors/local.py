@@ -29,7 +29,7 @@ from curate.errors import UserError
 from curate.executors.base import Shards
 from curate.scorers.base import Scorer, scorer_key
 from curate.scoring import COMPACT_PARTS, Conversations, run_scorer
-from curate.store import ScoreStore
+from curate.store import ScoreStore, StoreLayout
 
 FLUSH_ROWS = 50_000  # one store part per shard, not one per batch
 POOL_MIN_ROWS = 100_000  # below this, unless workers are set, starting processes costs more than it saves
@@ -63,7 +63,7 @@ class LocalExecutor:
         workers = self._parallel(scorer, shards, rows)
         with tqdm(total=rows, unit="rows", desc=f"score {scorer.name}", disable=not progress,
                   dynamic_ncols=True, smoothing=0.05) as bar:
-            if workers > 1 and store.root is not None:
+            if workers > 1 and store.files is not None:
                 bar.set_postfix(workers=workers, refresh=False)
                 _fill_pool(scorer, shards, store, bar, workers)
                 return
@@ -109,14 +109,14 @@ def _init_worker(progress: Any) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # the pool is the parallelism
 
 
-def _score_shard(scorer: Scorer, path: str, wanted: pa.Array, root: str) -> int:
-    """Score the ``wanted`` ids of one shard into the store folder ``root``; returns rows scored."""
+def _score_shard(scorer: Scorer, path: str, wanted: pa.Array, files: StoreLayout) -> int:
+    """Score the ``wanted`` ids of one shard into the store ``files`` lays out; returns rows scored."""
     table = pq.read_table(path, columns=["id", "messages"])
     mask = pc.is_in(table["id"], value_set=wanted)
     if not pc.all(mask).as_py():  # a fresh run wants every row: no copy of the text
         table = table.filter(mask)
     convs, bar = Conversations(table), _QueueBar(_PROGRESS)
-    run_scorer(scorer, convs, _ShardStore(root), flush_rows=FLUSH_ROWS, bar=bar)
+    run_scorer(scorer, convs, _ShardStore(files), flush_rows=FLUSH_ROWS, bar=bar)
     bar.update(table.num_rows - len(convs))  # repeated ids in the shard count as done
     return table.num_rows
 
@@ -124,7 +124,7 @@ def _score_shard(scorer: Scorer, path: str, wanted: pa.Array, root: str) -> int:
 def _fill_pool(scorer: Scorer, shards: Shards, store: ScoreStore, bar: Any, workers: int) -> None:
     key = scorer_key(scorer)
     done = pa.array(sorted(store.scored_ids(key)), pa.string()) if key in set(store.keys()) else None
-    assert store.root is not None
+    assert store.files is not None
     ctx = mp.get_context("spawn")  # safe with threads (tqdm, pyarrow) and on every OS
     progress = ctx.Queue()
 
@@ -150,7 +150,7 @@ def _fill_pool(scorer: Scorer, shards: Shards, store: ScoreStore, bar: Any, work
             skipped -= len(ids)
             bar.update(skipped)  # rows found in the store count as done
             if len(ids):
-                fut = pool.submit(_score_shard, scorer, str(Path(path)), ids.combine_chunks(), str(store.root))
+                fut = pool.submit(_score_shard, scorer, str(Path(path)), ids.combine_chunks(), store.files)
                 futures.append(fut)
         pending = set(futures)
         try:
@@ -170,5 +170,5 @@ def _fill_pool(scorer: Scorer, shards: Shards, store: ScoreStore, bar: Any, work
             raise
         time.sleep(0.05)
         drain()
-    if len(list((store.root / key).glob("part-*.parquet"))) > COMPACT_PARTS:
+    if len(store.parts(key)) > COMPACT_PARTS:
         store.compact(key)

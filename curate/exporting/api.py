@@ -158,14 +158,14 @@ def export(run_dir: str | Path, variant: str, to: str | Path, gguf: str | list[s
 
 def _refresh_report(run: RunDir) -> None:
     """Rebuild the run's report (when it has one) so it links the new card; a failure only warns."""
-    if not (run.report_dir / "report.html").exists():
+    if not run.report_path.exists():
         return
     from curate.reporting import report
 
     try:
         report(run.root)
     except Exception as e:  # the export is complete; the report can be rebuilt with `curate report`
-        log.warning("export done, but rebuilding %s/report.html failed: %s", run.root, e)
+        log.warning("export done, but rebuilding %s failed: %s", run.report_path, e)
 
 
 def describe(result: Exported) -> str:

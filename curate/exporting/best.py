@@ -14,15 +14,15 @@ def best_variant(run: RunDir) -> tuple[str, str] | None:
     Returns:
         The variant's name and a one-line reason, or None.
     """
-    trained = sorted(n for n in run.models() if (run.model_dir(n) / "adapter").is_dir())
+    trained = sorted(n for n in run.models() if run.model_files(n).adapter.is_dir())
     if not trained:
         return None
-    losses = {r["variant"]: r["loss"] for r in (run.evaluation("heldout.json") or {}).get("losses", [])
+    losses = {r["variant"]: r["loss"] for r in (run.heldout() or {}).get("losses", [])
               if r.get("variant") in trained and isinstance(r.get("loss"), (int, float))}
     if losses:
         name = min(losses, key=losses.get)
         return name, f"lowest held-out loss ({losses[name]:.4f})"
-    wins = {r["variant"]: r["win_rate"] for r in run.evaluation("winrates.json") or []
+    wins = {r["variant"]: r["win_rate"] for r in run.winrates() or []
             if r.get("opponent") == "base" and r.get("variant") in trained and r.get("win_rate") is not None}
     if wins:
         name = max(wins, key=wins.get)

@@ -23,20 +23,20 @@ def trained_variant(run: RunDir, variant: str) -> tuple[dict, Path]:
     """
     if not run.root.is_dir():
         raise UserError(f"run directory not found: {run.root}")
-    trained = {name: m for name, m in run.models().items() if (run.model_dir(name) / "adapter").is_dir()}
+    trained = {name: m for name, m in run.models().items() if run.model_files(name).adapter.is_dir()}
     if not trained:
         raise UserError(f"run {run.root} has no trained models (no {run.models_dir}/<variant>/adapter); "
                         f"train some first: curate train {run.root}")
     if variant not in trained:
         raise UserError(f"unknown variant {variant!r}; trained variants in {run.root}: {', '.join(sorted(trained))}")
-    return trained[variant], run.model_dir(variant) / "adapter"
+    return trained[variant], run.model_files(variant).adapter
 
 
 def output_folder(to: Path, force: bool, run: RunDir | None = None) -> None:
     """Refuse an existing ``to`` unless ``force``; refuse a file there always, and (with ``run``) a ``to``
     that holds the run or lies among its models, which ``force`` would delete."""
     root = run.root.resolve() if run is not None else None
-    if root is not None and (to == root or to in root.parents or root / "models" in (to, *to.parents)):
+    if root is not None and (to == root or to in root.parents or root / run.models_dir.name in (to, *to.parents)):
         raise UserError(f"--to {to} would overwrite the run {root} or its models; export outside them")
     if to.exists() and not to.is_dir():
         raise UserError(f"{to} exists and is not a folder")

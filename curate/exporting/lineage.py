@@ -57,8 +57,8 @@ def distributions(pool: pd.DataFrame, subset: pd.DataFrame, spec: dict) -> dict[
 
 
 def _evaluation(run: RunDir, variant: str) -> dict[str, Any]:
-    heldout = run.evaluation("heldout.json") or {}
-    winrates = run.evaluation("winrates.json") or []
+    heldout = run.heldout() or {}
+    winrates = run.winrates() or []
     keys = ("variant", "opponent", "judge", "n", "wins", "losses", "ties", "win_rate", "ci_low", "ci_high",
             "lc_win_rate", "mean_tokens", "opponent_mean_tokens")
     return {
@@ -124,7 +124,7 @@ def lineage(run: RunDir, variant: str, ids: bool = True) -> dict[str, Any]:
     """
     metrics = run.models().get(variant)
     if metrics is None:
-        raise UserError(f"variant {variant!r} has no metrics.json in {run.models_dir}")
+        raise UserError(f"variant {variant!r} has no {run.model_files(variant).metrics.name} in {run.models_dir}")
     manifest = run.manifest()
     recipe = manifest.get("recipe") or {}
     subset = metrics.get("subset") or variant

@@ -71,7 +71,7 @@ def _bar(source: str, progress: bool) -> tqdm:
 def _shard_done(run: RunDir, k: int, fp: str) -> dict | None:
     """Shard ``k``'s marker, if it matches ``fp`` and the shard on disk is the one it recorded (a
     deleted or replaced shard is written again rather than indexed)."""
-    marker = run.done(f"ingest-{k:05d}", fp)
+    marker = run.done(run.shard_step(k), fp)
     if marker is None or not run.shard(k).is_file():
         return None
     try:
@@ -104,11 +104,11 @@ class Ingest(Step):
         with _bar(spec.source, ctx.progress) as bar:
             for shard in _write_shards(ctx, n_shards, read, limit) if limit is None or limit > 0 else ():
                 write_jsonl(run.quarantine_shard(n_shards), shard.quarantine)
-                run.mark_done(f"ingest-{n_shards:05d}", fp, read=shard.read, rows=shard.rows,
+                run.mark_done(run.shard_step(n_shards), fp, read=shard.read, rows=shard.rows,
                               repaired=shard.repaired, digest=shard_digest(run.shard(n_shards)))
                 n_shards += 1
                 bar.update(shard.read if bar.total is None else shard.end_byte - bar.n)
-        per = [run.done(f"ingest-{k:05d}", fp) for k in range(n_shards)]
+        per = [run.done(run.shard_step(k), fp) for k in range(n_shards)]
         quarantine = [json.loads(line) for k in range(n_shards)
                       for line in run.quarantine_shard(k).read_text(encoding="utf-8").splitlines()]
         write_jsonl(run.quarantine, quarantine)

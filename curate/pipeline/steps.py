@@ -89,7 +89,7 @@ class Detect(Step):
         return ctx.recipe.detector.model_dump()
 
     def outputs(self, ctx: Context) -> list[Path]:
-        return [ctx.run.detector_dir / "junk.parquet", ctx.run.detector_dir / "detector.json"]
+        return ctx.run.detector_outputs
 
     def run(self, ctx: Context) -> StepCounts:
         from curate.detector import detect
@@ -165,7 +165,7 @@ class Dedup(Step):
     def run(self, ctx: Context) -> StepCounts:
         import pyarrow.parquet as pq
 
-        from curate.duplicates import dedup
+        from curate.duplicates import dedup_signatures
         from curate.duplicates.signatures import shard_signatures
 
         cfg, rows, positions = ctx.recipe.dedup, ctx.kept(), ctx.positions()
@@ -174,8 +174,8 @@ class Dedup(Step):
             rows = rows.append_column("messages", text.take(pa.array(positions)))
         embeddings = ctx.embeddings(cfg.semantic.embedding, cfg.semantic.column) if "semantic" in cfg.methods else None
         sig, lengths = shard_signatures(ctx.shards, positions, cfg, ctx.run.dedup_dir, ctx.progress)
-        result = dedup(rows, scores=ctx.scores, embeddings=embeddings, config=cfg, signatures=sig, lengths=lengths,
-                       progress=ctx.progress)
+        result = dedup_signatures(rows, sig, lengths, scores=ctx.scores, embeddings=embeddings, config=cfg,
+                                  progress=ctx.progress)
         result.save(ctx.run.dedup_dir)
         ctx.remove(~result.keep_mask)
         removed = {f"duplicate:{m}": int(n) for m, n in result.counts.items() if n}
@@ -197,7 +197,7 @@ class Subsets(Step):
         return [s.model_dump() for s in ctx.recipe.subsets]
 
     def outputs(self, ctx: Context) -> list[Path]:
-        return [ctx.run.subsets_dir / s.name / "selection.parquet" for s in ctx.recipe.subsets]
+        return [ctx.run.subset_files(s.name).selection for s in ctx.recipe.subsets]
 
     def run(self, ctx: Context) -> StepCounts:
         from curate.pipeline.ingest import messages_by_row
@@ -229,7 +229,7 @@ class Report(Step):
     name = "report"
 
     def outputs(self, ctx: Context) -> list[Path]:
-        return [ctx.run.report_dir / "report.html"]
+        return [ctx.run.report_path]
 
     def run(self, ctx: Context) -> StepCounts:
         from curate.reporting import report

@@ -24,6 +24,7 @@ from curate.reporting import html as H
 from curate.reporting import plots, training
 from curate.rundir import RunDir, write_text
 from curate.schema import conversation_text
+from curate.store import scalar_columns
 
 SAMPLE = 50_000
 MODEL_SCORES = ("reward", "ifd", "ppl", "embed_sim", "edu_score", "score")
@@ -85,7 +86,7 @@ def report(run_dir: str | os.PathLike, sample: int = SAMPLE) -> Path:
         sections.append(("Glossary", H.table(["column", "meaning"], [[c, glossary.score(c)] for c in known])))
     subtitle = f"{run.root.resolve()} · status {manifest.get('status', 'unknown')} · built {time.strftime('%Y-%m-%d %H:%M')}"
     name = (manifest.get("recipe") or {}).get("name") if isinstance(manifest.get("recipe"), dict) else None
-    path = out / "report.html"
+    path = run.report_path
     write_text(path, H.page(f"curate report: {name or run.root.name}", sections, subtitle))
     os.chmod(path, 0o644)  # a report is meant to be shared (the atomic temp file starts as 0600)
     return path
@@ -156,9 +157,8 @@ def _messages(run: RunDir, ids: list[str]) -> dict[str, Any]:
 
 
 def _score_columns(df: pd.DataFrame) -> list[str]:
-    skip = {"id", "row", "rank"}
-    num = [c for c in df.columns if c not in skip and pd.api.types.is_numeric_dtype(df[c].dtype)
-           and not pd.api.types.is_bool_dtype(df[c].dtype) and df[c].notna().any()]
+    """The numeric score columns (not yes/no), model scores and lengths first."""
+    num = scalar_columns(df, "number", skip={"row", "rank"})
     first = [c for c in MODEL_SCORES if c in num] + [c for c in LENGTHS if c in num]
     return first + [c for c in num if c not in first]
 
@@ -166,36 +166,23 @@ def _score_columns(df: pd.DataFrame) -> list[str]:
 def _subsets(run: RunDir) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for d in sorted(run.subsets_dir.glob("*/")):
-        sel = d / "selection.parquet"
-        if not sel.exists():
+        files = run.subset_files(d.name)
+        if not files.selection.exists():
             continue
-        info: dict[str, Any] = {"selection": pq.read_table(sel).to_pandas()}
-        meta = d / "meta.json"
-        info["meta"] = json.loads(meta.read_text()) if meta.exists() else {}
-        rej = d / "rejected.parquet"
-        # dictionary-encoded: one string per distinct reason, not one per rejected row
-        info["rejected"] = (pq.read_table(rej, columns=["reason"], read_dictionary=["reason"]).to_pandas()
-                            if rej.exists() else None)
-        data = d / "data.parquet"
-        if data.exists():
-            names = [c for c in pq.read_schema(data).names if c != "messages"]
-            info["data"] = pq.read_table(data, columns=names).to_pandas().drop_duplicates("id").set_index("id")
+        info: dict[str, Any] = {"selection": pq.read_table(files.selection).to_pandas()}
+        info["meta"] = json.loads(files.meta.read_text()) if files.meta.exists() else {}
+        if files.data.exists():
+            names = [c for c in pq.read_schema(files.data).names if c != "messages"]
+            info["data"] = pq.read_table(files.data, columns=names).to_pandas().drop_duplicates("id").set_index("id")
         out[d.name] = info
     return out
 
 
-def _rule_counts(reasons: pd.Series) -> list[tuple[str, int]]:
-    """Rows per rejecting rule (the reason up to ':'), most first, ties in first-seen order; computed
-    over the distinct reasons and integer codes, never a split string per row."""
-    cat = pd.Categorical(reasons)
-    rule_codes, rules = pd.factorize(pd.Index([str(c).split(":", 1)[0] for c in cat.categories]))
-    per_row = rule_codes[cat.codes[cat.codes >= 0]]
-    if not len(per_row):
-        return []
-    counts = np.bincount(per_row, minlength=len(rules))
-    seen, first = np.unique(per_row, return_index=True)
-    order = sorted(seen, key=lambda r: (-counts[r], first[np.searchsorted(seen, r)]))
-    return [(str(rules[r]), int(counts[r])) for r in order]
+def _rejected_by_rule(meta: dict) -> str:
+    """The selection's own count of rows per rejecting rule (``meta.json`` ``counts.rejected``, written by
+    ``Selection.counts``), most first: the report does not count them again."""
+    counts = (meta.get("counts") or {}).get("rejected") or {}
+    return ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def _dedup(run: RunDir) -> pd.DataFrame | None:
@@ -269,9 +256,7 @@ def _subsets_section(subsets: dict[str, dict], pool: pd.DataFrame, out: Path) ->
         else:
             in_pool = by_id.reindex(ids) if by_id is not None else pd.DataFrame(index=ids)
         means = [float(pd.to_numeric(in_pool[c], errors="coerce").mean()) if c in in_pool else None for c in cols]
-        rejected = ""
-        if info["rejected"] is not None and len(info["rejected"]):
-            rejected = ", ".join(f"{k} {v:,}" for k, v in _rule_counts(info["rejected"]["reason"]))
+        rejected = _rejected_by_rule(meta)
         tokens = meta.get("tokens")
         if tokens is None and "tokens" in in_pool.columns:
             tokens = int(pd.to_numeric(in_pool["tokens"], errors="coerce").fillna(0).sum())

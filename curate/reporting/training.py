@@ -66,10 +66,10 @@ def section(root: Path, save: Any) -> str:
     ``save(fig, name)`` writes a figure beside the report and returns its ``<img>``."""
     run = RunDir(root)
     histories = {d.name: h for d in sorted(run.models_dir.glob("*/"))
-                 if isinstance(h := _json(d / "log_history.json"), list) and h}
-    rates = _json(run.eval_dir / "winrates.json")
+                 if isinstance(h := _json(run.model_files(d.name).log_history), list) and h}
+    rates = _json(run.eval_files.winrates)
     rates = rates.get("winrates") if isinstance(rates, dict) else rates
-    held = _json(run.eval_dir / "heldout.json")
+    held = _json(run.eval_files.heldout)
     parts = []
     if histories:
         parts.append(f"<p>{len(histories)} LoRA variants trained; lower loss is better, and the evaluation loss "

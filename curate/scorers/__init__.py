@@ -43,8 +43,10 @@ def get_class(name: str) -> type:
 
 
 def allowed_settings(cls: type) -> list[str]:
+    """A spec's keys: the class's keywords, less ``settings`` (a ModelSettings object, for Python callers;
+    a spec spells its fields flat)."""
     params = inspect.signature(cls).parameters.values()
-    return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "settings"]
 
 
 def build(spec: str | Mapping[str, Any] | Scorer) -> Scorer:

@@ -12,7 +12,7 @@ from typing import Any
 from curate.errors import UserError
 from curate.schema import Message, conversation_text, instruction_text, response_text
 from curate.scorers.batching import run_sorted
-from curate.scorers.model import ModelScorer
+from curate.scorers.model import ModelScorer, ModelSettings
 
 TEXT_VIEWS = {
     "assistant": response_text,
@@ -53,8 +53,11 @@ class ClassifierScorer(ModelScorer):
     def __init__(self, model: str = "HuggingFaceFW/fineweb-edu-classifier", revision: str | None = None,
                  text: str = "assistant", column: str = "edu_score", label: int | None = None,
                  max_length: int = 512, batch_size: int = 32, window: int = 512, device: str = "auto",
-                 dtype: str = "auto", trust_remote_code: bool = False, max_batch_tokens: int | None = None):
-        super().__init__(model, revision, batch_size, window, device, dtype, trust_remote_code, max_batch_tokens)
+                 dtype: str = "auto", trust_remote_code: bool = False, max_batch_tokens: int | None = None, *,
+                 settings: ModelSettings | None = None):
+        super().__init__(self.pick_settings(
+            settings, model=model, revision=revision, batch_size=batch_size, window=window, device=device,
+            dtype=dtype, trust_remote_code=trust_remote_code, max_batch_tokens=max_batch_tokens))
         if text not in TEXT_VIEWS:
             raise UserError(f"classifier text {text!r} is not one of {', '.join(TEXT_VIEWS)}")
         self.text, self.column, self.label, self.max_length = text, column, label, max_length
@@ -68,7 +71,7 @@ class ClassifierScorer(ModelScorer):
         texts = [TEXT_VIEWS[self.text](m) for m in conversations]
         ids = self._tok(texts, truncation=True, max_length=self.max_length)["input_ids"]
         out = run_sorted(ids, [len(i) for i in ids], lambda b: classify(self, b, self.label),
-                         self.batch_size, self.batch_tokens)
+                         self.model_settings.batch_size, self.batch_tokens)
         errors = [None if t.strip() else f"empty {self.text} text" for t in texts]
         return {self.column: [v if e is None else None for v, e in zip(out, errors, strict=True)],
                 "classifier_error": errors}

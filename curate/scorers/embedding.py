@@ -19,7 +19,7 @@ from curate.models import resolve_model
 from curate.rundir import fingerprint
 from curate.schema import Message, conversation_text, instruction_text, response_text
 from curate.scorers.base import Resources
-from curate.scorers.model import resolve_device, resolve_dtype
+from curate.scorers.model import HoldsModelSettings, ModelSettings, resolve_device, resolve_dtype
 
 BACKENDS = ("torch", "static", "onnx")
 
@@ -48,28 +48,35 @@ def distilled_dir(model: str, pca_dims: int | None) -> Path:
     return target
 
 
-class EmbeddingScorer:
+class EmbeddingScorer(HoldsModelSettings):
     name = "embedding"
     columns = ("embedding", "instruction_embedding", "embed_sim")
 
     def __init__(self, model: str = "minilm", revision: str | None = None, backend: str = "torch",
                  pca_dims: int | None = 256, max_length: int | None = None, batch_size: int = 64,
-                 window: int = 1024, device: str = "auto", dtype: str = "auto"):
+                 window: int = 1024, device: str = "auto", dtype: str = "auto", *,
+                 settings: ModelSettings | None = None):
         if backend not in BACKENDS:
             raise UserError(f"embedding backend {backend!r} is not one of {', '.join(BACKENDS)}")
-        self.model, self.revision, self.backend, self.pca_dims = model, revision, backend, pca_dims
-        self.max_length, self.batch_size, self.device, self.dtype = max_length, batch_size, device, dtype
-        self.resources = Resources(device="cpu" if backend == "static" else "auto", batch_size=window)
-        resolve_dtype(dtype, "cpu")
+        self.model_settings = self.pick_settings(settings, model=model, revision=revision, batch_size=batch_size,
+                                                 window=window, device=device, dtype=dtype)
+        unused = [k for k in ("trust_remote_code", "max_batch_tokens") if getattr(self.model_settings, k)]
+        if unused:
+            raise UserError(f"embedding: settings {', '.join(unused)} do not apply to sentence-transformers models")
+        self.backend, self.pca_dims, self.max_length = backend, pca_dims, max_length
+        self.resources = Resources(device="cpu" if backend == "static" else "auto",
+                                   batch_size=self.model_settings.window)
+        resolve_dtype(self.model_settings.dtype, "cpu")
         self._encoder: Any = None
 
     def settings(self) -> dict[str, Any]:
-        s: dict[str, Any] = {"model": self.model, "revision": self.revision, "backend": self.backend,
+        m = self.model_settings
+        s: dict[str, Any] = {"model": m.model, "revision": m.revision, "backend": self.backend,
                              "max_length": self.max_length}
         if self.backend == "static":
             s["pca_dims"] = self.pca_dims
         else:
-            s["dtype"] = resolve_dtype(self.dtype, self.device)
+            s["dtype"] = resolve_dtype(m.dtype, m.device)
         return s
 
     def load(self) -> None:
@@ -78,29 +85,31 @@ class EmbeddingScorer:
         if self.backend == "static":
             from model2vec import StaticModel
 
-            self._encoder = StaticModel.from_pretrained(str(distilled_dir(self.model, self.pca_dims)))
+            self._encoder = StaticModel.from_pretrained(str(distilled_dir(self.model_settings.model, self.pca_dims)))
             return
         from sentence_transformers import SentenceTransformer
 
-        path = resolve_model(self.model)
-        device = resolve_device(self.device)
-        kw: dict[str, Any] = {"device": device, "revision": self.revision}
+        m = self.model_settings
+        path = resolve_model(m.model)
+        device = resolve_device(m.device)
+        kw: dict[str, Any] = {"device": device, "revision": m.revision}
         if self.backend == "onnx":
             kw["backend"] = "onnx"
         else:
             import torch
 
-            kw["model_kwargs"] = {"dtype": getattr(torch, resolve_dtype(self.dtype, self.device))}
+            kw["model_kwargs"] = {"dtype": getattr(torch, resolve_dtype(m.dtype, m.device))}
         try:
             st = SentenceTransformer(path, **kw)
         except (OSError, ValueError, ImportError) as e:
-            raise UserError(f"cannot load embedding model {self.model!r}: {str(e).strip().splitlines()[0]}") from e
+            raise UserError(f"cannot load embedding model {m.model!r}: {str(e).strip().splitlines()[0]}") from e
         if self.max_length:
             st.max_seq_length = self.max_length
         self._encoder = st
 
     def meta(self) -> dict[str, Any]:
-        return {"model_path": resolve_model(self.model), "model_revision": self.revision}
+        m = self.model_settings
+        return {"model_path": resolve_model(m.model), "model_revision": m.revision}
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """L2-normalized float32 embeddings (rows of zeros stay zero)."""
@@ -109,7 +118,7 @@ class EmbeddingScorer:
             emb = np.asarray(self._encoder.encode(texts, batch_size=1024, max_length=self.max_length or 512),
                              dtype=np.float32)
         else:
-            emb = self._encoder.encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
+            emb = self._encoder.encode(texts, batch_size=self.model_settings.batch_size, convert_to_numpy=True,
                                        show_progress_bar=False).astype(np.float32)
         norms = np.linalg.norm(emb, axis=1, keepdims=True)
         return emb / np.where(norms > 0, norms, 1.0)

@@ -26,7 +26,7 @@ from typing import Any
 
 from curate.schema import Message, conversation_text
 from curate.scorers.batching import pad_batch, prefix_chains, run_sorted
-from curate.scorers.model import ModelScorer
+from curate.scorers.model import ModelScorer, ModelSettings
 
 
 class LMScorer(ModelScorer):
@@ -39,8 +39,11 @@ class LMScorer(ModelScorer):
     def __init__(self, model: str = "smollm2", revision: str | None = None, max_length: int = 2048,
                  batch_size: int = 8, window: int = 128, device: str = "auto", dtype: str = "auto",
                  trust_remote_code: bool = False, max_batch_tokens: int | None = None,
-                 max_turns: int | None = None, shared_prefix: bool = True):
-        super().__init__(model, revision, batch_size, window, device, dtype, trust_remote_code, max_batch_tokens)
+                 max_turns: int | None = None, shared_prefix: bool = True, *,
+                 settings: ModelSettings | None = None):
+        super().__init__(self.pick_settings(
+            settings, model=model, revision=revision, batch_size=batch_size, window=window, device=device,
+            dtype=dtype, trust_remote_code=trust_remote_code, max_batch_tokens=max_batch_tokens))
         self.shared_prefix = shared_prefix
         if max_turns is not None and max_turns < 1:
             raise ValueError("max_turns must be >= 1 (or null for every assistant turn)")
@@ -153,7 +156,7 @@ class LMScorer(ModelScorer):
             for k, (_, uncond, n) in enumerate(pairs):
                 items.append((uncond, [(len(uncond), n)]))
                 refs.append([(r, k, 1)])
-        out = run_sorted(items, [len(s) for s, _ in items], self._losses, self.batch_size,
+        out = run_sorted(items, [len(s) for s, _ in items], self._losses, self.model_settings.batch_size,
                          self.batch_tokens, self.stats)
         losses = [[[0.0, 0.0, 0.0] for _ in ns] for ns in n_turns]
         for item_refs, item_losses in zip(refs, out, strict=True):

@@ -1,9 +1,11 @@
 """What every model scorer shares: device and dtype choice, model resolution and loading (one-line
-errors instead of hub tracebacks), and :class:`ModelScorer`, the lazy-loading base of the LM, reward
-and classifier scorers."""
+errors instead of hub tracebacks), :class:`ModelSettings` (which model, where, in what batches) and
+:class:`ModelScorer`, the lazy-loading base of the LM, reward and classifier scorers."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -58,38 +60,88 @@ def gpu_batch_tokens(per_80gb: int, device: str) -> int:
     return max(2048, int(per_80gb * total / 80e9) // 256 * 256)
 
 
-class ModelScorer:
+@dataclasses.dataclass(frozen=True)
+class ModelSettings:
+    """Which model a scorer runs and how: the settings every model scorer takes as keywords.
+
+    ``window`` is the rows handed to ``score`` at once (sorted by length inside it);
+    ``max_batch_tokens`` caps padded tokens per forward pass (None: sized to the device)."""
+
+    model: str
+    revision: str | None = None
+    batch_size: int = 8
+    window: int = 128
+    device: str = "auto"
+    dtype: str = "auto"
+    trust_remote_code: bool = False
+    max_batch_tokens: int | None = None
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(ModelSettings))
+
+
+class HoldsModelSettings:
+    """A scorer whose model settings are one :class:`ModelSettings`; ``device`` stays assignable,
+    since the scoring call's device applies to a scorer left on ``auto``."""
+
+    name = "model"
+    model_settings: ModelSettings
+
+    def pick_settings(self, settings: ModelSettings | None, **given: Any) -> ModelSettings:
+        """``settings``, or the model keywords ``given`` to ``__init__`` as one; a keyword changed from
+        its default beside ``settings`` is an error, not silently dropped."""
+        if settings is None:
+            return ModelSettings(**given)
+        params = inspect.signature(type(self)).parameters
+        changed = [f"{k}=" for k, v in given.items() if v != params[k].default]
+        if changed:
+            raise TypeError(f"{self.name}: give settings= or {', '.join(changed)}, not both")
+        return settings
+
+    def __getattr__(self, name: str) -> Any:
+        """The settings read as the scorer's own attributes (``scorer.model``, ``scorer.batch_size``)."""
+        if name in _FIELDS and "model_settings" in self.__dict__:
+            return getattr(self.model_settings, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @property
+    def device(self) -> str:
+        return self.model_settings.device
+
+    @device.setter
+    def device(self, value: str) -> None:
+        self.model_settings = dataclasses.replace(self.model_settings, device=value)
+
+
+class ModelScorer(HoldsModelSettings):
     """Plumbing every model scorer shares: lazy load, device/dtype choice, revision metadata.
 
     Subclasses set ``name``, ``columns``, ``auto_class`` (a transformers Auto class) and implement
     ``score``; ``settings()`` adds their number-changing fields to the model, revision and dtype.
     """
 
-    name = "model"
     columns: tuple[str, ...] = ()
     auto_class = "AutoModel"
     default_max_batch_tokens = {"cpu": 8192, "cuda": 65536}
 
-    def __init__(self, model: str, revision: str | None, batch_size: int, window: int, device: str,
-                 dtype: str, trust_remote_code: bool, max_batch_tokens: int | None):
-        if batch_size < 1 or window < 1:
+    def __init__(self, settings: ModelSettings):
+        if settings.batch_size < 1 or settings.window < 1:
             raise UserError(f"{self.name}: batch_size and window must be >= 1")
-        self.model, self.revision, self.batch_size = model, revision, batch_size
-        self.device, self.dtype, self.trust_remote_code = device, dtype, trust_remote_code
-        self.max_batch_tokens = max_batch_tokens
-        self.resources = Resources(device="auto", batch_size=window)
-        resolve_dtype(dtype, "cpu")  # validate early
+        self.model_settings = settings
+        self.resources = Resources(device="auto", batch_size=settings.window)
+        resolve_dtype(settings.dtype, "cpu")  # validate early
         self._tok: Any = None
         self._model: Any = None
 
     def base_settings(self) -> dict[str, Any]:
-        return {"model": self.model, "revision": self.revision, "dtype": resolve_dtype(self.dtype, self.device)}
+        s = self.model_settings
+        return {"model": s.model, "revision": s.revision, "dtype": resolve_dtype(s.dtype, s.device)}
 
     @property
     def batch_tokens(self) -> int:
         dev = resolve_device(self.device)
-        if self.max_batch_tokens:
-            return self.max_batch_tokens
+        if self.model_settings.max_batch_tokens:
+            return self.model_settings.max_batch_tokens
         if dev.startswith("cuda"):
             return gpu_batch_tokens(self.default_max_batch_tokens["cuda"], dev)
         return self.default_max_batch_tokens["cpu"]
@@ -101,22 +153,24 @@ class ModelScorer:
         import torch
         import transformers
 
-        kw = {"revision": self.revision, "trust_remote_code": self.trust_remote_code}
-        tok = load_pretrained(transformers.AutoTokenizer, self.model, f"{self.name} tokenizer", **kw)
+        s = self.model_settings
+        kw = {"revision": s.revision, "trust_remote_code": s.trust_remote_code}
+        tok = load_pretrained(transformers.AutoTokenizer, s.model, f"{self.name} tokenizer", **kw)
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token or tok.unk_token
         auto = getattr(transformers, self.auto_class)
-        dtype = getattr(torch, resolve_dtype(self.dtype, self.device))
-        if resolve_device(self.device).startswith("cuda"):
+        dtype = getattr(torch, resolve_dtype(s.dtype, s.device))
+        if resolve_device(s.device).startswith("cuda"):
             kw["attn_implementation"] = fastest_attention()
-        model = load_pretrained(auto, self.model, f"{self.name} model", dtype=dtype, **kw)
+        model = load_pretrained(auto, s.model, f"{self.name} model", dtype=dtype, **kw)
         if getattr(model.config, "pad_token_id", None) is None:
             model.config.pad_token_id = tok.pad_token_id
-        self._device = resolve_device(self.device)
+        self._device = resolve_device(s.device)
         self._tok, self._model = tok, model.to(self._device).eval()
 
     def meta(self) -> dict[str, Any]:
         self.load()
-        return {"model_path": resolve_model(self.model),
-                "model_revision": self.revision or getattr(self._model.config, "_commit_hash", None),
+        s = self.model_settings
+        return {"model_path": resolve_model(s.model),
+                "model_revision": s.revision or getattr(self._model.config, "_commit_hash", None),
                 "device": self._device}

@@ -19,7 +19,7 @@ from curate.errors import UserError
 from curate.schema import Message, conversation_text
 from curate.scorers.batching import pad_batch, prefix_chains, run_sorted
 from curate.scorers.classifier import classify
-from curate.scorers.model import ModelScorer
+from curate.scorers.model import ModelScorer, ModelSettings
 
 AGGREGATES = ("last", "mean", "min")
 
@@ -33,8 +33,10 @@ class RewardScorer(ModelScorer):
                  aggregate: str = "last", max_length: int = 4096, label: int = 0, batch_size: int = 8,
                  window: int = 128, device: str = "auto", dtype: str = "auto",
                  trust_remote_code: bool = False, max_batch_tokens: int | None = None,
-                 shared_prefix: bool = True):
-        super().__init__(model, revision, batch_size, window, device, dtype, trust_remote_code, max_batch_tokens)
+                 shared_prefix: bool = True, *, settings: ModelSettings | None = None):
+        super().__init__(self.pick_settings(
+            settings, model=model, revision=revision, batch_size=batch_size, window=window, device=device,
+            dtype=dtype, trust_remote_code=trust_remote_code, max_batch_tokens=max_batch_tokens))
         self.shared_prefix = shared_prefix
         self._head: tuple[Any, Any] | None = None
         if aggregate not in AGGREGATES:
@@ -78,7 +80,7 @@ class RewardScorer(ModelScorer):
 
         model = self._model
         head, backbone = getattr(model, "score", None), getattr(model, model.base_model_prefix, None)
-        if (self.trust_remote_code or backbone is None or not isinstance(head, torch.nn.Linear)
+        if (self.model_settings.trust_remote_code or backbone is None or not isinstance(head, torch.nn.Linear)
                 or model.config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES):
             return None
         probe, _ = self.encode([{"role": "user", "content": "Is this a probe?"},
@@ -130,7 +132,7 @@ class RewardScorer(ModelScorer):
                 items.append((seqs[g[-1]], [self._read_at(seqs[k]) for k in g]))
                 owners.append(r)
         forward = self._read_positions if self._head else self._pooled
-        values = run_sorted(items, [len(ids) for ids, _ in items], forward, self.batch_size,
+        values = run_sorted(items, [len(ids) for ids, _ in items], forward, self.model_settings.batch_size,
                             self.batch_tokens, self.stats)
         self.stats["turns"] = self.stats.get("turns", 0) + sum(len(pos) for _, pos in items)
         turns: list[list[float]] = [[] for _ in conversations]

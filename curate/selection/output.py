@@ -1,4 +1,5 @@
-"""Write a selection where trainers look for it: ``RUN/subsets/<name>/``.
+"""Write a selection where trainers look for it: ``RUN/subsets/<name>/`` (the files of
+``curate.rundir.SubsetFiles``; given another folder, the same files go there).
 
 ``data.jsonl`` is ShareGPT (``conversations: [{from, value}]``, FineTome's own format, so the Unsloth
 conversational notebooks take it unchanged) or OpenAI ``messages``; ``data.parquet`` holds the rows
@@ -18,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import UserError
-from curate.rundir import atomic_path, write_json, write_jsonl, write_parquet
+from curate.rundir import SubsetFiles, atomic_path, write_json, write_jsonl, write_parquet
 from curate.schema import to_messages, to_sharegpt
 from curate.selection.core import Selection
 
@@ -68,18 +69,18 @@ def write_subset(selection: Selection, out_dir: str | os.PathLike, format: str |
     fmt = format or selection.spec.format
     if fmt not in FORMATS:
         raise UserError(f"format: got {fmt!r}; allowed: {', '.join(FORMATS)}")
-    out = Path(out_dir)
+    files = SubsetFiles(Path(out_dir))
     sel = selection.selected
     data = sel.copy()
     data["messages"] = data["messages"].map(_messages)
-    write_parquet(out / "data.parquet", pa.Table.from_pandas(data, preserve_index=False))
-    write_jsonl(out / "data.jsonl", _jsonl_rows(data, fmt))
+    write_parquet(files.data, pa.Table.from_pandas(data, preserve_index=False))
+    write_jsonl(files.jsonl, _jsonl_rows(data, fmt))
     why = sel[["id", "rank", "score", "reason"]]
-    write_parquet(out / "selection.parquet", pa.Table.from_pandas(why, preserve_index=False))
-    write_rejected(out / "rejected.parquet", selection.rejected)
+    write_parquet(files.selection, pa.Table.from_pandas(why, preserve_index=False))
+    write_rejected(files.rejected, selection.rejected)
     tokens = int(pd.to_numeric(sel["tokens"], errors="coerce").fillna(0).sum()) if "tokens" in sel else None
     mix = sel["source"].astype(str).value_counts().to_dict() if "source" in sel else {}
-    write_json(out / "meta.json", {
+    write_json(files.meta, {
         "name": selection.name,
         "spec": selection.spec.model_dump(exclude_none=True),
         "counts": selection.counts,
@@ -89,12 +90,12 @@ def write_subset(selection: Selection, out_dir: str | os.PathLike, format: str |
         "source_mix": {str(k): int(v) for k, v in mix.items()},
         "format": fmt,
     })
-    return out
+    return files.folder
 
 
 def push_to_hub(out_dir: str | os.PathLike, repo_id: str, token: str | None = None, private: bool = True) -> str:
     """Upload ``data.parquet`` of a written subset as a dataset repo; returns the repo id."""
-    path = Path(out_dir) / "data.parquet"
+    path = SubsetFiles(Path(out_dir)).data
     if not path.exists():
         raise UserError(f"push_to_hub: {path} does not exist; write the subset first")
     token = token or os.environ.get("HF_TOKEN")

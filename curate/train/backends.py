@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import UserError
+from curate.scorers.model import resolve_device
 from curate.train.config import TrainConfig
 
 log = logging.getLogger("curate.train")
@@ -30,9 +31,7 @@ class Backend:
 
 
 def _cuda() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())
+    return resolve_device() == "cuda"
 
 
 def _has_unsloth() -> bool:
@@ -88,7 +87,7 @@ def load_model(backend: Backend, model_path: str, cfg: TrainConfig) -> tuple[Any
 
     try:
         tok = AutoTokenizer.from_pretrained(model_path)
-        dtype = torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+        dtype = torch.bfloat16 if _cuda() and torch.cuda.is_bf16_supported() else torch.float32
         model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
     except (OSError, ValueError) as e:
         raise UserError(f"cannot load model {model_path!r}: {e}") from e
@@ -119,7 +118,7 @@ def precision_kwargs(backend: Backend) -> dict[str, Any]:
     """bf16 where the GPU supports it, fp16 on older GPUs, fp32 on CPU (TRL needs bf16=False there)."""
     import torch
 
-    if not torch.cuda.is_available():
+    if not _cuda():
         return {"bf16": False, "fp16": False, "use_cpu": True}
     if backend.name == "unsloth":
         from unsloth import is_bfloat16_supported

@@ -1,4 +1,5 @@
-"""Training settings in one validated object, so a typo in a key is an error and not a silent default.
+"""Training, evaluation and sampling settings in validated objects, so a typo in a key is an error and not
+a silent default.
 
 The defaults follow the Unsloth Llama-3.2 conversational notebook (r=16, alpha=16, dropout 0, every
 attention and MLP projection, lr 2e-4 linear with 5 warmup steps, batch 2 x grad-accum 4, weight decay
@@ -7,9 +8,12 @@ attention and MLP projection, lr 2e-4 linear with 5 warmup steps, batch 2 x grad
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from curate.errors import UserError
 
 TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -59,9 +63,30 @@ class TrainConfig(BaseModel):
         return self.eval_steps or max(1, self.max_steps // 5)
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """How ``train.generate.Generator`` samples an answer; ``temperature`` 0 is greedy, ``seed`` None is
+    unseeded. Checked when made, so a bad setting is a ``UserError`` before any model runs."""
+
+    max_new_tokens: int = 256
+    temperature: float = 0.7
+    min_p: float = 0.1
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise UserError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature < 0 or not 0 <= self.min_p < 1:
+            raise UserError(f"need temperature >= 0 and 0 <= min_p < 1, got {self.temperature}, {self.min_p}")
+
+    def override(self, **changes: Any) -> Sampling:
+        """A copy with ``changes``: the ``max_new_tokens=``, ``temperature=``, ... keywords of the generator."""
+        return replace(self, **changes) if changes else self
+
+
 class EvaluateConfig(BaseModel):
-    """The recipe's ``train.evaluate:`` block: the arguments of ``train.evaluate.evaluate_run`` (its
-    defaults), validated with the recipe so a typo fails before training, not after it."""
+    """The recipe's ``train.evaluate:`` block and the settings of ``train.evaluate.evaluate_run``,
+    validated with the recipe so a typo fails before training, not after it."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -72,9 +97,14 @@ class EvaluateConfig(BaseModel):
     variants: list[str] | None = Field(None, description="variants to compare (default: every trained one)")
     base_model: str | None = None
     temperature: float = Field(0.7, ge=0.0)
-    min_p: float = Field(0.1, ge=0.0, le=1.0)
+    min_p: float = Field(0.1, ge=0.0, lt=1.0)
     seed: int = 0
     heldout_rows: int = Field(64, ge=0)
     heldout_max_length: int = Field(1024, gt=8)
     device: str = "auto"
     tie_margin: float = Field(0.01, ge=0.0)
+
+    @property
+    def sampling(self) -> Sampling:
+        """The answers' sampling settings (each prompt adds its position to ``seed``)."""
+        return Sampling(self.max_new_tokens, self.temperature, self.min_p, self.seed)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import UserError
+from curate.rundir import SubsetFiles
 
 IGNORE = -100
 
@@ -50,7 +51,8 @@ def load_subset(path: str | Path) -> SubsetRows:
         path = path.parent
     if not path.is_dir():
         raise UserError(f"subset folder not found: {path}")
-    parquet, jsonl = path / "data.parquet", path / "data.jsonl"
+    files = SubsetFiles(path)
+    parquet, jsonl = files.data, files.jsonl
     ids: list[str] = []
     convs: list[list[dict[str, str]]] = []
     if parquet.exists():
@@ -78,7 +80,7 @@ def load_subset(path: str | Path) -> SubsetRows:
             raw_ids.append(rec.get("id"))
             raw.append(msgs)
     else:
-        raise UserError(f"subset folder {path} has neither data.parquet nor data.jsonl")
+        raise UserError(f"subset folder {path} has neither {parquet.name} nor {jsonl.name}")
     if not raw:
         raise UserError(f"subset {path.name!r} is empty ({path}); select at least a few rows to train on")
     from curate.schema import conversation_id

@@ -11,79 +11,32 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from tqdm.auto import tqdm
 
-from curate.errors import UserError
+from curate.errors import UserError, format_validation_error
 from curate.rundir import RunDir, fingerprint, write_json, write_jsonl, write_text
+from curate.train.config import EvaluateConfig, Sampling
 from curate.train.judge import Judge, make_judge
 from curate.train.plots import plot_winrates
+from curate.train.prompt_set import load_prompts, prompt_text
 from curate.train.stats import bootstrap_ci, length_controlled_win_rate
 from curate.train.tables import markdown_table
 
-DEFAULT_PROMPTS = Path(__file__).parent / "prompts" / "default.jsonl"
 
-
-def _prompt_messages(rec: dict, where: str) -> list[dict]:
-    if "messages" in rec or "conversations" in rec:
-        raw = rec.get("messages") or rec.get("conversations") or []
-        from curate.schema import SHAREGPT_ROLES
-
-        msgs = [{"role": SHAREGPT_ROLES.get(m.get("role") or m.get("from"), m.get("role") or m.get("from")),
-                 "content": m.get("content", m.get("value", ""))} for m in raw]
-        while msgs and msgs[-1]["role"] == "assistant":  # a reference answer is not part of the prompt
-            msgs.pop()
-    elif "turns" in rec:  # MT-Bench: the first turn
-        msgs = [{"role": "user", "content": rec["turns"][0]}]
-    elif "instruction" in rec:  # AlpacaEval / Alpaca
-        text = rec["instruction"] + (f"\n\n{rec['input']}" if rec.get("input") else "")
-        msgs = [{"role": "user", "content": text}]
-    elif "prompt" in rec:
-        msgs = [{"role": "user", "content": rec["prompt"]}]
-    else:
-        raise UserError(f"{where}: a prompt needs 'prompt', 'instruction', 'turns' or 'messages'")
-    if not msgs or not any(str(m["content"]).strip() for m in msgs):
-        raise UserError(f"{where}: empty prompt")
-    return msgs
-
-
-def load_prompts(prompts: str | Path | Sequence[dict] | None = None, n: int | None = None) -> list[dict]:
-    """``[{"id", "messages"}]`` from the shipped set, a JSONL/JSON file (our format, MT-Bench ``turns``,
-    AlpacaEval ``instruction``, ``messages``/``conversations``) or a list of such records."""
-    if prompts is None or isinstance(prompts, (str, Path)):
-        path = Path(prompts) if prompts is not None else DEFAULT_PROMPTS
-        if not path.exists():
-            raise UserError(f"prompt file not found: {path}")
-        text = path.read_text(encoding="utf-8")
-        try:
-            recs = json.loads(text) if path.suffix == ".json" else [json.loads(x) for x in text.splitlines() if x.strip()]
-        except json.JSONDecodeError as e:
-            raise UserError(f"{path}: not valid JSON/JSONL ({e})") from e
-        where = str(path)
-    else:
-        recs, where = list(prompts), "prompts"
-    out = []
-    for i, rec in enumerate(recs):
-        if isinstance(rec, str):
-            rec = {"prompt": rec}
-        pid = str(rec.get("id", rec.get("prompt_id", rec.get("question_id", i))))
-        out.append({"id": pid, "messages": _prompt_messages(rec, f"{where} item {i}")})
-    if not out:
-        raise UserError(f"{where}: no prompts")
-    dupes = sorted({p["id"] for p in out if sum(q["id"] == p["id"] for q in out) > 1})
-    if dupes:
-        raise UserError(f"{where}: duplicate prompt ids {dupes[:5]}")
-    return out[:n] if n else out
-
-
-def _answers(run: Path, variants: list[Any], prompts: list[dict], settings: dict, device: str) -> list[dict]:
+def _answers(run: Path, variants: list[Any], prompts: list[dict], sampling: Sampling, device: str) -> list[dict]:
     """Generate (or reuse, when prompts and settings are unchanged) every variant's answer to every prompt."""
     from curate.train.generate import Generator
 
-    eval_dir = RunDir(run).eval_dir
-    path, meta = eval_dir / "answers.jsonl", eval_dir / "answers_meta.json"
+    settings = {"prompts": [p["messages"] for p in prompts], "prompt_ids": [p["id"] for p in prompts],
+                "variants": [(v.name, str(v.adapter), v.base_model) for v in variants], **asdict(sampling)}
+
+    files = RunDir(run).eval_files
+    path, meta = files.answers, files.answers_meta
     fp = fingerprint(settings)
     done: dict[tuple[str, str], dict] = {}
     if path.exists() and meta.exists() and json.loads(meta.read_text()).get("fingerprint") == fp:
@@ -95,11 +48,9 @@ def _answers(run: Path, variants: list[Any], prompts: list[dict], settings: dict
     position = {p["id"]: i for i, p in enumerate(prompts)}  # same sampling seed for every variant
     for i, (p, v) in enumerate(tqdm(todo, desc="generating answers")):
         start = time.perf_counter()
-        text = gen.generate(v.name, p["messages"], max_new_tokens=settings["max_new_tokens"],
-                            temperature=settings["temperature"], min_p=settings["min_p"],
-                            seed=settings["seed"] + position[p["id"]])
+        text = gen.generate(v.name, p["messages"], sampling=sampling.override(seed=sampling.seed + position[p["id"]]))
         stats = gen.last_stats
-        done[(p["id"], v.name)] = {"prompt_id": p["id"], "prompt": p["messages"][-1]["content"], "variant": v.name,
+        done[(p["id"], v.name)] = {"prompt_id": p["id"], "prompt": prompt_text(p), "variant": v.name,
                                    "answer": text, "tokens": stats.tokens if stats else len(text.split()),
                                    "seconds": round(time.perf_counter() - start, 3)}
         if i % 8 == 7:  # checkpoint: an interrupted evaluation resumes from here
@@ -138,50 +89,68 @@ def _random_baseline(names: list[str]) -> str | None:
     return next((n for n in names if n == "random"), None) or next((n for n in names if n.startswith("random")), None)
 
 
-def evaluate_run(run_dir: str | Path, judge: str | Judge = "lm:smollm2", prompts: str | Path | Sequence[dict] | None = None,
-                 max_new_tokens: int = 128, n_prompts: int | None = None, variants: Sequence[str] | None = None,
-                 base_model: str | None = None, temperature: float = 0.7, min_p: float = 0.1, seed: int = 0,
-                 heldout_rows: int = 64, heldout_max_length: int = 1024, device: str = "auto",
-                 tie_margin: float = 0.01) -> dict:
+def evaluate_run(run_dir: str | Path, config: EvaluateConfig | None = None, *, judge: str | Judge | None = None,
+                 prompts: str | Path | Sequence[dict] | None = None, **overrides: Any) -> dict:
     """Evaluate every variant of ``run_dir`` (base + each ``RUN/models/<name>/adapter``); returns
-    ``{"winrates": [...], "heldout": {...}, "answers": n, "dir": path}`` and writes ``RUN/eval/``."""
-    from curate.train.generate import list_variants
-    from curate.train.heldout import heldout_losses, heldout_split
+    ``{"winrates": [...], "heldout": {...}, "answers": n, "dir": path}`` and writes ``RUN/eval/``.
 
+    ``config`` holds the settings (the recipe's ``train.evaluate:``; default ``EvaluateConfig()``) and
+    keywords override its fields (``n_prompts=8``), as in ``train_variant``. ``judge`` may also be a loaded
+    ``Judge``, and ``prompts`` a list of prompt records.
+    """
+    cfg = _config(config, overrides)
     run = Path(run_dir)
-    found = list_variants(run, base_model=base_model)
-    if variants:
-        unknown = sorted(set(variants) - {v.name for v in found})
-        if unknown:
-            raise UserError(f"unknown variant(s) {unknown}; this run has {[v.name for v in found]}")
-        found = [v for v in found if v.name == "base" or v.name in variants]
-    if len(found) < 2:
-        raise UserError(f"no trained variants in {RunDir(run).models_dir}: run `curate train --run {run}` first")
-    plist = load_prompts(prompts, n_prompts)
-    judge_obj = make_judge(judge, device=device)
+    found = _variants(run, cfg)
+    plist = load_prompts(prompts if prompts is not None else cfg.prompts, cfg.n_prompts)
+    judge_obj = make_judge(judge if judge is not None else cfg.judge, device=cfg.device)
     out = RunDir(run).eval_dir
     out.mkdir(parents=True, exist_ok=True)
-
-    ids, convs, info = heldout_split(run, heldout_rows, seed)
-    losses = heldout_losses(found, convs, heldout_max_length, device=device) if convs else []
-    heldout = {**info, "max_length": heldout_max_length, "losses": losses}
+    heldout = _heldout(run, found, cfg)
     write_json(out / "heldout.json", heldout)
-
-    settings = {"prompts": [p["messages"] for p in plist], "prompt_ids": [p["id"] for p in plist],
-                "variants": [(v.name, str(v.adapter), v.base_model) for v in found],
-                "max_new_tokens": max_new_tokens, "temperature": temperature, "min_p": min_p, "seed": seed}
-    rows = _answers(run, found, plist, settings, device)
+    rows = _answers(run, found, plist, cfg.sampling, cfg.device)
     answers = {(r["prompt_id"], r["variant"]): r for r in rows}
 
     names = [v.name for v in found]
     opponents = ["base"] + ([r] if (r := _random_baseline(names)) else [])
     pairs = [(v, o) for o in opponents for v in names if v != "base" and v != o]
-    winrates = [pairwise(judge_obj, plist, answers, v, o, tie_margin, seed) for v, o in tqdm(pairs, desc="judging")]
+    winrates = [pairwise(judge_obj, plist, answers, v, o, cfg.tie_margin, cfg.seed)
+                for v, o in tqdm(pairs, desc="judging")]
     write_json(out / "winrates.json", winrates)
     if winrates:
         plot_winrates(winrates, out / "winrates.png", f"Pairwise win rate ({judge_obj.name}, {len(plist)} prompts)")
-    _write_report(out, winrates, heldout, judge_obj.name, len(plist), max_new_tokens)
+    _write_report(out, winrates, heldout, judge_obj.name, len(plist), cfg.max_new_tokens)
     return {"winrates": winrates, "heldout": heldout, "answers": len(rows), "dir": str(out)}
+
+
+def _config(config: EvaluateConfig | None, overrides: dict[str, Any]) -> EvaluateConfig:
+    try:
+        return EvaluateConfig.model_validate({**(config or EvaluateConfig()).model_dump(), **overrides})
+    except ValidationError as e:
+        raise UserError(format_validation_error(e, "bad evaluation settings: ", EvaluateConfig)) from None
+
+
+def _variants(run: Path, cfg: EvaluateConfig) -> list[Any]:
+    """The base model and the trained variants to compare (``cfg.variants``, else all)."""
+    from curate.train.generate import list_variants
+
+    found = list_variants(run, base_model=cfg.base_model)
+    if cfg.variants:
+        unknown = sorted(set(cfg.variants) - {v.name for v in found})
+        if unknown:
+            raise UserError(f"unknown variant(s) {unknown}; this run has {[v.name for v in found]}")
+        found = [v for v in found if v.name == "base" or v.name in cfg.variants]
+    if len(found) < 2:
+        raise UserError(f"no trained variants in {RunDir(run).models_dir}: run `curate train --run {run}` first")
+    return found
+
+
+def _heldout(run: Path, variants: list[Any], cfg: EvaluateConfig) -> dict:
+    """The held-out split's facts and each variant's loss on it."""
+    from curate.train.heldout import heldout_losses, heldout_split
+
+    _, convs, info = heldout_split(run, cfg.heldout_rows, cfg.seed)
+    losses = heldout_losses(variants, convs, cfg.heldout_max_length, device=cfg.device) if convs else []
+    return {**info, "max_length": cfg.heldout_max_length, "losses": losses}
 
 
 def _write_report(out: Path, winrates: list[dict], heldout: dict, judge: str, n_prompts: int, max_new: int) -> None:

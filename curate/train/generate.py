@@ -18,6 +18,8 @@ from typing import Any
 
 from curate.errors import UserError
 from curate.rundir import RunDir
+from curate.scorers.model import resolve_device
+from curate.train.config import Sampling
 
 BASE = "base"
 DEFAULT_BASE_MODEL = "smollm2"
@@ -35,11 +37,22 @@ class Variant:
 
     @property
     def label(self) -> str:
-        """A human label: the name, the subset it was trained on and its size."""
+        """The short label of pickers and exports: the name, the subset it was trained on and its size."""
         if self.adapter is None:
             return f"{self.name} (no fine-tuning)"
-        bits = [b for b in (self.subset, f"{self.rows:,} rows" if self.rows is not None else None) if b]
+        bits = [b for b in (self.subset, self._size) if b]
         return f"{self.name} ({', '.join(bits)})" if bits else self.name
+
+    @property
+    def description(self) -> str:
+        """The same facts as a phrase for someone who has not read the docs (under a column's title)."""
+        if self.adapter is None:
+            return "the base model, no fine-tuning"
+        return f"LoRA trained on subset `{self.subset or self.name}`" + (f", {self._size}" if self._size else "")
+
+    @property
+    def _size(self) -> str | None:
+        return f"{self.rows:,} rows" if self.rows is not None else None
 
 
 @dataclass
@@ -122,18 +135,6 @@ def list_variants(run_dir: str | Path, base_model: str | None = None) -> list[Va
             rows=int(rows) if isinstance(rows, (int, float)) else None,
         ))
     return variants
-
-
-def _pick_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 def _check_adapter(variant: Variant) -> None:
@@ -262,7 +263,7 @@ class Generator:
         if not variants:
             raise UserError("no model variants to generate with")
         self.variants = {v.name: v for v in variants}
-        self.device = _pick_device(device)
+        self.device = resolve_device(device)
         self._bases: dict[str, _Base] = {}
         self._load_lock = threading.RLock()  # guards the dict of loaded base models
         self._lock = threading.Lock()  # held for a whole generation (released by its worker thread)
@@ -294,19 +295,16 @@ class Generator:
         return getattr(self._local, "stats", None)
 
     @staticmethod
-    def _check(messages: list[dict], max_new_tokens: int, temperature: float, min_p: float) -> None:
+    def _check(messages: list[dict]) -> None:
         if not messages or not any(str(m.get("content", "")).strip() for m in messages):
             raise UserError("the prompt is empty; type a question first")
-        if max_new_tokens < 1:
-            raise UserError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-        if temperature < 0 or not 0 <= min_p < 1:
-            raise UserError(f"need temperature >= 0 and 0 <= min_p < 1, got {temperature}, {min_p}")
 
     @staticmethod
-    def _sampling(base: _Base, max_new_tokens: int, temperature: float, min_p: float) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"max_new_tokens": int(max_new_tokens), "pad_token_id": base.tokenizer.pad_token_id}
-        if temperature > 0:
-            kwargs.update(do_sample=True, temperature=float(temperature), min_p=float(min_p) or None, top_k=0,
+    def _sampling(base: _Base, s: Sampling) -> dict[str, Any]:
+        """``generate`` keywords: min_p alone filters the tokens (top_k and top_p off); greedy at 0."""
+        kwargs: dict[str, Any] = {"max_new_tokens": int(s.max_new_tokens), "pad_token_id": base.tokenizer.pad_token_id}
+        if s.temperature > 0:
+            kwargs.update(do_sample=True, temperature=float(s.temperature), min_p=float(s.min_p) or None, top_k=0,
                           top_p=1.0)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
@@ -320,21 +318,20 @@ class Generator:
         return {k: (enc[k][:, -keep:] if keep else enc[k]).to(base.device)
                 for k in ("input_ids", "attention_mask") if k in enc}
 
-    def _prepare(self, name: str, messages: list[dict], max_new_tokens: int, temperature: float,
-                 min_p: float, seed: int | None) -> tuple[_Base, dict]:
+    def _prepare(self, name: str, messages: list[dict], s: Sampling) -> tuple[_Base, dict]:
         v = self.variant(name)
-        self._check(messages, max_new_tokens, temperature, min_p)
+        self._check(messages)
         base = self._base(v)
         enc = base.tokenizer.apply_chat_template(
             [{"role": m["role"], "content": m["content"]} for m in messages],
             add_generation_prompt=True, return_tensors="pt", return_dict=True,
         )
-        kwargs = self._keep_tail(base, enc, max_new_tokens)
-        kwargs.update(self._sampling(base, max_new_tokens, temperature, min_p))
-        if seed is not None:
+        kwargs = self._keep_tail(base, enc, s.max_new_tokens)
+        kwargs.update(self._sampling(base, s))
+        if s.seed is not None:
             import torch
 
-            torch.manual_seed(int(seed))
+            torch.manual_seed(int(s.seed))
         base.activate(v)
         return base, kwargs
 
@@ -347,24 +344,28 @@ class Generator:
                     return base.model.generate(**kwargs)
             return base.model.generate(**kwargs)
 
-    def generate(self, variant_name: str, messages: list[dict], max_new_tokens: int = 256,
-                 temperature: float = 0.7, min_p: float = 0.1, seed: int | None = None) -> str:
-        """The whole answer of ``variant_name`` to a chat (list of ``{role, content}``)."""
-        return "".join(self.stream(variant_name, messages, max_new_tokens, temperature, min_p, seed))
+    def generate(self, variant_name: str, messages: list[dict], *, sampling: Sampling | None = None,
+                 **overrides: Any) -> str:
+        """The whole answer of ``variant_name`` to a chat (list of ``{role, content}``); ``sampling``
+        (default ``Sampling()``) with any of its fields overridden by keyword (``max_new_tokens=64``)."""
+        return "".join(self.stream(variant_name, messages, sampling=sampling, **overrides))
 
-    def stream(self, variant_name: str, messages: list[dict], max_new_tokens: int = 256,
-               temperature: float = 0.7, min_p: float = 0.1, seed: int | None = None) -> Iterator[str]:
-        """Yield the answer in text pieces as they are sampled (for ``st.write_stream``).
+    def stream(self, variant_name: str, messages: list[dict], *, sampling: Sampling | None = None,
+               **overrides: Any) -> Iterator[str]:
+        """Yield the answer in text pieces as they are sampled: the exported model's chat
+        (``curate.app.chat``, through ``st.write_stream``) and ``generate``; the run app's pages use
+        ``generate_batch``. Settings as in ``generate``.
 
         Bad input raises ``UserError`` on the first ``next()``; stats land in ``last_stats``.
         """
         from transformers import TextIteratorStreamer
 
         v = self.variant(variant_name)
+        s = (sampling or Sampling()).override(**overrides)
         start = time.perf_counter()
         self._lock.acquire()
         try:
-            base, kwargs = self._prepare(variant_name, messages, max_new_tokens, temperature, min_p, seed)
+            base, kwargs = self._prepare(variant_name, messages, s)
         except BaseException:
             self._lock.release()
             raise
@@ -389,38 +390,38 @@ class Generator:
         new = int(result["out"].shape[1] - kwargs["input_ids"].shape[1])
         self._local.stats = GenerationStats(variant_name, new, time.perf_counter() - start)
 
-    def generate_batch(self, requests: Sequence[tuple[str, list[dict]]], max_new_tokens: int = 256,
-                       temperature: float = 0.7, min_p: float = 0.1, seed: int | None = None,
-                       answers: list[Answer] | None = None) -> list[Answer]:
+    def generate_batch(self, requests: Sequence[tuple[str, list[dict]]], *, sampling: Sampling | None = None,
+                       answers: list[Answer] | None = None, **overrides: Any) -> list[Answer]:
         """Answer several ``(variant, chat)`` requests at once: one batched ``generate`` per base model.
 
         Every row runs under its own adapter (PEFT mixed-adapter batches), so N variants take about
         the time of one answer instead of N. ``answers`` (one per request) fill in place as tokens
         arrive, for a UI thread to show, and each stops on its own when ``stop_requested`` is set.
-        Bad settings raise ``UserError``; a variant that cannot load ends as ``finish == "error"``.
+        Settings as in ``generate``; ``seed`` seeds the batch once. Bad settings raise ``UserError``;
+        a variant that cannot load ends as ``finish == "error"``.
         """
+        s = (sampling or Sampling()).override(**overrides)
         answers = answers if answers is not None else [Answer(name) for name, _ in requests]
         if len(answers) != len(requests):
             raise ValueError("generate_batch needs one Answer per request")
         for name, messages in requests:
             self.variant(name)
-            self._check(messages, max_new_tokens, temperature, min_p)
+            self._check(messages)
         groups: dict[str, list[int]] = {}
         for i, (name, _) in enumerate(requests):
             groups.setdefault(self.variant(name).base_model, []).append(i)
         with self._lock:
-            if seed is not None:
+            if s.seed is not None:
                 import torch
 
-                torch.manual_seed(int(seed))
+                torch.manual_seed(int(s.seed))
             for rows in groups.values():
                 self._batch(self._bases[self.variant(requests[rows[0]][0]).base_model],
-                            [requests[i] for i in rows], [answers[i] for i in rows],
-                            max_new_tokens, temperature, min_p)
+                            [requests[i] for i in rows], [answers[i] for i in rows], s)
         return answers
 
     def _batch(self, base: _Base, requests: list[tuple[str, list[dict]]], answers: list[Answer],
-               max_new_tokens: int, temperature: float, min_p: float) -> None:
+               s: Sampling) -> None:
         """One ``generate`` over the rows whose adapter loads; the others end with their error."""
         live = []
         for i, (name, _) in enumerate(requests):
@@ -441,13 +442,13 @@ class Generator:
         texts = [tok.apply_chat_template([{"role": m["role"], "content": m["content"]} for m in requests[i][1]],
                                          add_generation_prompt=True, tokenize=False) for i in live]
         enc = tok(texts, padding=True, padding_side="left", add_special_tokens=False, return_tensors="pt")
-        kwargs = self._keep_tail(base, enc, max_new_tokens)
-        kwargs.update(self._sampling(base, max_new_tokens, temperature, min_p))
+        kwargs = self._keep_tail(base, enc, s.max_new_tokens)
+        kwargs.update(self._sampling(base, s))
         rows = [answers[i] for i in live]
         variants = [self.variant(requests[i][0]) for i in live]
         eos = base.model.generation_config.eos_token_id
         eos_ids = {tok.eos_token_id, *(eos if isinstance(eos, list) else [eos])} - {None}
-        kwargs.update(streamer=_BatchStreamer(tok, rows, eos_ids, max_new_tokens),
+        kwargs.update(streamer=_BatchStreamer(tok, rows, eos_ids, s.max_new_tokens),
                       stopping_criteria=StoppingCriteriaList([_stop_requested(rows)]))
         if len({v.name for v in variants}) > 1 and base.is_peft:  # mixed batch: each row its own adapter
             kwargs["adapter_names"] = ["__base__" if v.adapter is None else v.name for v in variants]

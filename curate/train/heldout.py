@@ -14,6 +14,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from curate.rundir import RunDir, write_json
+from curate.scorers.model import resolve_device
 from curate.train.data import IGNORE, encode
 
 
@@ -81,8 +82,7 @@ def heldout_losses(variants: list[Any], convs: list[list[dict]], max_length: int
     from curate.errors import UserError
     from curate.models import resolve
 
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
     base_name = variants[0].base_model
     path = resolve(base_name)
     tok = AutoTokenizer.from_pretrained(path)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from curate.errors import UserError
+from curate.scorers.model import resolve_device
 
 JUDGE_PROMPT = (
     "You are judging two responses to the same user request. Pick the one that is more helpful, correct "
@@ -30,12 +31,6 @@ class Judge(Protocol):
     def prefer(self, prompt: list[dict], a: str, b: str) -> float:
         """Probability that ``a`` is the better answer to ``prompt`` (a list of messages)."""
         ...
-
-
-def _device(device: str) -> str:
-    import torch
-
-    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
 
 
 def _load(model: str, kind: str) -> tuple[str, Any, Any]:
@@ -66,7 +61,7 @@ class RewardJudge:
         _, self.tokenizer, self.model = _load(model, "reward")
         if self.model.config.num_labels != 1:
             raise UserError(f"reward judge {model!r} has {self.model.config.num_labels} outputs; need 1 (a reward head)")
-        self.device = _device(device)
+        self.device = resolve_device(device)
         self.model.to(self.device)
         self.tokenizer.truncation_side = "left"  # keep the answer when a long prompt must be cut
         self.max_length = max_length
@@ -100,7 +95,7 @@ class LMJudge:
 
     def __init__(self, model: str = "smollm2", device: str = "auto", max_length: int = 2048):
         _, self.tokenizer, self.model = _load(model, "lm")
-        self.device = _device(device)
+        self.device = resolve_device(device)
         self.model.to(self.device)
         self.max_length = max_length
         self.name = f"lm:{Path(model).name}"

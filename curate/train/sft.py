@@ -14,6 +14,7 @@ from typing import Any
 from curate.errors import UserError
 from curate.models import resolve_model
 from curate.rundir import RunDir, fingerprint, write_json
+from curate.scorers.model import resolve_device
 from curate.train.backends import (
     Backend,
     choose_backend,
@@ -72,9 +73,7 @@ def _trainer_class() -> type:
 def _checkpointing(cfg: TrainConfig) -> bool:
     if cfg.gradient_checkpointing is not None:
         return cfg.gradient_checkpointing
-    import torch
-
-    return bool(torch.cuda.is_available())
+    return resolve_device() == "cuda"
 
 
 def _align_eos(model: Any, tok: Any) -> None:

@@ -20,14 +20,6 @@ from curate.train.generate import Answer, Variant
 JOB = "compare_job"  # session key of the columns' background generation
 
 
-def _describe(v: Variant) -> str:
-    """One line under a column's title: what this variant is."""
-    if v.adapter is None:
-        return "the base model, no fine-tuning"
-    rows = f", {v.rows:,} rows" if v.rows is not None else ""
-    return f"LoRA trained on subset `{v.subset or v.name}`{rows}"
-
-
 def _chats() -> dict[str, list[dict]]:
     """Every column's chat, kept in the browser session (a reload starts a new session)."""
     return st.session_state.setdefault("compare_chats", {})
@@ -142,7 +134,7 @@ def _answer(name: str, i: int, m: dict, last: bool, busy: bool) -> bool:
 def _column(name: str, variant: Variant, busy: bool) -> str | None:
     """One variant's chat; returns ``name`` when its last answer is to be regenerated."""
     st.subheader(name)
-    st.caption(_describe(variant))
+    st.caption(variant.description)
     history = _chats().setdefault(name, [])
     regen = None
     for i, m in enumerate(history):

@@ -43,11 +43,11 @@ else:
     st.info(f"No counts: `{run_dir.manifest_path}` is missing (run `curate run RECIPE` first).")
 
 report_dir = run_dir.report_dir
-if (report_dir / "report.html").exists() or list(report_dir.glob("*.png")):
+if run_dir.report_path.exists() or list(report_dir.glob("*.png")):
     with st.expander("Run report", expanded=False):
         pngs = sorted(report_dir.glob("*.png"))
-        if (report_dir / "report.html").exists() and not pngs:
-            st.iframe(report_dir / "report.html", height=700)
+        if run_dir.report_path.exists() and not pngs:
+            st.iframe(run_dir.report_path, height=700)
         for png in pngs:
             st.image(str(png), caption=png.stem)
 
@@ -60,8 +60,8 @@ if audit and audit.get("best"):
         st.dataframe(catches(audit), hide_index=True, width="stretch")
         st.markdown("**Planted rows each subset kept** (lower is better; ratio = subset / random)")
         st.dataframe(survival(audit), hide_index=True, width="stretch")
-        if (run_dir.audit_dir / "heatmap.png").exists():
-            st.image(str(run_dir.audit_dir / "heatmap.png"), caption="AUROC per score and kind")
+        if run_dir.audit_files.heatmap.exists():
+            st.image(str(run_dir.audit_files.heatmap), caption="AUROC per score and kind")
 
 # --- rows ---------------------------------------------------------------------------------------
 
@@ -73,7 +73,8 @@ def _rows(run_str: str, stamp: tuple) -> tuple[pd.DataFrame | None, list[str]]:
 
 def _stamp(run: RunDir) -> tuple:
     paths = [run.conversations_path, *sorted(run.dedup_dir.glob("*.parquet")),
-             *sorted(run.subsets_dir.glob("*/selection.parquet")), *sorted(run.scores_dir.glob("*/*"))]
+             *(run.subset_files(d.name).selection for d in sorted(run.subsets_dir.glob("*/"))),
+             *sorted(run.scores_dir.glob("*/*"))]
     return tuple((str(p), p.stat().st_mtime) for p in paths if p.exists())
 
 

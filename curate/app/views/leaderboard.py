@@ -204,12 +204,12 @@ def _auto(data: list[dict]) -> pd.DataFrame:
 
 
 def _heldout(run: RunDir) -> None:
-    held = state.read_json(run.eval_dir / "heldout.json")
+    held = state.read_json(run.eval_files.heldout)
     st.subheader("Held-out loss")
     if not isinstance(held, dict) or not held.get("losses"):
         why = held.get("skipped") if isinstance(held, dict) else None
         st.info(f"No held-out loss{f' ({why})' if why else ''}: `curate evaluate` writes it to "
-                f"`{run.eval_dir / 'heldout.json'}`.")
+                f"`{run.eval_files.heldout}`.")
         return
     loss = pd.DataFrame(held["losses"])
     base = loss.loc[loss["variant"] == "base", "loss"]
@@ -277,15 +277,15 @@ def page() -> None:
     else:
         _human(votes)
     st.subheader("Automatic evaluation")
-    data = state.read_json(RunDir(run).eval_dir / "winrates.json")
+    data = state.read_json(RunDir(run).eval_files.winrates)
     if isinstance(data, dict):  # tolerate {"winrates": [...]} as well as a bare list
         data = data.get("winrates") or data.get("rows")
     auto = None
     if not data:
-        st.info(f"No automatic win rates yet (`{RunDir(run).eval_dir / 'winrates.json'}`): run `curate evaluate`.")
+        st.info(f"No automatic win rates yet (`{RunDir(run).eval_files.winrates}`): run `curate evaluate`.")
     else:
         auto = _auto(data)
-        results = RunDir(run).eval_dir / "results.md"
+        results = RunDir(run).eval_files.results
         if results.exists():
             with st.expander("The evaluation's own report (results.md)"):
                 st.markdown(results.read_text(encoding="utf-8"))
