@@ -123,6 +123,18 @@ def test_training_evaluation_and_the_app_ask_one_device_lookup():
     assert asking == []
 
 
+def test_auto_device_prefers_mps_for_generation_only(monkeypatch):
+    """On a Mac (no CUDA, MPS available) generation uses the GPU; scoring stays on the CPU."""
+    import torch
+
+    from curate.scorers.model import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert resolve_device("auto", mps=True) == "mps" and resolve_device("auto") == "cpu"
+    assert resolve_device("cpu", mps=True) == "cpu"
+
+
 def test_few_steps_lower_loss_and_change_only_lora(tmp_path, tiny_lm_dir, tok):
     from curate.train.backends import Backend, load_model
     from curate.train.sft import fit

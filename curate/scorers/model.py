@@ -16,13 +16,17 @@ from curate.scorers.base import Resources
 T = TypeVar("T")
 
 
-def resolve_device(device: str = "auto") -> str:
-    """``auto`` -> ``cuda`` when a CUDA GPU is visible, else ``cpu``."""
+def resolve_device(device: str = "auto", mps: bool = False) -> str:
+    """``auto`` -> ``cuda`` when a CUDA GPU is visible, else (with ``mps``: generation, whose kernels run
+    there) Apple's ``mps`` when available, else ``cpu``."""
     if device != "auto":
         return device
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if torch.cuda.is_available():
+        return "cuda"
+    backend = getattr(torch.backends, "mps", None)
+    return "mps" if mps and backend is not None and backend.is_available() else "cpu"
 
 
 def resolve_dtype(dtype: str, device: str) -> str:

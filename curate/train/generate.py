@@ -263,7 +263,7 @@ class Generator:
         if not variants:
             raise UserError("no model variants to generate with")
         self.variants = {v.name: v for v in variants}
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, mps=True)
         self._bases: dict[str, _Base] = {}
         self._load_lock = threading.RLock()  # guards the dict of loaded base models
         self._lock = threading.Lock()  # held for a whole generation (released by its worker thread)
