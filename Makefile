@@ -16,8 +16,10 @@ test: setup
 test-quick: setup
 	$(BIN)/python -m pytest -q -n 2 --timeout=600 -m "not slow and not browser"
 
+# ruff on the whole project, then the public API's docstrings (scripts/lint_docs.py: D and DOC rules)
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/python scripts/lint_docs.py
 
 app: setup
 	$(BIN)/curate app runs/demo

@@ -2,7 +2,11 @@
 
 
 class UserError(Exception):
-    """Bad input from the user (a wrong recipe key, a missing file, an unknown model path)."""
+    """Bad input from the user (a wrong recipe key, a missing file, an unknown model path).
+
+    The public functions raise it for whatever the caller can fix, with a message that says what to
+    change; the CLI prints the message as one line and exits with code 2.
+    """
 
 
 def format_validation_error(error, where: str, model=None, sep: str = "; ") -> str:
@@ -10,6 +14,15 @@ def format_validation_error(error, where: str, model=None, sep: str = "; ") -> s
 
     An unknown key lists the allowed keys of the (nested) ``model`` it was found in; a bad literal
     shows the value that was given.
+
+    Args:
+        error: the ``pydantic.ValidationError``.
+        where: the prefix of every line (``"recipe: "``, ``"subset."``).
+        model: the pydantic model that was validated, for the allowed keys of an unknown one.
+        sep: what joins the lines.
+
+    Returns:
+        One line per error, joined by ``sep``.
     """
     lines = []
     for err in error.errors():

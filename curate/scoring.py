@@ -180,7 +180,7 @@ def run_scorer(
         flush()
         if own_bar:
             bar.close()
-    if store.root is not None and len(list((store.root / key).glob("part-*.parquet"))) > COMPACT_PARTS:
+    if len(store.parts(key)) > COMPACT_PARTS:  # an in-memory store has none
         store.compact(key)
     return key
 
@@ -197,10 +197,27 @@ def score(
 ) -> pd.DataFrame:
     """Score ``data`` with every scorer; one row per unique id with all requested columns.
 
-    ``run_dir`` is a run directory whose score store is read and extended (None: in memory; ``run`` is
-    its deprecated name).
-    ``device`` ("auto", "cpu", "cuda", "cuda:1") applies to model scorers left on auto.
-    ``retry_failed`` re-scores rows whose earlier try recorded an error.
+    Args:
+        data: the conversations: a ``Loaded``, a pyarrow Table or pandas DataFrame with ``id`` and
+            ``messages``, or a list of message lists.
+        scorers: scorer names (``curate.scorers.available()``), settings dicts with a ``name``, or Scorer
+            instances; a single one stands for a list of one.
+        run_dir: a run directory whose score store is read and extended (None: in memory only).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:1"``, for model scorers left on ``auto``.
+        progress: show a progress bar per scorer.
+        retry_failed: re-score rows whose earlier try recorded an error.
+        flush_rows: rows buffered before they are written to the store (default: the scorer's batch
+            size, at least 1024).
+        run: the deprecated name of ``run_dir``.
+
+    Returns:
+        A DataFrame of the unique ids in first-seen order: ``id``, each scorer's columns and its
+        ``<name>_error`` (the message where a row failed; its values are null there).
+
+    Raises:
+        UserError: no scorers, an unknown scorer or setting, or ``data`` of another type or without
+            ``id`` and ``messages``.
+        TypeError: both ``run_dir`` and ``run``, with different values.
     """
     if isinstance(scorers, (str, Mapping)) or not isinstance(scorers, Sequence):
         scorers = [scorers]  # type: ignore[list-item]

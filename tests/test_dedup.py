@@ -401,3 +401,9 @@ def test_defaults_find_edited_copies_and_never_merge_half_shared():
     assert np.mean(found) >= 0.9 and np.mean(found[2::3]) >= 0.9
     start = len(base) + len(copies)
     assert not any((a, start + k) in pairs for k, (a, _) in enumerate(halves))
+
+
+def test_a_bad_config_dict_is_a_user_error():
+    with pytest.raises(UserError, match="dedup settings"):
+        dedup(pa.table({"id": ["a"], "messages": [[{"role": "user", "content": "hi"}]]}),
+              config={"near": {"threshold": 2.0}})

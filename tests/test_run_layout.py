@@ -1,7 +1,7 @@
 """One reader of a run (issue 23): ``curate/rundir.py`` is the only module of curate/ that spells a run
 directory's file and folder names. Every other module asks ``RunDir`` (or a layout object it defines:
-``SubsetFiles``, ``DedupFiles``, ``StoreFiles``, ``AuditFiles``, ``ModelFiles``) for a path, so a renamed
-file is renamed in one place.
+``SubsetFiles``, ``DedupFiles``, ``StoreFiles``, ``ModelFiles``, ``GridFiles``, ``EvalFiles``, ``AuditFiles``)
+for a path, so a renamed file is renamed in one place.
 
 The names are read from rundir.py itself: every string in its code that looks like a file name, and
 every string it uses as a path component (``root / "dedup"``), so a file added there is covered here
@@ -17,22 +17,9 @@ RUNDIR = ROOT / "curate" / "rundir.py"
 FILE_NAME = re.compile(r"^\w[\w.-]*\.(json|jsonl|parquet|html|md|csv|npy|sqlite|png)$")
 DOWNLOADS = {"download_button"}  # calls whose file-name arguments name a browser download
 
-# Modules outside issue 23's edits that still spell run names: module -> the names. Each entry goes once
-# the module asks rundir (test_pending_entries_are_still_needed keeps this list from going stale).
-PENDING: dict[str, set[str]] = {
-    "curate/auditing/report.py": {"audit.html", "heatmap.png"},  # AuditFiles.html, .heatmap
-    "curate/cli/audit.py": {"audit.html"},  # AuditFiles(result.folder).html
-    "curate/cli/demo.py": {"report", "report.html", "eval", "results.md"},  # RunDir.report_path, .eval_files
-    "curate/cli/evaluate.py": {"results.md"},  # EvalFiles.results
-    "curate/cli/run.py": {"report.html"},  # RunDir.report_path
-    "curate/cli/score.py": {"scores"},  # RunDir.scores_dir
-    "curate/duplicates/signatures.py": {"signatures.npy"},  # DedupFiles.signatures
-    "curate/train/evaluate.py": {"heldout.json", "winrates.json", "winrates.png", "results.md"},  # EvalFiles
-    "curate/train/generate.py": {"metrics.json", "adapter"},  # ModelFiles
-    "curate/train/grid.py": {"log_history.json"},  # ModelFiles.log_history
-    "curate/train/heldout.py": {"data.parquet", "heldout_ids.json"},  # SubsetFiles.data, EvalFiles.heldout_ids
-    "curate/train/sft.py": {"adapter", "metrics.json", "log_history.json"},  # ModelFiles
-}
+# Modules that still spell run names: module -> the names. Each entry goes once the module asks rundir
+# (test_pending_entries_are_still_needed keeps this list from going stale). Keep it empty.
+PENDING: dict[str, set[str]] = {}
 # The same words naming something that is not a run: module -> the names.
 NOT_RUN_PATHS: dict[str, set[str]] = {
     "curate/models.py": {"models"},  # the model cache, cache_dir() / "models"
@@ -113,8 +100,9 @@ def _spellings() -> dict[str, list[tuple[int, str]]]:
 def test_the_layout_is_read_from_rundir():
     files, folders = run_names()
     assert {"manifest.json", "report.html", "data.parquet", "selection.parquet", "meta.json", "winrates.json",
-            "answers.jsonl", "pool.jsonl", "labels.parquet", "votes.sqlite"} <= files
-    assert {"subsets", "dedup", "scores", "eval", "models"} <= folders
+            "answers.jsonl", "pool.jsonl", "labels.parquet", "votes.sqlite", "results.csv", "loss.png",
+            "grid.csv", "grid.png", "best.json"} <= files
+    assert {"subsets", "dedup", "scores", "eval", "models", "grid", "merged"} <= folders
 
 
 def test_the_layout_docstring_lists_every_file():

@@ -38,14 +38,18 @@ LABELS = {"position", "kind", "family", "source_id", "eligible", "detail", "row"
 
 @dataclass
 class AuditResult:
-    """The audit folder and what ``audit.json`` holds."""
+    """The audit folder and what ``audit.json`` holds.
+
+    Attributes:
+        folder: the audit folder (``AuditFiles``).
+        summary: ``audit.json``: the measurements per score, variant, family and subset.
+    """
 
     folder: Path
     summary: dict[str, Any]
 
     def table(self) -> str:
-        """Plain text for terminals: the best score per family and, under it, per variant; then each
-        subset's planted share (per family)."""
+        """Lines for a terminal: the best score per family and variant, then each subset's planted share."""
         s = self.summary
         lines = [f"audit: {self.folder}  ({s['rows']} rows, {s['planted_rows']} planted, {s['seconds']:.0f}s)"]
         best, fam_best = s.get("best", {}), s.get("best_family", {})
@@ -98,7 +102,7 @@ def _variants(kinds: list[str] | tuple[str, ...] | str | None) -> tuple[str, ...
 
 
 def _families(kinds: tuple[str, ...]) -> dict[str, list[str]]:
-    """family -> its planted variants, in the order of ``kinds``."""
+    """Each family's planted variants, in the order of ``kinds``."""
     out: dict[str, list[str]] = {}
     for k in kinds:
         out.setdefault(family_of(k), []).append(k)
@@ -155,13 +159,32 @@ def audit(recipe: str | Path | dict | Recipe | None = None, *, source: str | Non
           scorers: list | None = None, rate: float = 0.3, kinds: list[str] | tuple[str, ...] | None = None,
           limit: int | None = None, seed: int = 0, run_dir: str | Path | None = None, plant: bool = True,
           progress: bool = True) -> AuditResult:
-    """Plant ``rate`` corrupted rows (``kinds``: variant names, family names or ``all``; default the
-    original ten, ``KINDS``; equally mixed) into ``limit`` rows of the recipe's input (or of
-    ``source``, scored by ``scorers``), run the recipe on them in ``run_dir`` and measure.
+    """Plant known corruptions into a sample of the recipe's input, run the recipe on it and measure.
 
-    Returns per score column, per variant and per family, the direction-aware AUROC and precision at
-    the planted rate, per subset the planted rows that survive (per family too) next to random
-    subsets of the same size, and the variants and families no score catches. ``plant=False`` audits the data as it is (counts per flag, three examples each).
+    Args:
+        recipe: a YAML path, dict or Recipe (its input, scorers, dedup and subsets are audited); None:
+            ``source`` scored by ``scorers``.
+        source: the input to audit without a recipe.
+        scorers: the scorers for ``source`` (default heuristics).
+        rate: the share of rows to corrupt, between 0 and 1 (exclusive).
+        kinds: variant names, family names or ``all`` (docs/audit.md), planted equally mixed; None: the
+            original ten (``KINDS``).
+        limit: rows of the input to audit (default the recipe's ``input.limit``, else 1000).
+        seed: seeds the planting and the random subsets.
+        run_dir: the audit folder (default ``<recipe run_dir>-audit``); never the recipe's run directory.
+        plant: False audits the data as it is: the rows each yes/no flag marks, three examples each.
+        progress: show progress bars.
+
+    Returns:
+        An :class:`AuditResult` whose summary holds, per score column, variant and family, the
+        direction-aware AUROC and precision at the planted rate; per subset the planted rows that
+        survive (per family too) next to random subsets of the same size; and the variants and families
+        no score catches.
+
+    Raises:
+        UserError: neither a recipe nor a source, an unknown kind, ``rate`` or ``limit`` out of range, a
+            ``run_dir`` that is (or is inside) the recipe's run directory, too few rows to plant, or a
+            refusal of the recipe's run (``curate.run``).
     """
     import curate
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.reporting.html import image, page, snippet, table
-from curate.rundir import write_text
+from curate.rundir import AuditFiles, write_text
 
 CAUGHT = 0.75
 
@@ -45,9 +45,10 @@ def heatmap(summary: dict[str, Any], path: Path) -> Path | None:
 
 
 def write_html(folder: Path, summary: dict[str, Any]) -> Path:
+    files = AuditFiles(folder)
     sections = [("Summary", _overview(summary))]
     if summary.get("separation"):
-        png = heatmap(summary, folder / "heatmap.png")
+        png = heatmap(summary, files.heatmap)
         if summary.get("best_family"):
             sections.append(("Best score per family", _best_family(summary)))
         sections.append(("Best score per variant", _best(summary)))
@@ -58,7 +59,7 @@ def write_html(folder: Path, summary: dict[str, Any]) -> Path:
         sections.append(("Every score and variant", _all(summary, "separation", [*summary["kinds"], "all"])))
     if summary.get("flags"):
         sections.append(("Flags on the data as it is", _flags(summary)))
-    path = folder / "audit.html"
+    path = files.html
     write_text(path, page(f"curate audit: {summary['recipe']}", sections,
                           f"{summary['rows']} rows of {summary['source']}, {summary['planted_rows']} planted, "
                           f"seed {summary['seed']}, {summary['seconds']:.0f} s"))

@@ -42,6 +42,7 @@ def add_parser(subparsers: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     import curate
+    from curate.rundir import AuditFiles
 
     kinds = _kinds(args.kinds, args.families)
     if not 0 < args.rate < 1:
@@ -51,7 +52,7 @@ def main(args: argparse.Namespace) -> int:
     result = curate.audit(Path(args.recipe), rate=args.rate, kinds=kinds, limit=args.limit, seed=args.seed,
                           run_dir=args.run_dir, plant=not args.no_plant, progress=not args.no_progress)
     print(result.table())
-    print(f"report: {result.folder / 'audit.html'}")
+    print(f"report: {AuditFiles(result.folder).html}")
     return 0
 
 

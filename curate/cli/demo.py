@@ -39,12 +39,14 @@ def recipe_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def main(args: argparse.Namespace) -> int:
     from curate.pipeline import run
     from curate.recipe import parse, recipes_dir
+    from curate.rundir import RunDir
 
     t0 = time.perf_counter()
     recipe = parse(recipes_dir() / "demo.yaml", overrides=recipe_overrides(args))
     summary = run(recipe)
     print(summary.table())
     run_dir = summary.run_dir
+    rd = RunDir(run_dir)
     if not args.no_train and recipe.train:
         import torch
 
@@ -58,16 +60,16 @@ def main(args: argparse.Namespace) -> int:
         cols = [c for c in ("variant", "rows", "steps", "train_loss", "eval_loss", "train_seconds") if c in results]
         print(results[cols].to_string(index=False))
         print("\n[curate] evaluating (smoke-scale: SmolLM2 judges SmolLM2; near a coin flip)", flush=True)
-        evaluation = evaluate_run(run_dir, recipe.train.evaluate)
-        print((Path(evaluation["dir"]) / "results.md").read_text())
+        evaluate_run(run_dir, recipe.train.evaluate)
+        print(rd.eval_files.results.read_text())
     exported = _export_best(run_dir) if not args.no_train and recipe.train and not args.no_export else None
     minutes = (time.perf_counter() - t0) / 60
     print(f"\ndone in {minutes:.1f} min. Results in {run_dir}/:")
-    print(f"  report      {run_dir}/report/report.html")
-    print(f"  subsets     {run_dir}/subsets/<name>/data.jsonl  (ShareGPT, ready for Unsloth/TRL)")
+    print(f"  report      {rd.report_path}")
+    print(f"  subsets     {rd.subset_files('<name>').jsonl}  (ShareGPT, ready for Unsloth/TRL)")
     if not args.no_train and recipe.train:
-        print(f"  models      {run_dir}/models/<variant>/  (LoRA adapters, loss curves)")
-        print(f"  evaluation  {run_dir}/eval/results.md")
+        print(f"  models      {rd.model_dir('<variant>')}/  (LoRA adapters, loss curves)")
+        print(f"  evaluation  {rd.eval_files.results}")
     if exported is not None:
         print(f"  export      {exported.path}/  (merged model, README.md model card, GGUF, app/)")
     print(f"Compare the variants in the browser:  curate app {run_dir}")

@@ -27,13 +27,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from curate.rundir import EvalFiles
     from curate.train.evaluate import evaluate_run
 
     res = evaluate_run(args.run_dir, judge=args.judge, prompts=args.prompts, max_new_tokens=args.max_new_tokens,
                        n_prompts=args.n_prompts, variants=args.variants, base_model=args.base_model,
                        temperature=args.temperature, seed=args.seed, heldout_rows=args.heldout_rows,
                        device=args.device)
-    from pathlib import Path
-
-    print((Path(res["dir"]) / "results.md").read_text())
+    print(EvalFiles(res["dir"]).results.read_text())
     return 0

@@ -54,5 +54,5 @@ def main(args: argparse.Namespace) -> int:
         raise UserError("--address needs --executor ray (or `executor: ray` in the recipe)")
     summary = run(recipe, progress=args.progress, address=args.address, force=args.force)
     print(summary.table())
-    print(f"report: {RunDir(summary.run_dir).report_dir / 'report.html'}")
+    print(f"report: {RunDir(summary.run_dir).report_path}")
     return 0

@@ -67,6 +67,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
 
 def main(args: argparse.Namespace) -> int:
     import curate
+    from curate.rundir import RunDir
 
     specs = parse_specs(args.scorers, args.model, args.set)
     t0 = time.perf_counter()
@@ -76,7 +77,7 @@ def main(args: argparse.Namespace) -> int:
     took = time.perf_counter() - t0
     quarantined = len(getattr(loaded, "quarantine", []) or [])
     print(f"{len(df)} conversations scored with {', '.join(s['name'] for s in specs)} in {took:.1f} s"
-          f" ({quarantined} records quarantined); scores in {args.run_dir}/scores")
+          f" ({quarantined} records quarantined); scores in {RunDir(args.run_dir).scores_dir}")
     errors = {c: int(df[c].notna().sum()) for c in df.columns if c.endswith("_error")}
     with pd.option_context("display.width", 120, "display.float_format", "{:.4g}".format):
         print(summary(df).to_string(index=False))

@@ -25,7 +25,14 @@ def as_table(data: Any, what: str = "data", messages: bool = True) -> pa.Table:
     """A conversation table from a Table, a ``curate.load`` result, a run directory or an input path.
 
     ``messages=False`` accepts a table of ids (and rows, scores) only, for callers that bring
-    precomputed signatures and lengths instead of text (``curate.run`` at The Tome's size)."""
+    precomputed signatures and lengths instead of text (``curate.run`` at The Tome's size).
+
+    Returns:
+        The table: a run directory's conversations, or the path read with ``curate.load``.
+
+    Raises:
+        UserError: ``data`` of another type, or a table without ``id`` (and ``messages``).
+    """
     if isinstance(data, pa.Table):
         table = data
     elif hasattr(data, "table"):
@@ -52,7 +59,15 @@ def keep_rank(table: pa.Table, keep: str, scores: pd.DataFrame | None = None,
               lengths: np.ndarray | None = None) -> np.ndarray:
     """Keep priority of every row (0 = survives first). Ties and missing scores fall back to row order.
 
-    ``lengths`` (text characters per row, as ``text_lengths``) lets keep='longest' run without messages."""
+    ``lengths`` (text characters per row, as ``text_lengths``) lets keep='longest' run without messages.
+
+    Returns:
+        The rank of every row (int64, aligned with ``table``).
+
+    Raises:
+        UserError: keep='longest' with neither messages nor ``lengths`` (or lengths of another size), or
+            a ``keep`` column found neither in ``scores`` (which then needs ``id``) nor in ``table``.
+    """
     n = table.num_rows
     rows = table["row"].to_numpy() if "row" in table.column_names else np.arange(n)
     if keep == "first":
@@ -115,7 +130,10 @@ def _settings(config: DedupConfig | dict | None, near: NearConfig | dict | None,
     unknown = [m for m in methods or () if m not in METHOD_ORDER]
     if unknown:
         raise UserError(f"unknown dedup method(s) {unknown}; choose from {list(METHOD_ORDER)}")
-    cfg = config if isinstance(config, DedupConfig) else DedupConfig.model_validate(config or {})
+    try:
+        cfg = config if isinstance(config, DedupConfig) else DedupConfig.model_validate(config or {})
+    except ValueError as e:
+        raise UserError(f"dedup settings: {e}") from None
     methods = list(methods) if methods is not None else cfg.methods
     sections = {"near": cfg.near.model_dump() | _dump(near), "semantic": cfg.semantic.model_dump() | _dump(semantic_)}
     for key, value in (flat or {}).items():
@@ -170,17 +188,43 @@ def dedup(
     progress: bool = True,
     **deprecated: Any,
 ) -> DedupResult:
-    """Find duplicates of ``data`` (a table, ``curate.load`` result, run directory or input path with
-    messages; or of ``data`` in ``against``) and choose the survivors.
+    """Find duplicates of ``data`` (or of ``data`` in ``against``) and choose the survivors.
 
-    ``methods`` and ``keep`` default to ``config``'s (DedupConfig's defaults: exact + near, keep first).
-    Methods run exact -> near -> semantic, each on what the previous kept. ``near=``/``semantic=``
-    (NearConfig / SemanticConfig or dicts) set fields on top of ``config``'s.
-    ``against`` (a table, or ``(ids, matrix)`` for semantic only) removes rows of ``data`` that
-    duplicate any of its rows; its own rows are never removed. ``signatures_path`` puts the near
-    signatures in a ``.npy`` memmap. Rows without their text: :func:`dedup_signatures`.
-    Deprecated, with a warning: the flat ``threshold=``, ``floor=``, ``num_perm=``, ``ngram=``,
-    ``shingle=``, ``seed=``, ``verify=``, ``semantic_threshold=`` and ``signatures=``/``lengths=``.
+    Methods run exact -> near -> semantic, each on what the previous kept; within a cluster of
+    duplicates the row ``keep`` ranks best survives. Rows without their text: :func:`dedup_signatures`.
+
+    Args:
+        data: the rows with ``id`` and ``messages``: a pyarrow Table or pandas DataFrame, a
+            ``curate.load`` result, a run directory (its conversations) or an input path.
+        methods: ``exact``, ``near`` and/or ``semantic`` (a list or a comma-separated string); None:
+            ``config``'s (DedupConfig's default: exact and near).
+        keep: the copy that survives: ``"first"``, ``"longest"`` or a score column (``"-col"`` keeps the
+            lowest); None: ``config``'s (default ``"first"``).
+        scores: a frame with ``id`` and the column ``keep`` names (``curate.scores(run)``); without it the
+            column is read from ``data``.
+        embeddings: ``(ids, matrix)`` for semantic dedup (``curate.load_embeddings(run)``); None reads the
+            vectors ``semantic.embedding`` names from the run directory ``data``.
+        against: a reference dataset (a table, load result or path; ``(ids, matrix)`` for semantic only):
+            rows of ``data`` that duplicate any of its rows are removed; its own rows never are.
+        config: a ``DedupConfig`` or its dict (a recipe's ``dedup:`` block).
+        near: ``NearConfig`` or a dict of its fields, set on top of ``config.near``.
+        semantic: ``SemanticConfig`` or a dict of its fields, set on top of ``config.semantic``.
+        against_embeddings: ``(ids, matrix)`` of ``against``'s rows, for semantic dedup against a table.
+        signatures_path: keep the near signatures in this ``.npy`` memmap rather than in memory.
+        progress: show progress bars.
+        **deprecated: the flat ``threshold=``, ``floor=``, ``num_perm=``, ``ngram=``, ``shingle=``,
+            ``seed=``, ``verify=``, ``semantic_threshold=`` and ``signatures=``/``lengths=``; they still
+            work, with a DeprecationWarning naming the new spelling.
+
+    Returns:
+        A :class:`DedupResult`: every removal with its method, kept row and similarity, re-thresholdable
+        without recomputing.
+
+    Raises:
+        UserError: an unknown method, a bad setting (``config``, ``near``, ``semantic``), ``data`` without the columns a method needs, a
+            ``keep`` column found nowhere, missing or misaligned embeddings, or near dedup against
+            ``(ids, matrix)``.
+        TypeError: an unknown keyword argument.
     """
     unknown = sorted(set(deprecated) - set(_FLAT) - {"signatures", "lengths"})
     if unknown:
@@ -213,12 +257,33 @@ def dedup_signatures(
     against_embeddings: Embeddings | None = None,
     progress: bool = True,
 ) -> DedupResult:
-    """:func:`dedup` of ``rows`` (a table of ids, rows and scores, no messages needed) from precomputed
-    ``signatures`` (uint32 ``(rows, num_perm)``, as ``minhash.signatures`` with the near settings,
-    e.g. a memmap; None when near is not run) and ``lengths`` (characters per row, for
-    keep='longest'), aligned with ``rows``, so the text never has to be in memory at once
+    """:func:`dedup` from precomputed signatures, so the text never has to be in memory at once
     (``curate.run`` at The Tome's size). The same result as ``dedup`` on the rows' text.
-    Near with ``verify='exact'`` needs the rows' messages."""
+
+    Args:
+        rows: a table of ids (with ``row`` and score columns as ``keep`` needs; no messages needed), as
+            :func:`dedup`'s ``data``. Near with ``verify='exact'`` needs the rows' messages.
+        signatures: uint32 ``(rows, num_perm)`` MinHash signatures aligned with ``rows``, as
+            ``minhash.signatures`` makes them with the near settings (a memmap will do); None when near
+            is not run.
+        lengths: text characters per row, aligned with ``rows``, for keep='longest'.
+        methods: as in :func:`dedup`.
+        keep: as in :func:`dedup`.
+        scores: as in :func:`dedup`.
+        embeddings: ``(ids, matrix)`` for semantic dedup.
+        against: as in :func:`dedup`.
+        config: as in :func:`dedup`.
+        near: as in :func:`dedup`.
+        semantic: as in :func:`dedup`.
+        against_embeddings: as in :func:`dedup`.
+        progress: show progress bars.
+
+    Returns:
+        A :class:`DedupResult`, as :func:`dedup` gives.
+
+    Raises:
+        UserError: as :func:`dedup`, and signatures whose shape is not ``(rows, near.num_perm)``.
+    """
     cfg = _settings(config, near, semantic, methods, keep)
     return _dedup(as_table(rows, "rows", messages=False), cfg, scores, embeddings, against, against_embeddings,
                   signatures, lengths, None, progress)

@@ -72,7 +72,18 @@ class SemanticConfig(_Thresholded):
 
 
 class DedupConfig(BaseModel):
-    """The ``dedup:`` block of a recipe."""
+    """The ``dedup:`` block of a recipe: which methods run and which copy survives.
+
+    Attributes:
+        methods: ``exact``, ``near`` and/or ``semantic``; they run in that order whatever the order given.
+        keep: ``"first"``, ``"longest"``, or a score column (``"-col"`` keeps the lowest).
+        near: the MinHash LSH settings (:class:`NearConfig`).
+        semantic: the embedding cosine settings (:class:`SemanticConfig`).
+
+    Raises:
+        pydantic.ValidationError: an unknown key, a bad value, or ``methods`` empty or repeated (on
+            construction and on every assignment).
+    """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 

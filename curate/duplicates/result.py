@@ -40,12 +40,23 @@ class Pairs:
     sim_fn: SimFn | None = None  # direct similarity of any two rows (in memory only)
 
     def active(self) -> np.ndarray:
+        """Which pairs are duplicates at the threshold (every pair when there is none)."""
         return np.ones(len(self.a), bool) if self.threshold is None else self.sim >= self.threshold
 
 
 @dataclass
 class DedupResult:
-    """Removals with reasons, plus what is needed to re-threshold, explain and save them."""
+    """Removals with reasons, plus what is needed to re-threshold, explain and save them.
+
+    Attributes:
+        ids: the data rows' ids, in input order.
+        rows: the data rows' input row numbers.
+        rank: each row's keep priority: lower survives.
+        pairs: each method's candidate pairs (:class:`Pairs`), in the order the methods ran.
+        keep: the keep rule that gave ``rank``.
+        against_ids: the reference rows' ids when dedup ran against another dataset; else None.
+        against_rows: the reference rows' input row numbers, or None.
+    """
 
     ids: np.ndarray
     rows: np.ndarray
@@ -60,10 +71,12 @@ class DedupResult:
     # --- resolution -----------------------------------------------------------------------
     @property
     def cross(self) -> bool:
+        """Whether dedup ran against another dataset."""
         return self.against_ids is not None
 
     @property
     def methods(self) -> list[str]:
+        """The methods that ran, in order."""
         return list(self.pairs)
 
     @property
@@ -152,14 +165,17 @@ class DedupResult:
 
     @property
     def kept_ids(self) -> list[str]:
+        """The surviving rows' ids, in input order."""
         return self.ids[self.keep_mask].tolist()
 
     @property
     def counts(self) -> dict[str, int]:
+        """Rows each method removed."""
         got = self.removed["method"].value_counts()
         return {m: int(got.get(m, 0)) for m in self.pairs}
 
     def summary(self) -> dict[str, Any]:
+        """Rows, kept, removed per method, thresholds, keep rule and reference rows (None unless cross)."""
         return {"rows": len(self.ids), "kept": int(self.keep_mask.sum()), "removed": self.counts,
                 "thresholds": {m: p.threshold for m, p in self.pairs.items()}, "keep": self.keep,
                 "against": None if not self.cross else len(self.against_ids)}
@@ -174,7 +190,19 @@ class DedupResult:
         return self.pairs[method]
 
     def rethreshold(self, method: str, threshold: float) -> DedupResult:
-        """The same dedup at another threshold for ``method``, from the stored pairs (no recompute)."""
+        """The same dedup at another threshold for ``method``, from the stored pairs (no recompute).
+
+        Args:
+            method: ``near`` or ``semantic``.
+            threshold: the new similarity threshold, at or above the floor the pairs were kept down to.
+
+        Returns:
+            A new DedupResult; this one is unchanged.
+
+        Raises:
+            KeyError: ``method`` did not run.
+            ValueError: ``method`` has no threshold (exact), or ``threshold`` is below the pairs' floor.
+        """
         p = self._pairs(method)
         if p.threshold is None:
             raise ValueError(f"{method!r} has no threshold (identical ids are duplicates)")
@@ -252,7 +280,11 @@ class DedupResult:
     # --- persistence ----------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write ``RUN/dedup/`` (``DedupFiles``; ``path``: the run or the folder): ``<method>.parquet``
-        removals, ``pairs/<method>.parquet``, rows, meta."""
+        removals, ``pairs/<method>.parquet``, rows, meta.
+
+        Returns:
+            The dedup folder written.
+        """
         files = DedupFiles.of(path)
         removed = self.removed
         for m, p in self.pairs.items():

@@ -14,11 +14,12 @@ from tqdm.auto import tqdm
 from curate.duplicates import minhash
 from curate.duplicates.config import DedupConfig
 from curate.duplicates.shingles import text_lengths
+from curate.rundir import DedupFiles
 
 
 def shard_signatures(shards: list[Path], positions: np.ndarray, cfg: DedupConfig, folder: Path,
                      progress: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """MinHash signatures (a .npy memmap under ``folder``) and text lengths of the rows at
+    """MinHash signatures (a .npy memmap in the dedup folder ``folder``) and text lengths of the rows at
     ``positions`` (indices into the concatenated shards, ascending); None for what ``cfg`` needs not."""
     near = "near" in cfg.methods and cfg.near.verify != "exact"
     lengths = np.zeros(len(positions), np.int64) if cfg.keep == "longest" else None
@@ -29,7 +30,7 @@ def shard_signatures(shards: list[Path], positions: np.ndarray, cfg: DedupConfig
         sig = np.zeros((0, cfg.near.num_perm), np.uint32)
     elif near:
         folder.mkdir(parents=True, exist_ok=True)
-        sig = np.lib.format.open_memmap(folder / "signatures.npy", mode="w+", dtype=np.uint32,
+        sig = np.lib.format.open_memmap(DedupFiles(folder).signatures, mode="w+", dtype=np.uint32,
                                         shape=(len(positions), cfg.near.num_perm))
     start = 0
     for path in tqdm(shards, desc="signatures", unit="shard", disable=not progress or len(shards) < 2):

@@ -27,7 +27,15 @@ log = logging.getLogger("curate.export")
 
 @dataclass
 class Exported:
-    """Where an export went and what it measured."""
+    """Where an export went and what it measured.
+
+    Attributes:
+        path: the export folder.
+        variant: the variant exported.
+        files: what was written: ``model`` (bytes, dtype), ``gguf`` (file name -> bytes), ``app``.
+        seconds: seconds per phase (merge, each GGUF type, card, total).
+        hub_url: the hub repo's URL after ``push_to_hub``; else None.
+    """
 
     path: Path
     variant: str
@@ -37,6 +45,7 @@ class Exported:
 
     @property
     def card(self) -> Path:
+        """The model card (``README.md``)."""
         return self.path / "README.md"
 
 
@@ -116,11 +125,13 @@ def export(run_dir: str | Path, variant: str, to: str | Path, gguf: str | list[s
         ids: list the training rows' ids in lineage.json (else only their count and sha256).
         dtype: the merged weights' dtype, ``float32`` (default) or ``bfloat16``.
         token: hub token for ``push_to_hub`` (default ``HF_TOKEN`` or the saved login).
+
     Returns:
         :class:`Exported` (path, files with sizes, seconds per phase, hub URL).
+
     Raises:
-        UserError: unknown variant, no trained models, ``to`` exists, too little disk, a model GGUF
-            cannot hold, or a failed push (the export is complete then).
+        UserError: unknown variant, no trained models, an unknown ``dtype`` or GGUF type, ``to`` exists,
+            too little disk, a model GGUF cannot hold, or a failed push (the export is complete then).
     """
     from curate.exporting.merge import DTYPE_BYTES, estimate_bytes
     from curate.models import resolve_model

@@ -28,8 +28,16 @@ PACKAGES = ("curate-chat", "torch", "transformers", "trl", "peft", "datasets", "
 
 @dataclass
 class RunSummary:
-    """What ``curate.run`` did: counts (read, quarantined, removed by reason, kept), subset sizes, timings,
-    and each distilled proxy's key and held-out agreement with its teacher."""
+    """What ``curate.run`` did; ``table()`` puts it in lines for a terminal.
+
+    Attributes:
+        run_dir: the run directory.
+        counts: ``read``, ``quarantined``, ``removed`` (rows per reason), ``kept`` and ``repaired`` (rows
+            per repair); ``read = kept + sum(removed) + quarantined``.
+        subsets: rows per subset.
+        timings: seconds per step.
+        proxies: each distilled proxy's key, column, teacher key, model and held-out agreement.
+    """
 
     run_dir: Path
     counts: dict[str, Any]
@@ -54,7 +62,11 @@ class RunSummary:
 
 def steps(recipe: Recipe) -> list[Step]:
     """The steps of a run, in order: cheap heuristics on every row first, so model scorers never pay
-    for rows that validity removes. A new stage is one :class:`Step` subclass listed here."""
+    for rows that validity removes. A new stage is one :class:`Step` subclass listed here.
+
+    Returns:
+        The steps, in run order.
+    """
     cheap, models = recipe.scorer_specs()
     out: list[Step] = [Ingest(), Score("heuristics", cheap, alive_only=False), Validity()]
     if models:
@@ -148,12 +160,30 @@ def _check_columns(ctx: Context) -> None:
 
 def run(recipe: str | Path | dict[str, Any] | Recipe, run_dir: str | Path | None = None, progress: bool = True,
         address: str | None = None, output: str | Path | None = None, force: bool = False) -> RunSummary:
-    """Run a recipe end to end into its run directory (``run_dir`` overrides the recipe's).
+    """Run a recipe end to end into its run directory; a step whose marker matches is not run again.
 
-    Row-wise scoring runs shard by shard on the recipe's ``executor`` (``local``, or ``ray`` on the
-    cluster at ``address``); both fill the same score store, so either can resume the other.
-    A run directory that holds a run of another input is refused unless ``force``. A run that fails
-    leaves the manifest's status ``failed`` with the error. ``output=`` is the deprecated name of ``run_dir=``."""
+    Row-wise scoring runs shard by shard on the recipe's ``executor`` (``local``, or ``ray``); both fill
+    the same score store, so either can resume the other. A run that fails leaves the manifest's
+    status ``failed`` with the error.
+
+    Args:
+        recipe: a YAML path, a dict or a :class:`Recipe`.
+        run_dir: the run directory; None: the recipe's (``run_dir``, else ``runs/<name>``).
+        progress: progress bars and a line per step on stderr (else the lines go to the log).
+        address: the Ray cluster of the ``ray`` executor (``ray://head:10001``); None starts or joins a
+            local one.
+        output: the deprecated name of ``run_dir``.
+        force: replace a run of another input in the run directory (its subsets and report go).
+
+    Returns:
+        A :class:`RunSummary`: counts, subset sizes, timings and proxies.
+
+    Raises:
+        UserError: an invalid recipe; a run directory that is a file, holds a run of another input
+            (without ``force``) or is being written by another ``curate run``; a filter, rank or quota
+            column that no scorer, proxy or input has; or any step's refusal of its input.
+        RuntimeError: counts that do not reconcile (``read = kept + removed + quarantined``).
+    """
     if output is not None:
         warnings.warn("curate.run(output=...) is deprecated; use run_dir=", DeprecationWarning, stacklevel=2)
         run_dir = run_dir or output

@@ -68,6 +68,7 @@ class Pool:
 
     @property
     def ids(self) -> list[str]:
+        """The pool's ids, each once, in input order."""
         return self.frame["id"].tolist()
 
     def conversations(self, ids: list[str] | None = None) -> Conversations:
@@ -85,7 +86,20 @@ class Pool:
 
 @dataclass
 class ProxyResult:
-    """What ``distill`` did: the proxy's store key, its agreement with the teacher and its costs."""
+    """What ``distill`` did: the proxy's store key, its agreement with the teacher and its costs.
+
+    Attributes:
+        key: the proxy's score store key (``<column>_proxy-<hash>``).
+        column: the teacher column the proxy learns.
+        teacher_key: the score store key of the teacher's values.
+        model: the fitted model's name.
+        agreement: held-out agreement with the teacher (rows, spearman, top-k overlap, ...).
+        rounds: the agreement after each active-sampling round (the last is ``agreement``).
+        cv: the chosen model's cross-validation scores.
+        costs: teacher rows, estimated GPU hours and seconds per phase.
+        plot: the calibration plot, when the store is on disk.
+        features: the score store keys of the features.
+    """
 
     key: str
     column: str
@@ -318,8 +332,23 @@ def distill(run_dir: str | os.PathLike, config: ProxyConfig | dict[str, Any], da
             progress: bool = True, device: str = "auto") -> ProxyResult:
     """Fit a proxy of ``config.column`` on a teacher-scored sample and store it for every row.
 
-    ``data``: the rows (a path, hub id, ``Loaded`` or Arrow table with ``id`` and ``messages``);
-    None reads the run's conversations, written by ``curate run``.
+    Args:
+        run_dir: the run directory whose score store holds the features, the teacher's values and the
+            proxy.
+        config: a ``ProxyConfig`` or its dict (a recipe's ``proxies:`` entry): the teacher and its
+            column, the feature scorers, the sample and the model.
+        data: the rows: a path, hub id, ``Loaded`` or Arrow table with ``id`` and ``messages`` (with
+            ``id`` only: the run's rows with those ids); None: every row of the run's conversations.
+        progress: show progress bars.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:1"``, for scorers left on ``auto``.
+
+    Returns:
+        A :class:`ProxyResult`: the proxy's key, its held-out agreement with the teacher and its costs.
+
+    Raises:
+        UserError: a bad config; a run without conversations (and no ``data``); a teacher without the
+            column, or a teacher column that is not numeric, is constant or has fewer than 10 values in
+            the sample; a sample larger than the pool; or a model that cannot fit the teacher's values.
     """
     from curate.proxy.report import calibration_plot
 

@@ -34,7 +34,19 @@ LOG_SCALE = {"assistant_chars", "chars", "user_chars", "tokens", "assistant_toke
 
 
 def report(run_dir: str | os.PathLike, sample: int = SAMPLE) -> Path:
-    """Build ``RUN/report/report.html`` and its PNGs; returns the HTML path."""
+    """Build ``RUN/report/report.html`` and its PNGs from whatever the run directory holds.
+
+    Args:
+        run_dir: the run directory.
+        sample: the plots use a seeded random sample of at most this many rows (the report says so).
+
+    Returns:
+        The path of ``report.html``.
+
+    Raises:
+        UserError: ``run_dir`` does not exist.
+        RunDirError: its conversations are damaged (``RunDir.conversation_shards``).
+    """
     run = RunDir(run_dir)
     if not run.root.is_dir():
         raise UserError(f"report: run directory {str(run.root)!r} does not exist")

@@ -73,7 +73,29 @@ class Diversity(_Strict):
 
 
 class SubsetSpec(_Strict):
-    """One named subset: filter -> order (rank or baseline) -> quotas, diversity, budget."""
+    """One named subset: filter -> order (rank or baseline) -> quotas, diversity, budget.
+
+    Attributes:
+        name: the subset's name; it names folders (letters, digits, ``.``, ``_``, ``-``; at most 100
+            characters).
+        baseline: ``random``, ``longest`` or ``full`` in place of ``rank``: a control to compare with
+            (``full``: every row that passes the filter).
+        filter: a condition on the columns, e.g. ``"reward > 0.5 and turns >= 2"`` (a safe subset of
+            Python, ``curate.selection.expr``).
+        rank: score columns and their weights, best first; a ``-`` prefix or a negative weight prefers
+            low values (a name or a list weighs 1 each).
+        normalize: how rank columns are put on one scale: ``rank`` (percentiles), ``zscore`` or ``none``.
+        budget: at most this many rows, or ``{rows, tokens}`` (a number means rows).
+        quotas: per-value caps on a column: ``max`` rows per value, or a ``mix`` of fractions of the budget.
+        diversity: skip a row whose cosine to a chosen row reaches this threshold (a number, or
+            ``{threshold, embedding, column}``).
+        seed: the random baseline's seed.
+        format: ``data.jsonl``'s format: ``sharegpt`` or ``messages``.
+
+    Raises:
+        pydantic.ValidationError: an unknown key, a bad value or a bad combination (``make_spec`` and
+            ``curate.select`` turn it into a UserError naming the key).
+    """
 
     name: str = "subset"
     baseline: Baseline | None = None

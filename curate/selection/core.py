@@ -28,8 +28,16 @@ Embeddings = tuple[Any, np.ndarray]
 
 @dataclass
 class Selection:
-    """``selected``: chosen rows in order with ``reason``, ``rank`` (1-based) and ``score``;
-    ``rejected``: ``id``, ``row``, ``source`` and the first rule that rejected the row."""
+    """One subset chosen from a table, with a reason for every row.
+
+    Attributes:
+        spec: the validated :class:`SubsetSpec`.
+        selected: the chosen rows in selection order (best first), with ``reason``, ``rank`` (1-based)
+            and ``score``.
+        rejected: ``id``, ``row``, ``source`` and ``reason`` (the first rule that rejected it) of every
+            other row.
+        rules: per filter part, the rows it ``removed`` and those it ``alone`` keeps out.
+    """
 
     spec: SubsetSpec
     selected: pd.DataFrame
@@ -38,6 +46,7 @@ class Selection:
 
     @property
     def name(self) -> str:
+        """The subset's name."""
         return self.spec.name
 
     @property
@@ -73,9 +82,26 @@ def select(
     progress: bool = True,
     **kwargs: Any,
 ) -> Selection:
-    """Select one subset. ``spec`` is a :class:`SubsetSpec`, a recipe dict, or given as keywords
-    (``select(df, filter="reward > 0.5", rank={"reward": 1}, budget=1000)``). ``embeddings`` is an
-    ``(ids, matrix)`` pair, needed only when ``diversity`` is set."""
+    """Select one subset: filter -> order (rank or baseline) -> quotas, diversity, budget.
+
+    Args:
+        data: the scored rows, pandas or pyarrow, with ``id`` (``RunDir.pool()``: conversations and
+            their scores).
+        spec: a :class:`SubsetSpec`, a recipe entry as a dict, or None to give it as keywords.
+        embeddings: ``(ids, matrix)`` (``curate.load_embeddings(run)``), needed only when ``diversity``
+            is set.
+        progress: show a progress bar.
+        **kwargs: SubsetSpec fields set on top of ``spec``
+            (``select(df, filter="reward > 0.5", rank={"reward": 1}, budget=1000)``).
+
+    Returns:
+        A :class:`Selection`: the chosen rows best first, every other row with the rule that rejected it.
+
+    Raises:
+        UserError: an unknown key or a bad value in the spec, ``data`` of another type or without
+            ``id``, a filter, rank or quota column the table lacks (or a rank column that is not
+            numeric), or ``diversity`` without embeddings.
+    """
     spec = make_spec(spec, **kwargs)
     df = data.to_pandas() if isinstance(data, pa.Table) else data
     if not isinstance(df, pd.DataFrame):

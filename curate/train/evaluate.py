@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from tqdm.auto import tqdm
 
 from curate.errors import UserError, format_validation_error
-from curate.rundir import RunDir, fingerprint, write_json, write_jsonl, write_text
+from curate.rundir import EvalFiles, RunDir, fingerprint, write_json, write_jsonl, write_text
 from curate.train.config import EvaluateConfig, Sampling
 from curate.train.judge import Judge, make_judge
 from curate.train.plots import plot_winrates
@@ -103,10 +103,10 @@ def evaluate_run(run_dir: str | Path, config: EvaluateConfig | None = None, *, j
     found = _variants(run, cfg)
     plist = load_prompts(prompts if prompts is not None else cfg.prompts, cfg.n_prompts)
     judge_obj = make_judge(judge if judge is not None else cfg.judge, device=cfg.device)
-    out = RunDir(run).eval_dir
-    out.mkdir(parents=True, exist_ok=True)
+    out = RunDir(run).eval_files
+    out.folder.mkdir(parents=True, exist_ok=True)
     heldout = _heldout(run, found, cfg)
-    write_json(out / "heldout.json", heldout)
+    write_json(out.heldout, heldout)
     rows = _answers(run, found, plist, cfg.sampling, cfg.device)
     answers = {(r["prompt_id"], r["variant"]): r for r in rows}
 
@@ -115,11 +115,11 @@ def evaluate_run(run_dir: str | Path, config: EvaluateConfig | None = None, *, j
     pairs = [(v, o) for o in opponents for v in names if v != "base" and v != o]
     winrates = [pairwise(judge_obj, plist, answers, v, o, cfg.tie_margin, cfg.seed)
                 for v, o in tqdm(pairs, desc="judging")]
-    write_json(out / "winrates.json", winrates)
+    write_json(out.winrates, winrates)
     if winrates:
-        plot_winrates(winrates, out / "winrates.png", f"Pairwise win rate ({judge_obj.name}, {len(plist)} prompts)")
+        plot_winrates(winrates, out.winrates_plot, f"Pairwise win rate ({judge_obj.name}, {len(plist)} prompts)")
     _write_report(out, winrates, heldout, judge_obj.name, len(plist), cfg.max_new_tokens)
-    return {"winrates": winrates, "heldout": heldout, "answers": len(rows), "dir": str(out)}
+    return {"winrates": winrates, "heldout": heldout, "answers": len(rows), "dir": str(out.folder)}
 
 
 def _config(config: EvaluateConfig | None, overrides: dict[str, Any]) -> EvaluateConfig:
@@ -153,7 +153,8 @@ def _heldout(run: Path, variants: list[Any], cfg: EvaluateConfig) -> dict:
     return {**info, "max_length": cfg.heldout_max_length, "losses": losses}
 
 
-def _write_report(out: Path, winrates: list[dict], heldout: dict, judge: str, n_prompts: int, max_new: int) -> None:
+def _write_report(out: EvalFiles, winrates: list[dict], heldout: dict, judge: str, n_prompts: int,
+                  max_new: int) -> None:
     import pandas as pd
 
     parts = ["# Evaluation", "",
@@ -172,4 +173,4 @@ def _write_report(out: Path, winrates: list[dict], heldout: dict, judge: str, n_
         parts.append(markdown_table(pd.DataFrame(heldout["losses"])))
     else:
         parts.append(f"Skipped: {heldout.get('skipped', 'no held-out rows')}.\n")
-    write_text(out / "results.md", "\n".join(parts))
+    write_text(out.results, "\n".join(parts))

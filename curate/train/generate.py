@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import UserError
-from curate.rundir import RunDir
+from curate.rundir import ModelFiles, RunDir
 from curate.scorers.model import resolve_device
 from curate.train.config import Sampling
 
@@ -95,8 +95,8 @@ class Answer:
         return self.tokens / self.seconds if self.seconds > 0 else 0.0
 
 
-def _read_metrics(model_dir: Path) -> dict:
-    path = model_dir / "metrics.json"
+def _read_metrics(files: ModelFiles) -> dict:
+    path = files.metrics
     if not path.exists():
         return {}
     try:
@@ -117,11 +117,12 @@ def list_variants(run_dir: str | Path, base_model: str | None = None) -> list[Va
     if not run.is_dir():
         raise UserError(f"run directory not found: {run}")
     found: list[tuple[str, Path, dict]] = []
-    models = RunDir(run).models_dir
-    if models.is_dir():
-        for d in sorted(p for p in models.iterdir() if p.is_dir()):
-            if (d / "adapter").is_dir() and d.name != BASE:
-                found.append((d.name, d / "adapter", _read_metrics(d)))
+    rd = RunDir(run)
+    if rd.models_dir.is_dir():
+        for d in sorted(p for p in rd.models_dir.iterdir() if p.is_dir()):
+            files = rd.model_files(d.name)
+            if files.adapter.is_dir() and d.name != BASE:
+                found.append((d.name, files.adapter, _read_metrics(files)))
     recorded = next((m["base_model"] for _, _, m in found if m.get("base_model")), None)
     base = base_model or recorded or DEFAULT_BASE_MODEL
     variants = [Variant(BASE, base)]

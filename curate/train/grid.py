@@ -13,7 +13,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from curate.errors import UserError
-from curate.rundir import write_json
+from curate.rundir import GridFiles, RunDir, write_json
 from curate.train.config import TrainConfig
 from curate.train.data import load_subset
 from curate.train.plots import plot_grid
@@ -43,7 +43,7 @@ def rank_grid(subset: str | Path, ranks: Sequence[int] = RANKS, learning_rates: 
     if base.val_fraction <= 0:
         raise UserError("the rank grid needs a validation split: val_fraction > 0 (default 0.2)")
     rows = load_subset(subset)
-    out = Path(out_dir) if out_dir else rows.path.parent.parent / "grid" / rows.name
+    out = GridFiles(out_dir) if out_dir else RunDir(rows.path.parent.parent).grid_files(rows.name)
     lrs = list(learning_rates) if learning_rates else [base.learning_rate]
     points = [(int(r), float(lr)) for lr in lrs for r in ranks]
     results, curves = [], {}
@@ -51,8 +51,9 @@ def rank_grid(subset: str | Path, ranks: Sequence[int] = RANKS, learning_rates: 
         label = f"r={r}" + (f", lr={lr:g}" if len(lrs) > 1 else "")
         name = f"r{r}" + (f"-lr{lr:g}" if len(lrs) > 1 else "")
         cfg = base.model_copy(update={"r": r, "learning_rate": lr})
-        m = train_variant(rows.path, out / name, config=cfg, variant=f"{rows.name}-{name}")
-        curves[label] = json.loads((out / name / "log_history.json").read_text())
+        point = out.point(name)
+        m = train_variant(rows.path, point.folder, config=cfg, variant=f"{rows.name}-{name}")
+        curves[label] = json.loads(point.log_history.read_text())
         evals = [h["eval_loss"] for h in curves[label] if "eval_loss" in h]
         results.append({"r": r, "alpha": m["lora"]["alpha"], "learning_rate": lr, "steps": m["steps"],
                         "final_eval_loss": m["eval_loss"], "min_eval_loss": min(evals) if evals else None,
@@ -62,8 +63,8 @@ def rank_grid(subset: str | Path, ranks: Sequence[int] = RANKS, learning_rates: 
     df["best"] = [i == best_i for i in range(len(df))]
     best = df.iloc[best_i].to_dict()
     title = f"LoRA rank grid on {rows.name} ({len(rows)} rows, 80/20 split)"
-    plot_grid(curves, out / "grid.png", title)
-    write_tables(df, out / "grid", title, f"Best by final eval loss: r={int(best['r'])}, lr={best['learning_rate']:g} "
-                                          f"(eval loss {best['final_eval_loss']:.4f}).")
-    write_json(out / "best.json", {k: (v.item() if hasattr(v, "item") else v) for k, v in best.items()})
+    plot_grid(curves, out.plot, title)
+    write_tables(df, out.table, title, f"Best by final eval loss: r={int(best['r'])}, lr={best['learning_rate']:g} "
+                                       f"(eval loss {best['final_eval_loss']:.4f}).")
+    write_json(out.best, {k: (v.item() if hasattr(v, "item") else v) for k, v in best.items()})
     return df

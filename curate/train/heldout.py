@@ -28,7 +28,9 @@ def _subset_rows(run: RunDir) -> tuple[set[str], set[str]]:
     import pyarrow.parquet as pq
 
     ids, prompts = set(), set()
-    for f in run.subsets_dir.glob("*/data.parquet"):
+    # every subset folder, retired ones too: variants trained on them may still be evaluated
+    files = (run.subset_files(d.name).data for d in run.subsets_dir.glob("*"))
+    for f in (f for f in files if f.exists()):
         t = pq.read_table(f, columns=["id", "messages"])
         ids.update(t.column("id").to_pylist())
         prompts.update(_prompt_key(m) for m in t.column("messages").to_pylist())
@@ -44,7 +46,7 @@ def heldout_split(run_dir: str | Path, n: int = 64, seed: int = 0) -> tuple[list
         return [], [], {"skipped": f"no {src.relative_to(run.root)} to draw a held-out split from"}
     table = run.conversations_table(["id", "messages"])
     train_ids, train_prompts = _subset_rows(run)
-    frozen = run.eval_dir / "heldout_ids.json"
+    frozen = run.eval_files.heldout_ids
     by_id = {}
     for rid, msgs in zip(table.column("id").to_pylist(), table.column("messages").to_pylist(), strict=True):
         msgs = [{"role": m["role"], "content": m["content"]} for m in msgs]

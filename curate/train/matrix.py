@@ -56,7 +56,7 @@ def train_run(run_dir: str | Path, model: str = "smollm2", max_steps: int = 60, 
     for name in tqdm(names, desc="experiment matrix"):
         train_variant(run.subsets_dir / name, config=cfg, force=force)
     df = results_table(run.root)
-    write_tables(df, run.models_dir / "results", "Experiment matrix: one LoRA variant per subset",
+    write_tables(df, run.results_table, "Experiment matrix: one LoRA variant per subset",
                  f"Same base model ({model}), {max_steps} steps, seed {cfg.seed}; losses are on assistant tokens. "
                  "At a few dozen steps on a 135M model these are smoke-scale numbers, not a quality verdict.")
     return df

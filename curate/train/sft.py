@@ -13,7 +13,7 @@ from typing import Any
 
 from curate.errors import UserError
 from curate.models import resolve_model
-from curate.rundir import RunDir, fingerprint, write_json
+from curate.rundir import ModelFiles, RunDir, fingerprint, write_json
 from curate.scorers.model import resolve_device
 from curate.train.backends import (
     Backend,
@@ -128,17 +128,16 @@ def _datasets(tok: Any, rows: Any, cfg: TrainConfig) -> tuple[Any, Any, int]:
     return train_ds, val_ds, dropped + val_dropped
 
 
-def _save(model: Any, tok: Any, out: Path, cfg: TrainConfig, backend: Any) -> None:
-    """``out/adapter`` (written aside and renamed, so never half-written) and, with ``merge``,
-    ``out/merged``."""
-    tmp = out / ".adapter.tmp"
+def _save(model: Any, tok: Any, files: ModelFiles, cfg: TrainConfig, backend: Any) -> None:
+    """The adapter (written aside and renamed, so never half-written) and, with ``merge``, the merged model."""
+    tmp = files.folder / ".adapter.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
-    shutil.rmtree(out / "adapter", ignore_errors=True)
-    tmp.rename(out / "adapter")
+    shutil.rmtree(files.adapter, ignore_errors=True)
+    tmp.rename(files.adapter)
     if cfg.merge:
-        save_merged(backend, model, tok, out / "merged")
+        save_merged(backend, model, tok, files.merged)
 
 
 def train_variant(subset: str | Path, out_dir: str | Path | None = None, config: TrainConfig | None = None,
@@ -154,13 +153,14 @@ def train_variant(subset: str | Path, out_dir: str | Path | None = None, config:
         raise UserError(f"bad training settings: {e}") from e
     rows = load_subset(subset)
     name = variant or rows.name
-    out = Path(out_dir) if out_dir else RunDir(rows.path.parent.parent).model_dir(name)
+    files = ModelFiles(out_dir) if out_dir else RunDir(rows.path.parent.parent).model_files(name)
+    out = files.folder
     model_path = resolve_model(cfg.model)
     fp = fingerprint(cfg.model_dump(), model_path, rows.ids)
     stamp = out / ".fingerprint"
-    if not force and stamp.exists() and stamp.read_text().strip() == fp and (out / "metrics.json").exists():
+    if not force and stamp.exists() and stamp.read_text().strip() == fp and files.metrics.exists():
         log.info("variant %s is up to date; skipping (force=True retrains)", name)
-        return json.loads((out / "metrics.json").read_text())
+        return json.loads(files.metrics.read_text())
 
     backend = choose_backend(cfg.backend)
     if cfg.load_in_4bit and backend.name != "unsloth":
@@ -175,7 +175,7 @@ def train_variant(subset: str | Path, out_dir: str | Path | None = None, config:
     work = out / ".trainer"
     res = fit(model, tok, train_ds, val_ds, cfg, backend, work)
     shutil.rmtree(work, ignore_errors=True)
-    _save(model, tok, out, cfg, backend)
+    _save(model, tok, files, cfg, backend)
     metrics = {
         "variant": name, "subset": rows.name, "rows": len(rows), "base_model": cfg.model,
         "backend": backend.name, "backend_reason": backend.reason,
@@ -188,8 +188,8 @@ def train_variant(subset: str | Path, out_dir: str | Path | None = None, config:
         "tokens_per_second": round(res.tokens / res.seconds, 1) if res.seconds > 0 else None,
         "seed": cfg.seed,
     }
-    write_json(out / "log_history.json", res.log_history)
-    plot_loss(res.log_history, out / "loss.png", f"{name}: LoRA r={cfg.r}, {cfg.max_steps} steps")
-    write_json(out / "metrics.json", metrics)
+    write_json(files.log_history, res.log_history)
+    plot_loss(res.log_history, files.loss_plot, f"{name}: LoRA r={cfg.r}, {cfg.max_steps} steps")
+    write_json(files.metrics, metrics)
     stamp.write_text(fp)
     return metrics
