@@ -12,7 +12,7 @@ import numpy as np
 
 import curate
 from curate.schema import REPAIRS
-from curate.scorers.heuristic_columns import score_columns
+from curate.scorers.heuristic_columns import heuristic_values
 from curate.validity import CHECKS as VALIDITY_CHECKS
 
 DEMO_VALIDITY = ("role_order", "template_leak", "ends_with_assistant")  # recipes/demo.yaml
@@ -20,7 +20,7 @@ DEMO_VALIDITY = ("role_order", "template_leak", "ends_with_assistant")  # recipe
 
 def measure(limit: int | None, repairs: tuple[str, ...]) -> dict:
     data = curate.load("sharegpt-sample", limit=limit, repairs=repairs)
-    cols = score_columns(data.table["messages"])
+    cols = heuristic_values(data.table["messages"])
     failing = {c.name: np.asarray(cols[c.column]) == c.fails for c in VALIDITY_CHECKS if c.name in DEMO_VALIDITY}
     passing = int((~np.logical_or.reduce(list(failing.values()))).sum())
     return {"repairs": list(repairs), "read": data.read, "quarantined": len(data.quarantine), "kept": len(data),

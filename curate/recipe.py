@@ -222,7 +222,7 @@ class Recipe(_Strict):
         Returns:
             One ``subsets.N.filter: 'x'`` line per unknown column; [] when every column is known.
         """
-        from curate.selection.expr import parse as parse_filter
+        from curate.selection.expr import parse_filter
         from curate.selection.rank import split_column
 
         scores = self.score_columns()

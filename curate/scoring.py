@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from curate._deprecated import renamed
 from curate.errors import UserError
+from curate.inputs import conversation_table
 from curate.rundir import RunDir
 from curate.schema import Message, conversation_id
 from curate.scorers import build
@@ -35,24 +36,13 @@ class Conversations:
     """Unique conversations of the input in first-seen order; messages materialized on demand."""
 
     def __init__(self, data: Any):
-        data = getattr(data, "table", data)  # curate.loaders.Loaded
-        if isinstance(data, pd.DataFrame):
-            if not {"id", "messages"} <= set(data.columns):
-                raise UserError(f"data needs columns 'id' and 'messages'; got {list(data.columns)[:8]}")
-            data = pa.Table.from_pandas(data[["id", "messages"]], preserve_index=False)
-        if isinstance(data, pa.Table):
-            missing = {"id", "messages"} - set(data.column_names)
-            if missing:
-                raise UserError(f"data needs columns 'id' and 'messages'; missing {sorted(missing)}")
-            all_ids = data["id"].to_pylist()
-            self._table: pa.Table | None = data
-            self._list: list[list[Message]] | None = None
-        elif isinstance(data, Sequence) and not isinstance(data, str):
-            self._list = [list(m) for m in data]
-            self._table = None
+        if isinstance(data, Sequence) and not isinstance(data, str):  # message lists: scoring's own input
+            self._list: list[list[Message]] | None = [list(m) for m in data]
+            self._table: pa.Table | None = None
             all_ids = [conversation_id(m) for m in self._list]
         else:
-            raise UserError(f"cannot score {type(data).__name__}: pass a pyarrow Table, a Loaded or message lists")
+            self._list, self._table = None, conversation_table(data)
+            all_ids = self._table["id"].to_pylist()
         first: dict[str, int] = {}
         for pos, i in enumerate(all_ids):
             first.setdefault(i, pos)
@@ -199,7 +189,8 @@ def score(
 
     Args:
         data: the conversations: a ``Loaded``, a pyarrow Table or pandas DataFrame with ``id`` and
-            ``messages``, or a list of message lists.
+            ``messages``, a run directory (its conversations), an input path ``curate.load`` reads, or a
+            list of message lists.
         scorers: scorer names (``curate.scorers.available()``), settings dicts with a ``name``, or Scorer
             instances; a single one stands for a list of one.
         run_dir: a run directory whose score store is read and extended (None: in memory only).

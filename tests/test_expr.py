@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from curate.errors import UserError
-from curate.selection.expr import parse
+from curate.selection.expr import parse_filter
 
 
 @pytest.fixture
@@ -39,20 +39,20 @@ def df() -> pd.DataFrame:
     ("source != 'x'", [False, True, False, False]),
 ])
 def test_expressions(df, text, expected):
-    assert parse(text).mask(df).tolist() == expected
+    assert parse_filter(text).mask(df).tolist() == expected
 
 
 def test_null_never_passes_a_comparison_even_negated(df):
     # reward is null in row c: neither 'reward > 0.5' nor 'not (reward > 0.5)' lets it through
-    assert not parse("reward > 0.5").mask(df)[2]
-    assert not parse("not (reward > 0.5)").mask(df)[2]
-    assert not parse("source != 'z'").mask(df)[3]
+    assert not parse_filter("reward > 0.5").mask(df)[2]
+    assert not parse_filter("not (reward > 0.5)").mask(df)[2]
+    assert not parse_filter("source != 'z'").mask(df)[3]
 
 
 def test_first_failure_names_the_conjunct(df):
-    fails = parse("reward > 0.5 and turns <= 8").first_failure(df)
+    fails = parse_filter("reward > 0.5 and turns <= 8").first_failure(df)
     assert fails.tolist() == [None, "reward > 0.5", "reward > 0.5", None]
-    assert parse("turns < 5 and reward > 0.5").first_failure(df).tolist() == [
+    assert parse_filter("turns < 5 and reward > 0.5").first_failure(df).tolist() == [
         None, "turns < 5", "reward > 0.5", "turns < 5"]
 
 
@@ -72,12 +72,12 @@ def test_first_failure_names_the_conjunct(df):
 ])
 def test_unsafe_or_malformed_is_refused(text, message):
     with pytest.raises(UserError, match=message):
-        parse(text)
+        parse_filter(text)
 
 
 def test_unknown_column_lists_available(df):
     with pytest.raises(UserError, match=r"unknown column 'rewrd'; available: id, reward, turns"):
-        parse("rewrd > 0.5").mask(df)
+        parse_filter("rewrd > 0.5").mask(df)
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -89,10 +89,10 @@ def test_unknown_column_lists_available(df):
 ])
 def test_type_errors_are_user_errors(df, text, message):
     with pytest.raises(UserError, match=message):
-        parse(text).mask(df)
+        parse_filter(text).mask(df)
 
 
 def test_numeric_column_as_condition_and_division_by_zero(df):
-    assert parse("turns").mask(df).tolist() == [True, True, True, True]
+    assert parse_filter("turns").mask(df).tolist() == [True, True, True, True]
     # chars is 0 in row c: 0/0 is unknown, so the row fails rather than erroring
-    assert parse("assistant_chars / chars >= 0").mask(df).tolist() == [True, True, False, True]
+    assert parse_filter("assistant_chars / chars >= 0").mask(df).tolist() == [True, True, False, True]

@@ -13,7 +13,7 @@ from curate.errors import UserError
 from curate.pipeline import run
 from curate.recipe import parse
 from curate.rundir import RunDir
-from curate.selection.expr import parse as parse_filter
+from curate.selection.expr import parse_filter
 
 
 def _subset_recipe(tmp_path, **subset) -> dict:

@@ -14,8 +14,12 @@ ONE_HOME = {  # name -> the one module that defines it (others import it)
     "atomic_path": "curate/files.py",
     "write_json": "curate/files.py",
     "write_parquet": "curate/files.py",
+    "conversation_table": "curate/inputs.py",  # "the data" as a table: score, dedup and distill
+    "embedding_rows": "curate/inputs.py",  # (ids, matrix) lined up with rows: dedup and diversity
+    "parse": "curate/recipe.py",  # a recipe; a filter expression is parse_filter
+    "score_columns": "curate/recipe.py",  # a run's columns; the heuristics' values are heuristic_values
 }
-GONE = ("load_audit", "ExecutorName")
+GONE = ("load_audit", "ExecutorName", "as_table", "_align")
 
 
 def _defined() -> dict[str, list[str]]:
@@ -52,3 +56,10 @@ def test_curate_calls_load_with_limit_not_n():
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) in ("load", "iter_load"):
                 assert "n" not in {k.arg for k in node.keywords}, f"{path.relative_to(ROOT)}:{node.lineno} uses n="
+
+
+def test_the_step_context_calls_its_run_directory_rundir():
+    """``Step.run()`` and ``curate.run()`` are verbs; the context's run directory is ``ctx.rundir``."""
+    from curate.pipeline.context import Context
+
+    assert "rundir" in Context.__dataclass_fields__ and "run" not in Context.__dataclass_fields__

@@ -20,10 +20,10 @@ from curate.rundir import RunDir
 
 def _uses_junk(spec: Any) -> bool:
     from curate.detector import COLUMN
-    from curate.selection.expr import parse
+    from curate.selection.expr import parse_filter
     from curate.selection.rank import split_column
 
-    used = set(parse(spec.filter).columns) if spec.filter else set()
+    used = set(parse_filter(spec.filter).columns) if spec.filter else set()
     used |= {split_column(k)[0] for k in spec.rank or {}}
     return COLUMN in used and spec.diversity is None
 

@@ -37,11 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _read(path: str, n: int | None):
-    from curate.duplicates.api import as_table
-
     run = RunDir(path)
     if run.conversations_path.exists():
-        table = as_table(path)
+        table = run.conversations_table()
         return table.slice(0, n) if n else table, run
     import curate
 

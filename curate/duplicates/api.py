@@ -16,43 +16,8 @@ from curate.duplicates.config import METHOD_ORDER, DedupConfig, NearConfig, Sema
 from curate.duplicates.result import DedupResult, Pairs
 from curate.duplicates.shingles import text_lengths
 from curate.errors import UserError
+from curate.inputs import Embeddings, conversation_table, embedding_rows
 from curate.rundir import RunDir
-
-Embeddings = tuple[Any, np.ndarray]
-
-
-def as_table(data: Any, what: str = "data", messages: bool = True) -> pa.Table:
-    """A conversation table from a Table, a ``curate.load`` result, a run directory or an input path.
-
-    ``messages=False`` accepts a table of ids (and rows, scores) only, for callers that bring
-    precomputed signatures and lengths instead of text (``curate.run`` at The Tome's size).
-
-    Returns:
-        The table: a run directory's conversations, or the path read with ``curate.load``.
-
-    Raises:
-        UserError: ``data`` of another type, or a table without ``id`` (and ``messages``).
-    """
-    if isinstance(data, pa.Table):
-        table = data
-    elif hasattr(data, "table"):
-        table = data.table
-    elif isinstance(data, pd.DataFrame):
-        table = pa.Table.from_pandas(data, preserve_index=False)
-    elif isinstance(data, str | Path):
-        run = RunDir(data)
-        if run.conversations_path.exists():
-            table = run.conversations_table()
-        else:
-            import curate
-
-            table = curate.load(data).table
-    else:
-        raise UserError(f"{what}: expected a pyarrow Table, curate.load(...) result or path, got {type(data).__name__}")
-    missing = ({"id", "messages"} if messages else {"id"}) - set(table.column_names)
-    if missing:
-        raise UserError(f"{what}: table lacks column(s) {sorted(missing)}; load it with curate.load(...)")
-    return table
 
 
 def keep_rank(table: pa.Table, keep: str, scores: pd.DataFrame | None = None,
@@ -154,21 +119,13 @@ def _split_embeddings(emb: Any, what: str) -> Embeddings:
     raise UserError(f"{what}: expected (ids, matrix), e.g. curate.load_embeddings(run)")
 
 
-def _align(emb: Embeddings, ids: np.ndarray, what: str) -> np.ndarray:
-    emb_ids, matrix = emb
-    if len(emb_ids) != len(matrix):
-        raise UserError(f"{what}: {len(emb_ids)} ids but {len(matrix)} vectors")
-    index = pd.Index(np.asarray(emb_ids, dtype=object))
-    if not index.is_unique:  # exact copies share an id (and a vector): the first one serves all
-        keep = ~index.duplicated()
-        index, positions = index[keep], np.nonzero(keep)[0]
-        pos = index.get_indexer(ids)
-        pos = np.where(pos >= 0, positions[np.maximum(pos, 0)], -1)
-    else:
-        pos = index.get_indexer(ids)
+def _aligned(emb: Embeddings, ids: np.ndarray, what: str) -> np.ndarray:
+    """The matrix rows of ``ids`` in order; every row needs a vector."""
+    pos = embedding_rows(emb, ids, what)
     if (pos < 0).any():
         raise UserError(f"{what}: {int((pos < 0).sum())} of {len(ids)} rows have no embedding; score them first "
                         "(scorer 'embedding') or pass embeddings=(ids, matrix) covering every row")
+    matrix = emb[1]
     return matrix if np.array_equal(pos, np.arange(len(matrix))) else matrix[pos]
 
 
@@ -234,7 +191,7 @@ def dedup(
     if signatures is not None or lengths is not None:
         old = "signatures" if signatures is not None else "lengths"
         moved("curate.dedup", old, "curate.duplicates.dedup_signatures(rows, signatures, lengths)")
-    table = as_table(data, messages=False)
+    table = conversation_table(data, messages=False)
     if "semantic" in cfg.methods and embeddings is None:
         embeddings = _stored(data, cfg.semantic)
     return _dedup(table, cfg, scores, embeddings, against, against_embeddings, signatures, lengths,
@@ -285,7 +242,7 @@ def dedup_signatures(
         UserError: as :func:`dedup`, and signatures whose shape is not ``(rows, near.num_perm)``.
     """
     cfg = _settings(config, near, semantic, methods, keep)
-    return _dedup(as_table(rows, "rows", messages=False), cfg, scores, embeddings, against, against_embeddings,
+    return _dedup(conversation_table(rows, "rows", messages=False), cfg, scores, embeddings, against, against_embeddings,
                   signatures, lengths, None, progress)
 
 
@@ -352,7 +309,7 @@ def _against(against: Any, against_embeddings: Embeddings | None, methods: list[
             raise UserError("near dedup against another dataset needs its table, not (ids, matrix)")
         emb = _split_embeddings(against, "against")
         return None, emb, np.asarray(emb[0], dtype=object)
-    table = as_table(against, "against")
+    table = conversation_table(against, "against")
     return table, against_embeddings, np.asarray(table["id"].to_pylist(), dtype=object)
 
 
@@ -426,7 +383,7 @@ def _near(table, sub, cfg: NearConfig, against_table, signatures_path, progress,
 
 
 def _semantic(emb, ids, sub, cfg: SemanticConfig, against_emb, progress) -> Pairs:
-    x_all = _align(emb, ids, "embeddings")
+    x_all = _aligned(emb, ids, "embeddings")
     x = x_all if len(sub) == len(ids) else x_all[sub]
     y = None
     if against_emb is not None:

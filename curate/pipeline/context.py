@@ -34,11 +34,12 @@ class StepCounts:
 
 @dataclass
 class Context:
-    """The state one run builds up, step by step. ``table`` holds the compact per-row columns (id, row,
-    source; never the text, which stays in ``shards``); ``alive`` marks the rows no step removed yet."""
+    """The state one run builds up, step by step, in the run directory ``rundir``. ``table`` holds the
+    compact per-row columns (id, row, source; never the text, which stays in ``shards``); ``alive`` marks
+    the rows no step removed yet."""
 
     recipe: Recipe
-    run: RunDir
+    rundir: RunDir
     executor: Any
     progress: bool = True
     fingerprint: str = ""  # of the step now running: its inputs and settings
@@ -78,7 +79,7 @@ class Context:
     def embeddings(self, name: str = "embedding", column: str = "embedding") -> Any:
         """``(ids, matrix)`` of a scorer's vectors from the score store, read once per run."""
         if (name, column) not in self._embeddings:
-            self._embeddings[name, column] = self.run.embeddings(name, column)
+            self._embeddings[name, column] = self.rundir.embeddings(name, column)
         return self._embeddings[name, column]
 
 

@@ -31,13 +31,13 @@ def _write_shards(ctx: Context, first: int, start: int, limit: int | None) -> It
     repairs = tuple(spec.repairs)
     path = jsonl_file(spec.source)
     if path is not None:
-        yield from write_shards(path, path.stem, spec.chunk_rows, ctx.run.shard, first, start, limit, fmt, workers,
+        yield from write_shards(path, path.stem, spec.chunk_rows, ctx.rundir.shard, first, start, limit, fmt, workers,
                                 repairs)
         return
     chunks = iter_load(spec.source, chunk_rows=spec.chunk_rows, limit=limit, fmt=fmt, split=spec.split, start=start,
                        workers=workers, repairs=repairs)
     for i, chunk in enumerate(chunks):
-        write_parquet(ctx.run.shard(first + i), chunk.table)
+        write_parquet(ctx.rundir.shard(first + i), chunk.table)
         yield Written(chunk.table.num_rows, chunk.read, chunk.quarantine, chunk.end_byte, repair_counts(chunk.table))
 
 
@@ -91,41 +91,41 @@ class Ingest(Step):
         return [spec, stat]
 
     def outputs(self, ctx: Context) -> list[Path]:
-        return [ctx.run.conversations_path]
+        return [ctx.rundir.conversations_path]
 
     def run(self, ctx: Context) -> StepCounts:
-        run, spec, fp = ctx.run, ctx.recipe.input, ctx.fingerprint
-        run.drop_conversations_index()
+        rd, spec, fp = ctx.rundir, ctx.recipe.input, ctx.fingerprint
+        rd.drop_conversations_index()
         n_shards = 0
-        while _shard_done(run, n_shards, fp):
+        while _shard_done(rd, n_shards, fp):
             n_shards += 1
         read = n_shards * spec.chunk_rows
         limit = None if spec.limit is None else spec.limit - read
         with _bar(spec.source, ctx.progress) as bar:
             for shard in _write_shards(ctx, n_shards, read, limit) if limit is None or limit > 0 else ():
-                write_jsonl(run.quarantine_shard(n_shards), shard.quarantine)
-                run.mark_done(run.shard_step(n_shards), fp, read=shard.read, rows=shard.rows,
-                              repaired=shard.repaired, digest=shard_digest(run.shard(n_shards)))
+                write_jsonl(rd.quarantine_shard(n_shards), shard.quarantine)
+                rd.mark_done(rd.shard_step(n_shards), fp, read=shard.read, rows=shard.rows,
+                              repaired=shard.repaired, digest=shard_digest(rd.shard(n_shards)))
                 n_shards += 1
                 bar.update(shard.read if bar.total is None else shard.end_byte - bar.n)
-        per = [run.done(run.shard_step(k), fp) for k in range(n_shards)]
+        per = [rd.done(rd.shard_step(k), fp) for k in range(n_shards)]
         quarantine = [json.loads(line) for k in range(n_shards)
-                      for line in run.quarantine_shard(k).read_text(encoding="utf-8").splitlines()]
-        write_jsonl(run.quarantine, quarantine)
+                      for line in rd.quarantine_shard(k).read_text(encoding="utf-8").splitlines()]
+        write_jsonl(rd.quarantine, quarantine)
         read, rows = sum(p["read"] for p in per), sum(p["rows"] for p in per)
         if not rows:
-            raise _nothing_readable(spec.source, read, quarantine, run.quarantine)
+            raise _nothing_readable(spec.source, read, quarantine, rd.quarantine)
         if not n_shards:  # nothing was read: one empty shard, so the run still has (no) conversations
-            write_parquet(run.shard(0), to_table([]))
-        run.write_conversations_index([run.shard(k) for k in range(max(n_shards, 1))])
+            write_parquet(rd.shard(0), to_table([]))
+        rd.write_conversations_index([rd.shard(k) for k in range(max(n_shards, 1))])
         self.restore(ctx, {"shards": n_shards})
         return StepCounts(read, rows, {QUARANTINED: len(quarantine)},
                           info={"shards": n_shards, "repaired": _summed([p.get("repaired", {}) for p in per])})
 
     def restore(self, ctx: Context, info: dict[str, Any]) -> None:
-        ctx.shards = [ctx.run.shard(k) for k in range(info["shards"])]
-        columns = [c for c in ctx.run.conversation_columns() if c != "messages"]
-        ctx.table = ctx.run.conversations_table(columns)
+        ctx.shards = [ctx.rundir.shard(k) for k in range(info["shards"])]
+        columns = [c for c in ctx.rundir.conversation_columns() if c != "messages"]
+        ctx.table = ctx.rundir.conversations_table(columns)
         ctx.alive = np.ones(ctx.table.num_rows, bool)
 
 

@@ -117,7 +117,7 @@ def _one(step: Step, ctx: Context, upstream: str) -> tuple[StepCounts, str]:
     """The resume rule: a step whose marker matches its fingerprint (and whose outputs exist) is restored,
     not run. Returns its counts and fingerprint, which the next step's fingerprint includes."""
     ctx.fingerprint = fingerprint(upstream, step.name, step.settings(ctx))
-    marker = ctx.run.done(step.name, ctx.fingerprint)
+    marker = ctx.rundir.done(step.name, ctx.fingerprint)
     if marker is not None and all(p.exists() for p in step.outputs(ctx)):
         try:
             step.restore(ctx, marker["info"])
@@ -125,7 +125,7 @@ def _one(step: Step, ctx: Context, upstream: str) -> tuple[StepCounts, str]:
         except RunDirError as e:  # a damaged output (a deleted shard): make it again
             log.warning("%s: %s; running the step again", step.name, e)
     counts = step.run(ctx)
-    ctx.run.mark_done(step.name, ctx.fingerprint, rows_in=counts.rows_in, rows_out=counts.rows_out,
+    ctx.rundir.mark_done(step.name, ctx.fingerprint, rows_in=counts.rows_in, rows_out=counts.rows_out,
                       removed=counts.removed, info=counts.info)
     return counts, ctx.fingerprint
 
@@ -151,9 +151,9 @@ def _check_input(rd: RunDir, recipe: Recipe, force: bool) -> None:
 def _check_columns(ctx: Context) -> None:
     """After ingest, before any scoring: every filter, rank and quota column must come from a scorer,
     a proxy or the input, so a typo costs the ingest (kept for the re-run), not an hour of scoring."""
-    unknown = ctx.recipe.unknown_columns(ctx.run.conversation_columns())
+    unknown = ctx.recipe.unknown_columns(ctx.rundir.conversation_columns())
     if unknown:
-        known = sorted(ctx.recipe.score_columns() | set(ctx.run.conversation_columns()))
+        known = sorted(ctx.recipe.score_columns() | set(ctx.rundir.conversation_columns()))
         raise UserError(f"unknown column in {'; '.join(unknown)}: no scorer, proxy or input column has that name "
                         f"(known: {', '.join(known)})")
 

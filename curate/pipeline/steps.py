@@ -26,7 +26,7 @@ class Score(Step):
         return self.specs
 
     def outputs(self, ctx: Context) -> list[Path]:
-        return [ctx.run.scores_dir]
+        return [ctx.rundir.scores_dir]
 
     def _shards(self, ctx: Context):
         from curate.executors import Shards
@@ -37,7 +37,7 @@ class Score(Step):
     def run(self, ctx: Context) -> StepCounts:
         from curate.executors import score_shards
 
-        frame = score_shards(ctx.executor, self._shards(ctx), self.specs, ctx.run.root, ctx.progress)
+        frame = score_shards(ctx.executor, self._shards(ctx), self.specs, ctx.rundir.root, ctx.progress)
         ctx.add_scores(frame, self.specs)
         n = int(ctx.alive.sum())
         return StepCounts(n, n)
@@ -45,7 +45,7 @@ class Score(Step):
     def restore(self, ctx: Context, info: dict[str, Any]) -> None:
         from curate.executors import stored_scores
 
-        ctx.add_scores(stored_scores(self._shards(ctx), self.specs, ctx.run.root), self.specs)
+        ctx.add_scores(stored_scores(self._shards(ctx), self.specs, ctx.rundir.root), self.specs)
 
 
 class Distill(Step):
@@ -58,15 +58,15 @@ class Distill(Step):
         return [p.model_dump() for p in ctx.recipe.proxies]
 
     def outputs(self, ctx: Context) -> list[Path]:
-        marker = ctx.run.done(self.name, ctx.fingerprint)
-        return [ctx.run.scores_dir / key for key in (marker or {}).get("info", {}).get("keys", [])]
+        marker = ctx.rundir.done(self.name, ctx.fingerprint)
+        return [ctx.rundir.scores_dir / key for key in (marker or {}).get("info", {}).get("keys", [])]
 
     def run(self, ctx: Context) -> StepCounts:
         from curate.proxy import distill
 
         kept = ctx.kept()  # the alive rows; their messages are read from the run's conversations
         pool = kept.select([c for c in ("id", "source") if c in kept.column_names])
-        results = [distill(ctx.run.root, cfg, data=pool, progress=ctx.progress) for cfg in ctx.recipe.proxies]
+        results = [distill(ctx.rundir.root, cfg, data=pool, progress=ctx.progress) for cfg in ctx.recipe.proxies]
         proxies = [{"key": r.key, "column": r.column, "teacher_key": r.teacher_key, "model": r.model,
                     "agreement": r.agreement} for r in results]
         info = {"keys": [r.key for r in results], "proxies": proxies}
@@ -75,7 +75,7 @@ class Distill(Step):
         return StepCounts(n, n, info=info)
 
     def restore(self, ctx: Context, info: dict[str, Any]) -> None:
-        frame = ctx.run.scores(info["keys"], vectors=False)
+        frame = ctx.rundir.scores(info["keys"], vectors=False)
         ctx.add_scores(frame.drop_duplicates("id"), [])
 
 
@@ -89,7 +89,7 @@ class Detect(Step):
         return ctx.recipe.detector.model_dump()
 
     def outputs(self, ctx: Context) -> list[Path]:
-        return ctx.run.detector_outputs
+        return ctx.rundir.detector_outputs
 
     def run(self, ctx: Context) -> StepCounts:
         from curate.detector import detect
@@ -105,14 +105,14 @@ class Detect(Step):
         found = detect(real, read, list(ctx.scorers), ctx.recipe.detector, ctx.progress)
         if "skipped" in found.report:
             ctx.warn(f"detector skipped: {found.report['skipped']}; junk_prob is null")
-        ctx.run.write_detector(found.scores, found.report, found.training.frame)
+        ctx.rundir.write_detector(found.scores, found.report, found.training.frame)
         self.restore(ctx, {})
         n = int(ctx.alive.sum())
         return StepCounts(n, n, info={k: found.report[k] for k in ("auroc", "flagged_share", "skipped")
                                       if k in found.report})
 
     def restore(self, ctx: Context, info: dict[str, Any]) -> None:
-        ctx.add_scores(ctx.run.junk_scores(), [])
+        ctx.add_scores(ctx.rundir.junk_scores(), [])
 
 
 def validity(table: pa.Table, scores: pd.DataFrame, checks: list[str]) -> pd.Series:
@@ -132,13 +132,13 @@ class Validity(Step):
         return list(ctx.recipe.validity)
 
     def outputs(self, ctx: Context) -> list[Path]:
-        return [ctx.run.validity_path]
+        return [ctx.rundir.validity_path]
 
     def run(self, ctx: Context) -> StepCounts:
         rows = ctx.kept()
         reasons = validity(rows, ctx.scores, list(ctx.recipe.validity))
         invalid = (reasons != "").to_numpy()
-        write_parquet(ctx.run.validity_path, pa.table({
+        write_parquet(ctx.rundir.validity_path, pa.table({
             "id": rows.column("id").filter(pa.array(invalid)), "row": rows.column("row").filter(pa.array(invalid)),
             "reason": pa.array(reasons[invalid].tolist(), pa.string())}))
         ctx.remove(invalid)
@@ -146,7 +146,7 @@ class Validity(Step):
         return StepCounts(rows.num_rows, rows.num_rows - int(invalid.sum()), removed)
 
     def restore(self, ctx: Context, info: dict[str, Any]) -> None:
-        gone = set(ctx.run.invalid()["row"].tolist())
+        gone = set(ctx.rundir.invalid()["row"].tolist())
         ctx.remove(np.isin(ctx.kept().column("row").to_numpy(), list(gone)))
 
 
@@ -160,7 +160,7 @@ class Dedup(Step):
         return ctx.recipe.dedup.model_dump()
 
     def outputs(self, ctx: Context) -> list[Path]:
-        return [ctx.run.dedup_dir]
+        return [ctx.rundir.dedup_dir]
 
     def run(self, ctx: Context) -> StepCounts:
         import pyarrow.parquet as pq
@@ -173,10 +173,10 @@ class Dedup(Step):
             text = pa.concat_tables([pq.read_table(p, columns=["messages"]) for p in ctx.shards]).column("messages")
             rows = rows.append_column("messages", text.take(pa.array(positions)))
         embeddings = ctx.embeddings(cfg.semantic.embedding, cfg.semantic.column) if "semantic" in cfg.methods else None
-        sig, lengths = shard_signatures(ctx.shards, positions, cfg, ctx.run.dedup_dir, ctx.progress)
+        sig, lengths = shard_signatures(ctx.shards, positions, cfg, ctx.rundir.dedup_dir, ctx.progress)
         result = dedup_signatures(rows, sig, lengths, scores=ctx.scores, embeddings=embeddings, config=cfg,
                                   progress=ctx.progress)
-        result.save(ctx.run.dedup_dir)
+        result.save(ctx.rundir.dedup_dir)
         ctx.remove(~result.keep_mask)
         removed = {f"duplicate:{m}": int(n) for m, n in result.counts.items() if n}
         return StepCounts(rows.num_rows, int(result.keep_mask.sum()), removed)
@@ -184,7 +184,7 @@ class Dedup(Step):
     def restore(self, ctx: Context, info: dict[str, Any]) -> None:
         from curate.duplicates import DedupResult
 
-        ctx.remove(~DedupResult.load(ctx.run.dedup_dir).keep_mask)
+        ctx.remove(~DedupResult.load(ctx.rundir.dedup_dir).keep_mask)
 
 
 class Subsets(Step):
@@ -197,7 +197,7 @@ class Subsets(Step):
         return [s.model_dump() for s in ctx.recipe.subsets]
 
     def outputs(self, ctx: Context) -> list[Path]:
-        return [ctx.run.subset_files(s.name).selection for s in ctx.recipe.subsets]
+        return [ctx.rundir.subset_files(s.name).selection for s in ctx.recipe.subsets]
 
     def run(self, ctx: Context) -> StepCounts:
         from curate.pipeline.ingest import messages_by_row
@@ -212,10 +212,10 @@ class Subsets(Step):
             selection = select(frame, spec, embeddings=embeddings, progress=ctx.progress)
             chosen = selection.selected
             chosen.insert(1, "messages", messages_by_row(ctx.shards, chosen["row"].to_numpy()).to_pylist())
-            write_subset(selection, ctx.run.subset_dir(spec.name), format=spec.format)
+            write_subset(selection, ctx.rundir.subset_dir(spec.name), format=spec.format)
             ctx.subsets[spec.name] = len(selection.selected)
             fill[spec.name] = selection.fill
-            if (short := shortfall(selection, str(ctx.run.root))) is not None:
+            if (short := shortfall(selection, str(ctx.rundir.root))) is not None:
                 ctx.warn(short)
         return StepCounts(len(frame), len(frame), info={"subsets": ctx.subsets, "fill": fill})
 
@@ -229,12 +229,12 @@ class Report(Step):
     name = "report"
 
     def outputs(self, ctx: Context) -> list[Path]:
-        return [ctx.run.report_path]
+        return [ctx.rundir.report_path]
 
     def run(self, ctx: Context) -> StepCounts:
         from curate.reporting import report
 
-        report(ctx.run.root)
+        report(ctx.rundir.root)
         n = int(ctx.alive.sum())
         return StepCounts(n, n)
 

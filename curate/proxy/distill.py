@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from curate.errors import UserError
+from curate.inputs import conversation_table
 from curate.proxy.config import ProxyConfig, parse_proxy
 from curate.proxy.costs import costs
 from curate.proxy.features import Features, load_features
@@ -46,15 +47,13 @@ class Pool:
 
     ``data`` None: every row of the run's conversations. A table with ``id`` but no ``messages`` (a
     pipeline's valid rows): those rows, messages read from the run by id.
-    Anything else with messages (a path, hub id, ``Loaded``, Arrow table): those rows as given.
+    Anything else with messages (what :func:`curate.inputs.conversation_table` reads): those rows as given.
     """
 
     def __init__(self, run_dir: Path, data: Any = None):
         self._run: RunDir | None = None  # read the messages from the run when ``data`` has none
-        if data is not None and not isinstance(data, pa.Table):
-            import curate
-
-            data = data.table if hasattr(data, "table") else curate.load(data).table
+        if data is not None:
+            data = conversation_table(data, messages=False)
         if data is None or "messages" not in data.column_names:
             self._run = RunDir(run_dir)
             if not self._run.conversations_path.exists():
@@ -337,8 +336,8 @@ def distill(run_dir: str | os.PathLike, config: ProxyConfig | dict[str, Any], da
             proxy.
         config: a ``ProxyConfig`` or its dict (a recipe's ``proxies:`` entry): the teacher and its
             column, the feature scorers, the sample and the model.
-        data: the rows: a path, hub id, ``Loaded`` or Arrow table with ``id`` and ``messages`` (with
-            ``id`` only: the run's rows with those ids); None: every row of the run's conversations.
+        data: the rows: a path, hub id, ``Loaded``, Arrow table or DataFrame with ``id`` and ``messages``
+            (with ``id`` only: the run's rows with those ids); None: every row of the run's conversations.
         progress: show progress bars.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:1"``, for scorers left on ``auto``.
 
@@ -346,9 +345,10 @@ def distill(run_dir: str | os.PathLike, config: ProxyConfig | dict[str, Any], da
         A :class:`ProxyResult`: the proxy's key, its held-out agreement with the teacher and its costs.
 
     Raises:
-        UserError: a bad config; a run without conversations (and no ``data``); a teacher without the
-            column, or a teacher column that is not numeric, is constant or has fewer than 10 values in
-            the sample; a sample larger than the pool; or a model that cannot fit the teacher's values.
+        UserError: a bad config; ``data`` of another type or without ``id``; a run without conversations
+            (and no ``data``); a teacher without the column, or a teacher column that is not numeric, is
+            constant or has fewer than 10 values in the sample; a sample larger than the pool; or a model
+            that cannot fit the teacher's values.
     """
     from curate.proxy.report import calibration_plot
 

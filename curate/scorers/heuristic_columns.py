@@ -104,7 +104,7 @@ def _truncated(last_role: np.ndarray, last_content: pa.Array) -> np.ndarray:
     return (last_role != 2) | (~ends_ok & long) | dots
 
 
-def score_columns(messages: pa.Array | pa.ChunkedArray) -> dict[str, list]:
+def heuristic_values(messages: pa.Array | pa.ChunkedArray) -> dict[str, list]:
     """Every heuristics column for a ``list<struct<role, content>>`` column, as Python lists."""
     arr = messages.combine_chunks() if isinstance(messages, pa.ChunkedArray) else messages
     n = len(arr)

@@ -100,8 +100,8 @@ class HeuristicsScorer:
 
     def score(self, conversations: list[list[Message]] | pa.Array | pa.ChunkedArray) -> dict[str, list[Any]]:
         from curate.loaders import MESSAGE_TYPE
-        from curate.scorers.heuristic_columns import score_columns
+        from curate.scorers.heuristic_columns import heuristic_values
 
         if not isinstance(conversations, (pa.Array, pa.ChunkedArray)):
             conversations = pa.array(conversations, MESSAGE_TYPE)
-        return score_columns(conversations)
+        return heuristic_values(conversations)

@@ -7,10 +7,10 @@
 from curate.selection.config import Budget, Diversity, Quotas, SubsetSpec, make_spec
 from curate.selection.core import Selection, select
 from curate.selection.explain import explain, format_explanation, shortfall
-from curate.selection.expr import parse
+from curate.selection.expr import parse_filter
 from curate.selection.output import push_to_hub, write_subset
 
 __all__ = [
     "Budget", "Diversity", "Quotas", "Selection", "SubsetSpec", "explain", "format_explanation", "make_spec",
-    "parse", "push_to_hub", "select", "shortfall", "write_subset",
+    "parse_filter", "push_to_hub", "select", "shortfall", "write_subset",
 ]

@@ -136,10 +136,10 @@ class SubsetSpec(_Strict):
     @classmethod
     def _filter(cls, v: str | None) -> str | None:
         if v is not None:
-            from curate.selection.expr import parse
+            from curate.selection.expr import parse_filter
 
             try:
-                parse(v)
+                parse_filter(v)
             except UserError as e:
                 raise ValueError(str(e)) from None
         return v

@@ -17,13 +17,12 @@ import pandas as pd
 import pyarrow as pa
 
 from curate.errors import UserError
+from curate.inputs import Embeddings, embedding_rows
 from curate.selection import baselines
 from curate.selection.config import SubsetSpec, make_spec
 from curate.selection.diversity import Limits, WalkResult, greedy, unit_rows
-from curate.selection.expr import first_failures, parse
+from curate.selection.expr import first_failures, parse_filter
 from curate.selection.rank import combined_score, describe
-
-Embeddings = tuple[Any, np.ndarray]
 
 
 @dataclass
@@ -112,13 +111,13 @@ def select(
     reasons = _Reasons(len(df))
     rules: dict[str, dict[str, int]] = {}
     if spec.filter:
-        passes = parse(spec.filter).conjunct_passes(df)
+        passes = parse_filter(spec.filter).conjunct_passes(df)
         rules = _rule_impact(passes)
         fails = first_failures(passes, df.index)
         hit = fails.notna().to_numpy()
         reasons.set_each(hit, fails[hit], "filter: {}")
     ranked = _order(df, spec, reasons)
-    vectors = _align(df["id"], embeddings, spec) if spec.diversity else None
+    vectors = _unit_vectors(df["id"], embeddings, spec) if spec.diversity else None
     order = ranked.positions if vectors is None else _vectors_first(ranked.positions, vectors)
     need_tokens = spec.budget is not None and spec.budget.tokens is not None
     groups, limits, group_label = _limits(df, spec)
@@ -285,21 +284,15 @@ def _largest_remainder(mix: dict[str, float], total: int) -> dict[str, int]:
     return out
 
 
-def _align(ids: pd.Series, embeddings: Embeddings | None, spec: SubsetSpec) -> np.ndarray:
+def _unit_vectors(ids: pd.Series, embeddings: Embeddings | None, spec: SubsetSpec) -> np.ndarray:
     """Unit vectors aligned with the rows; NaN rows where a row has no embedding."""
     if embeddings is None:
         raise UserError(
             f"subset {spec.name!r}: 'diversity' needs embeddings; pass embeddings=(ids, matrix) "
             "(curate.load_embeddings(run)) or score with the 'embedding' scorer"
         )
-    emb_ids, matrix = embeddings
-    matrix = np.asarray(matrix)
-    if matrix.ndim != 2 or len(matrix) != len(emb_ids):
-        raise UserError(f"embeddings: expected {len(emb_ids)} rows of vectors, got shape {matrix.shape}")
-    index = pd.Index(pd.Series(list(emb_ids)).astype(str))
-    keep = ~index.duplicated()
-    index, matrix = index[keep], matrix[keep]
-    where = index.get_indexer(ids.astype(str))
+    where = embedding_rows(embeddings, ids)
+    matrix = np.asarray(embeddings[1])
     out = np.full((len(ids), matrix.shape[1]), np.nan, dtype=np.float32)
     ok = where >= 0
     out[ok] = unit_rows(matrix[where[ok]])

@@ -90,7 +90,7 @@ def first_failures(passes: list[tuple[str, np.ndarray]], index: pd.Index) -> pd.
     return out
 
 
-def parse(text: str) -> Expr:
+def parse_filter(text: str) -> Expr:
     """Parse and validate ``text``; raises :class:`UserError` naming the offending part."""
     if not isinstance(text, str) or not text.strip():
         raise UserError(f"filter must be a non-empty expression string, got {text!r}")
