@@ -100,6 +100,18 @@ def test_atypical_is_the_farthest_tail_of_any_continuous_score():
     assert np.array_equal(atypicality(frame, ["flag"]), np.zeros(200))  # a flag has no tail
 
 
+def test_atypical_measures_against_the_rows_called_clean():
+    """40 of 200 rows share one damaged value: among all rows it is common (a fifth of them sit there),
+    against the 160 the detector calls clean it is beyond every one of them."""
+    from curate.detector.atypical import atypicality
+
+    values = np.r_[np.random.default_rng(1).normal(size=160), np.full(40, 10.0)]
+    frame = pd.DataFrame({"b": values})
+    clean = np.arange(200) < 160
+    assert atypicality(frame, ["b"])[-1] < 0.5
+    assert atypicality(frame, ["b"], clean)[-1] == pytest.approx(-np.log10(1 / 160))
+
+
 def test_atypical_finds_damage_the_detector_was_never_shown(pool):
     """Taught only truncation, the detector's junk_prob is near chance on loops and mojibake; ``atypical``,
     which learns nothing, ranks both well above random (0.87 and 0.77 on these rows)."""

@@ -154,8 +154,10 @@ def detect(real: pd.DataFrame, read: ReadMessages, specs: list[Any], cfg: Detect
         return skipped(real, f"{real['id'].nunique()} valid rows; the detector needs at least {MIN_ROWS}")
     train = training_set(real, read, specs, cfg, progress)
     prob, oof = junk_prob(real, train, cfg)
-    scores = pd.DataFrame({"id": real["id"].to_numpy(), COLUMN: prob.reindex(real["id"]).to_numpy(),
-                           ATYPICAL: atypicality(real, train.columns)})
+    junk = prob.reindex(real["id"]).to_numpy()
+    clean = junk < 0.5  # the reference of "usual": the rows the detector calls clean (all, if too few)
+    scores = pd.DataFrame({"id": real["id"].to_numpy(), COLUMN: junk,
+                           ATYPICAL: atypicality(real, train.columns, clean if clean.sum() >= MIN_ROWS else None)})
     sampled = train.frame["label"] == 0
     report = {
         "settings": cfg.model_dump(), "variants": list(cfg.variants()), "features": train.columns,
