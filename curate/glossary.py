@@ -33,8 +33,9 @@ SCORES = {
     "ends_with_assistant": "the last message is from the assistant",
     "junk_prob": "the junk detector's probability that the row is damaged, learned from corruption planted "
                  "into this run's own rows (0.5: as likely junk as clean)",
-    "atypical": "how far out the row's most unusual score lies among this run's rows (-log10 of its tail "
-                "probability: 2 = only 1 row in 100 is as far out); damage nobody planted tends to land there",
+    "atypical": "how far out the row's most unusual score lies among the rows the junk detector calls clean "
+                "(-log10 of its tail probability: 2 = only 1 in 100 of them is as far out); damage nobody "
+                "planted tends to land there",
 }
 
 VALIDITY = {c.name: c.meaning for c in CHECKS}  # the words live in curate.validity's table

@@ -2,16 +2,17 @@
 
 The detector learns the damage it was shown; a kind of damage nobody planted looks clean to it unless it
 moves some score the planted kinds also move. What new damage does do is push some score into a tail
-the run's clean rows rarely reach (markup residue: its markup rate; a cut at a clean boundary: the answer's
-length against the question's). ``atypical`` scores that without labels: per continuous feature the
+the run's clean rows rarely reach (escaped newlines: the escape rate; switching language mid-answer:
+the share of non-ASCII characters). ``atypical`` scores that without labels: per continuous feature the
 detector learned from, the two-sided tail probability of the row's value among the run's rows the
 detector calls clean, and the row's smallest one, as ``-log10`` (2 = a value only 1 row in 100 is as far
 out). It is a rank term, not a filter: every dataset has clean rows with one extreme score, and a rank
 only orders what the budget takes.
 
 Measured (benchmarks/bench_generalization.py, RESULTS.md "generalization"): adding ``-atypical: 0.5`` to
-the ``quality`` rank lowered the share kept of variants the detector never saw (leave-one-variant-out)
-on every domain measured, and left the audit kinds' share unchanged.
+the ``quality`` rank took the share kept of variants the detector never saw (leave one variant out) from
+0.65 to 0.50 of random's, mean over eight domains, with the audit kinds' share unchanged; measuring
+against the rows called clean rather than all rows was checked on runs it was not picked on.
 """
 
 from __future__ import annotations
