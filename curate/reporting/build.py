@@ -18,6 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate import glossary
+from curate.detector.atypical import ATYPICAL
+from curate.detector.config import COLUMN as JUNK_PROB
 from curate.errors import UserError
 from curate.proxy.report import agreement_html
 from curate.reporting import html as H
@@ -27,7 +29,8 @@ from curate.schema import conversation_text
 from curate.store import scalar_columns
 
 SAMPLE = 50_000
-MODEL_SCORES = ("reward", "ifd", "ppl", "embed_sim", "edu_score", "score")
+# The detector's columns first (what the shipped quality subsets select by), then the model scores.
+MODEL_SCORES = (JUNK_PROB, ATYPICAL, "reward", "ifd", "ppl", "embed_sim", "edu_score", "score")
 LENGTHS = ("assistant_chars", "chars", "user_chars", "tokens", "assistant_tokens", "words", "turns", "user_turns",
            "assistant_turns")
 LOG_SCALE = {"assistant_chars", "chars", "user_chars", "tokens", "assistant_tokens", "ppl"}
@@ -169,7 +172,7 @@ def _messages(run: RunDir, ids: list[str]) -> dict[str, Any]:
 
 
 def _score_columns(df: pd.DataFrame) -> list[str]:
-    """The numeric score columns (not yes/no), model scores and lengths first."""
+    """The numeric score columns (not yes/no): the detector's and the model scores first, then lengths."""
     num = scalar_columns(df, "number", skip={"row", "rank"})
     first = [c for c in MODEL_SCORES if c in num] + [c for c in LENGTHS if c in num]
     return first + [c for c in num if c not in first]
