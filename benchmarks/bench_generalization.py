@@ -81,23 +81,27 @@ def _recipe(path: Path, models: str, exclude: list[str]) -> dict:
 
 
 def measure(folder: Path, subset: str, budget: int) -> dict:
-    """Fill, planted share vs the valid pool's, and clean rows kept vs an oracle that takes only clean rows."""
+    """Fill, planted share vs the valid pool's, and clean rows kept vs an oracle that takes only clean rows.
+    Planted damage counts as the audit counts it (``curate.auditing.metrics.survives``): a near-duplicate
+    copy only while its source is there too; after dedup kept one of the two, that one is a good row."""
     import pandas as pd
 
+    from curate.auditing.metrics import survives
     from curate.rundir import RunDir
 
     run = RunDir(folder / "run")
-    labels = pd.read_parquet(folder / "labels.parquet").drop_duplicates("id").set_index("id")
     pool = run.pool()
-    chosen = run.selections()[subset]["id"]
-    planted = labels["kind"].reindex(pool["id"]).fillna("").ne("")
-    clean_pool = int((~planted).sum())
-    mine = labels["kind"].reindex(chosen).fillna("").ne("")
+    labels = pd.read_parquet(folder / "labels.parquet").drop_duplicates("id")
+    labels = labels[labels["id"].isin(pool["id"])]
+    damaged = (labels["kind"] != "").to_numpy()
+    chosen = set(run.selections()[subset]["id"])
+    in_pool = int((damaged & survives(labels, set(pool["id"]))).sum())
+    kept = int((damaged & survives(labels, chosen)).sum())
+    share, pool_share = kept / max(len(chosen), 1), in_pool / len(pool)
     return {"rows": len(chosen), "budget": budget, "fill": round(len(chosen) / budget, 3),
-            "planted_share": round(float(mine.mean()) if len(chosen) else 0.0, 4),
-            "random_share": round(float(planted.mean()), 4),
-            "ratio": round(float(mine.mean()) / float(planted.mean()), 3) if planted.mean() else None,
-            "clean_kept_vs_oracle": round(int((~mine).sum()) / min(budget, clean_pool), 3)}
+            "planted_share": round(share, 4), "random_share": round(pool_share, 4),
+            "ratio": round(share / pool_share, 3) if pool_share else None,
+            "clean_kept_vs_oracle": round((len(chosen) - kept) / min(budget, len(pool) - in_pool), 3)}
 
 
 def lovo_measure(folder: Path, recipe: dict, subset: str) -> dict:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from curate.auditing.corruptions import FAMILIES, KINDS, LEAKS, corrupt
-from curate.auditing.metrics import auroc, precision_at_k, separation
+from curate.auditing.metrics import auroc, precision_at_k, separation, survives
 from curate.auditing.plant import plant
 from curate.scorers.consistency import consistency, language
 
@@ -79,6 +79,20 @@ def test_plant_rate_kinds_and_seed():
     assert all(a.conversations[i] == convs[i] for i in np.nonzero(clean.to_numpy())[0])
     sources = set(a.labels["source_id"][a.labels["kind"] == "near_dup"])
     assert sources <= set(a.labels["id"][clean])  # a copy's source stays in the pool, clean
+
+
+def test_a_near_duplicate_is_damage_only_beside_its_source():
+    """Once dedup keeps one of a copy and its source, the one kept is a good row: a subset holding it
+    alone keeps no damage; holding both keeps the duplication (the audit and the generalization
+    benchmark count it this way)."""
+    import pandas as pd
+
+    labels = pd.DataFrame({"id": ["src", "copy", "cut", "ok"], "kind": ["", "near_dup", "truncated", ""],
+                           "source_id": [None, "src", None, None]})
+    damaged = (labels["kind"] != "").to_numpy()
+    assert (damaged & survives(labels, {"copy", "ok"})).sum() == 0
+    assert (damaged & survives(labels, {"copy", "src", "cut"})).tolist() == [False, True, True, False]
+    assert survives(labels, {"ok"}).tolist() == [False, False, False, True]
 
 
 def test_plant_rejects_bad_settings():

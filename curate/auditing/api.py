@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from curate.auditing.corruptions import FAMILIES, KINDS, VARIANTS, family_of, resolve_kinds
-from curate.auditing.metrics import separation
+from curate.auditing.metrics import separation, survives
 from curate.auditing.plant import PlantedPool, check_plantable
 from curate.auditing.plant import plant as plant_pool
 from curate.errors import UserError
@@ -275,18 +275,10 @@ def _planted_report(frame: pd.DataFrame, run: Path, kinds: tuple[str, ...], seed
             "subsets": _survival(frame, run, kinds, seed)}
 
 
-def _survives(frame: pd.DataFrame, chosen: set[str]) -> np.ndarray:
-    """Planted rows that survive in ``chosen``: a near-duplicate copy only together with its source."""
-    inside = frame["id"].isin(chosen).to_numpy().copy()
-    pair = (frame["kind"] == "near_dup").to_numpy()
-    inside[pair] &= frame["source_id"][pair].isin(chosen).to_numpy()
-    return inside
-
-
 def _measure(frame: pd.DataFrame, chosen: set[str], kinds: tuple[str, ...]) -> dict[str, float]:
     """Share of each variant's planted rows alive in ``chosen``; the planted share of ``chosen`` in all
     (``planted_share``) and per family (``family:<name>``)."""
-    alive = _survives(frame, chosen)
+    alive = survives(frame, chosen)
     size = max(len(chosen), 1)
     row = {k: float(alive[(frame["kind"] == k).to_numpy()].mean()) for k in kinds}
     row["planted_share"] = float(alive[(frame["kind"] != "").to_numpy()].sum() / size)

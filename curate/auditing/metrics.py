@@ -7,9 +7,11 @@ as well as one that is high on them (perplexity).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 
@@ -54,3 +56,13 @@ def separation(bad: np.ndarray, score: np.ndarray, direction: str | None = None)
     value = 1 - a if direction == "low" else a
     rows = int((~np.isnan(np.asarray(score, float))).sum())
     return Separation(round(value, 4), direction, round(precision_at_k(bad, score, direction), 4), rows)
+
+
+def survives(labels: pd.DataFrame, chosen: Collection[str]) -> np.ndarray:
+    """Per row of ``labels`` (``id``, ``kind``, ``source_id``): is it in ``chosen`` with its damage intact?
+    A near-duplicate copy is damage only together with its source: once dedup drops either, the other is
+    the pair's one representative, a good row. A clean row in ``chosen`` is True too (mask by kind)."""
+    inside = labels["id"].isin(chosen).to_numpy().copy()
+    pair = (labels["kind"] == "near_dup").to_numpy()
+    inside[pair] &= labels["source_id"][pair].isin(chosen).to_numpy()
+    return inside
