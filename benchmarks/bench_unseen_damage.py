@@ -63,14 +63,15 @@ EDITS: dict[str, Callable[[str, str, random.Random], str]] = {
 def damage(convs: list[list[dict]], seed: int) -> tuple[list[list[dict]], list[str]]:
     """``RATE`` of the rows with one edit each (kinds in turn) on the first answer; the kind per row ('' = untouched,
     also when the edit changed nothing)."""
+    from curate.auditing.corruptions import first_answer, first_question
+
     rng = random.Random(seed)
     out, kinds = [list(c) for c in convs], [""] * len(convs)
     for n, p in enumerate(rng.sample(range(len(convs)), int(RATE * len(convs)))):
         kind = list(EDITS)[n % len(EDITS)]
         msgs = [dict(m) for m in convs[p]]
-        i = next(k for k, m in enumerate(msgs) if m["role"] == "assistant" and m["content"].strip())
-        question = next((m["content"] for m in msgs[:i] if m["role"] == "user"), "")
-        edited = EDITS[kind](msgs[i]["content"], question, rng)
+        i = first_answer(msgs)
+        edited = EDITS[kind](msgs[i]["content"], first_question(msgs[:i]), rng)
         if edited != msgs[i]["content"]:
             msgs[i]["content"] = edited
             out[p], kinds[p] = msgs, kind
@@ -104,9 +105,7 @@ def run_one(recipe: dict, convs: list[list[dict]], out: Path, seed: int, subset:
 
 
 def main() -> int:
-    import yaml
-    from bench_audit import without_models
-    from bench_generalization import domain_rows
+    from bench_generalization import _recipe, domain_rows
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--recipe", type=Path, default=ROOT / "recipes" / "demo.yaml")
@@ -114,13 +113,11 @@ def main() -> int:
     ap.add_argument("--domains", default="head,tail,code,short")
     ap.add_argument("--rows", type=int, default=600)
     ap.add_argument("--seeds", default="0")
-    ap.add_argument("--models", choices=["all", "none"], default="none",
-                    help="the recipe's model scorers: all, or none (heuristics, consistency, texture)")
+    ap.add_argument("--models", choices=["all", "no-lm", "none"], default="none",
+                    help="the recipe's model scorers: all, all but the LM, or none (heuristics, consistency, texture)")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-unseen-damage")
     args = ap.parse_args()
-    recipe = yaml.safe_load(args.recipe.read_text())
-    if args.models == "none":
-        recipe = without_models(recipe)
+    recipe = _recipe(args.recipe, args.models, exclude=[])  # the same recipe handling as bench_generalization
     results = {}
     for domain in args.domains.split(","):
         convs = domain_rows(domain, args.rows)
