@@ -40,12 +40,33 @@ def write_slice(lo: int, hi: int, path: Path) -> int:
 CHEAP = ("heuristics", "consistency")  # scorers without a model
 
 
+def _name(spec: str | dict) -> str:
+    return spec if isinstance(spec, str) else spec["name"]
+
+
+def without_scorers(recipe: dict, dropped: set[str]) -> dict:
+    """The recipe without the scorers named in ``dropped``: rank terms on their columns go (with the model
+    off, the term has nothing to add), and so do subsets that filter on them or rank on nothing else."""
+    from curate.scorers import get_class
+    from curate.selection.expr import parse_filter
+    from curate.selection.rank import split_column
+
+    gone = {c for name in dropped for c in get_class(name).columns}
+    subsets = []
+    for s in recipe["subsets"]:
+        rank = {k: w for k, w in (s.get("rank") or {}).items() if split_column(k)[0] not in gone}
+        if (s.get("rank") and not rank) or (s.get("filter") and gone & set(parse_filter(s["filter"]).columns)):
+            continue
+        subsets.append({**s, "rank": rank} if s.get("rank") else s)
+    return {**recipe, "scorers": [s for s in recipe["scorers"] if _name(s) not in dropped], "subsets": subsets}
+
+
 def without_models(recipe: dict) -> dict:
     """The recipe with only its no-model scorers and no semantic dedup (minutes instead of hours on CPU);
     a detector learning from named scorers keeps those that are left (and its own texture scorer)."""
     dedup = recipe.get("dedup") or {}
-    out = {**recipe, "scorers": [s for s in recipe["scorers"] if (s if isinstance(s, str) else s["name"]) in CHEAP],
-           "dedup": {**dedup, "methods": [m for m in dedup.get("methods", ["exact"]) if m != "semantic"]}}
+    out = without_scorers(recipe, {_name(s) for s in recipe["scorers"]} - set(CHEAP))
+    out["dedup"] = {**dedup, "methods": [m for m in dedup.get("methods", ["exact"]) if m != "semantic"]}
     if (recipe.get("detector") or {}).get("scorers"):
         left = (*CHEAP, "texture")
         out["detector"] = {**recipe["detector"], "scorers": [s for s in recipe["detector"]["scorers"] if s in left]}

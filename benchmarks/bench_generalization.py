@@ -69,13 +69,13 @@ def domain_rows(name: str, rows: int) -> list[list[dict]]:
 
 
 def _recipe(path: Path, models: str, exclude: list[str]) -> dict:
-    from bench_audit import without_models
+    from bench_audit import without_models, without_scorers
 
     recipe = yaml.safe_load(path.read_text())
     if models == "none":
         recipe = without_models(recipe)
     elif models == "no-lm":
-        recipe["scorers"] = [s for s in recipe["scorers"] if (s if isinstance(s, str) else s["name"]) != "lm"]
+        recipe = without_scorers(recipe, {"lm"})
     recipe["detector"] = {**(recipe.get("detector") or {}), "exclude": exclude}
     return recipe
 
