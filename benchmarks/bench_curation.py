@@ -112,14 +112,14 @@ def _recipe_subset(args: argparse.Namespace, out: Path, variant: str, budget: in
     data = run / "subsets" / args.subset / "data.parquet"
     if not data.exists():
         recipe = yaml.safe_load(Path(args.recipe).read_text())
+        if variant == "heuristics" or not args.model_scorers:  # model scores (and rank terms on them): skipped unless asked for
+            from bench_audit import without_models
+
+            recipe = without_models(recipe)
         spec = next(s for s in recipe["subsets"] if s["name"] == args.subset)
         spec = {**spec, "budget": {"rows": budget}}
         if variant == "heuristics":
             spec = {"name": args.subset, "filter": args.heuristics_filter, "baseline": "random", "budget": {"rows": budget}}
-        if variant == "heuristics" or not args.model_scorers:  # model scores: skipped unless asked for
-            from bench_audit import without_models
-
-            recipe = without_models(recipe)
         # its own name and run directory: the recipe's run_dir (runs/demo) holds the real demo run
         recipe.update(name=f"bench-{variant}", input={"source": str(out / "pool.jsonl"), "format": "messages"},
                       run_dir=str(run), subsets=[spec])
