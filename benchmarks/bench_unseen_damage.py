@@ -104,9 +104,9 @@ def damage(convs: list[list[dict]], seed: int, edits: dict[str, Edit]) -> tuple[
     from curate.auditing.corruptions import first_answer, first_question
 
     rng = random.Random(seed)
-    out, kinds = [list(c) for c in convs], [""] * len(convs)
+    out, kinds, names = [list(c) for c in convs], [""] * len(convs), list(edits)
     for n, p in enumerate(rng.sample(range(len(convs)), int(RATE * len(convs)))):
-        kind = list(edits)[n % len(edits)]
+        kind = names[n % len(names)]
         msgs = [dict(m) for m in convs[p]]
         i = first_answer(msgs)
         donor = convs[(p + 1) % len(convs)]

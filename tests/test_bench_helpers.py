@@ -50,9 +50,9 @@ def test_every_unseen_edit_changes_an_answer_and_damage_labels_what_changed():
 
     answer = ("Sure. Here is how it works: first you open the file, then you read each line.\n\n"
               "- It's simple.\n- It is fast (usually).\nThat's all!")
+    long = " ".join([answer] * 4)  # random edits (typos at 12% of words) need words to hit
     for edits in EDIT_SETS.values():
         for kind, edit in edits.items():
-            long = " ".join([answer] * 4)  # random edits (typos at 12% of words) need words to hit
             assert edit(long, random.Random(0), "How does it work?", "Another reply. It differs.") != long, kind
     convs = [[{"role": "user", "content": f"q{i}?"}, {"role": "assistant", "content": f"{answer} {i}"}]
              for i in range(40)]
