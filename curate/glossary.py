@@ -36,6 +36,9 @@ SCORES = {
     "atypical": "how far out the row's most unusual score lies among the rows the junk detector calls clean "
                 "(-log10 of its tail probability: 2 = only 1 in 100 of them is as far out); damage nobody "
                 "planted tends to land there",
+    "qa_margin": "how much better the first answer fits its own question than the run's other questions "
+                 "(TF-IDF cosine to its question minus the best to another; negative: another question fits "
+                 "it better, as an answer filed under the wrong question does)",
 }
 
 VALIDITY = {c.name: c.meaning for c in CHECKS}  # the words live in curate.validity's table

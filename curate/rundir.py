@@ -15,7 +15,7 @@ Layout::
     RUN/validity.parquet                 rows removed by validity checks (id, row, reason)
     RUN/scores/<scorer-key>/             score store (StoreFiles): part-*.parquet, meta.json, cache/<column>.npy
                                          and <column>.ids.json (curate.store)
-    RUN/detector/                        junk.parquet (id, junk_prob, atypical), detector.json, training.parquet
+    RUN/detector/                        junk.parquet (id, junk_prob, atypical, qa_margin), detector.json, training.parquet
     RUN/dedup/                           DedupFiles: <method>.parquet removals, pairs/<method>.parquet,
                                          rows.parquet, against.parquet (cross mode), meta.json, signatures.npy
     RUN/subsets/<name>/                  SubsetFiles: data.parquet, data.jsonl, selection.parquet,
@@ -522,8 +522,9 @@ class RunDir:
 
     @property
     def detector_dir(self) -> Path:
-        """The learned junk detector's outputs: ``junk.parquet`` (id, junk_prob, atypical), ``detector.json``
-        (settings, features, cross-validated and held-out AUROC) and ``training.parquet`` (its examples)."""
+        """The learned junk detector's outputs: ``junk.parquet`` (id, junk_prob, atypical, qa_margin),
+        ``detector.json`` (settings, features, cross-validated and held-out AUROC) and ``training.parquet``
+        (its examples)."""
         return self.root / "detector"
 
     @property
@@ -554,7 +555,7 @@ class RunDir:
         return pq.read_table(p).to_pandas() if p.exists() else None
 
     def junk_scores(self) -> pd.DataFrame | None:
-        """``id``, ``junk_prob`` and ``atypical`` of the valid rows, or None when the run has no detector."""
+        """``id``, ``junk_prob``, ``atypical``, ``qa_margin`` of the valid rows, or None without a detector."""
         p = self.detector_dir / "junk.parquet"
         return pq.read_table(p).to_pandas() if p.exists() else None
 
@@ -713,7 +714,7 @@ class RunDir:
 
         Args:
             keys: score store keys or scorer names (a name means its newest key); None: every key, and
-                the detector's ``junk_prob`` and ``atypical``.
+                the detector's ``junk_prob``, ``atypical`` and ``qa_margin``.
             vectors: False leaves out vector and ``*_error`` columns and keeps one row per id.
             ids: only these rows (filtered in Arrow before pandas, so a sample of a large run stays small).
 
@@ -922,7 +923,7 @@ def scores(run: str | os.PathLike, keys: list[str] | None = None) -> pd.DataFram
     Args:
         run: the run directory.
         keys: score store keys or scorer names (a name means its newest key); None: every key, and the
-            detector's ``junk_prob`` and ``atypical``.
+            detector's ``junk_prob``, ``atypical`` and ``qa_margin``.
 
     Returns:
         One DataFrame with an ``id`` column and the score columns (vectors as numpy arrays); empty when

@@ -126,7 +126,7 @@ def test_atypical_finds_damage_the_detector_was_never_shown(pool):
 
 @pytest.mark.parametrize("change", [{"sample": 100}, {"copies": 1.8}, {"kinds": ["loop"]}, {"exclude": ["repetition"]},
                                     {"model": "logistic"}, {"folds": 3}, {"seed": 1},
-                                    {"scorers": ["heuristics", "texture"]}])
+                                    {"scorers": ["heuristics", "texture"]}, {"alignment": False}])
 def test_every_setting_changes_the_result(pool, change):
     real, read, _, _ = pool
     base = detect(real, read, SPECS, DetectorConfig(copies=0.9, sample=200, kinds=["loop", "truncated"]))
@@ -157,7 +157,7 @@ def test_a_run_with_a_detector(dirty_jsonl, tmp_path, monkeypatch):
 def test_too_few_rows_skip_the_detector_with_null_scores(pool):
     real, read, _, _ = pool
     found = detect(real.head(12), read, SPECS, DetectorConfig())
-    assert found.scores[["junk_prob", "atypical"]].isna().all().all() and len(found.scores) == 12
+    assert found.scores[["junk_prob", "atypical", "qa_margin"]].isna().all().all() and len(found.scores) == 12
     assert "needs at least 20" in found.report["skipped"]
 
 
@@ -183,3 +183,49 @@ def test_audit_reports_leave_one_variant_out(tmp_path):
     assert set(held["ratios"]) == set(kinds) and set(held["pooled"]) == {"quality"}
     assert all(r["quality"] is None or r["quality"] >= 0 for r in held["ratios"].values())
     assert "leave one variant out" in result.table()
+
+
+TOPICS = [("How do I boil pasta so it does not stick together in the pot?",
+           "Use a large pot of salted boiling water, stir the pasta in the first minutes and drain it al dente."),
+          ("What causes ocean tides on Earth every day?",
+           "Ocean tides on Earth come from the Moon's gravity pulling the oceans; the Sun adds spring tides."),
+          ("Why does my bicycle chain keep slipping off the gears?",
+           "A slipping chain means a stretched chain, worn gears or a derailleur that needs its cable adjusted."),
+          ("How can I learn Spanish vocabulary faster?",
+           "Learn Spanish vocabulary with spaced repetition flashcards and read simple Spanish texts daily."),
+          ("机器学习是什么？", "机器学习是人工智能的一个分支，让计算机从数据中学习规律。")]
+
+
+def test_qa_margin_sees_an_answer_under_the_wrong_question():
+    """An answer moved under another question fits its own question (still in the run) better: its margin
+    is negative, a well-placed row's positive, near zero where its question is asked twice; a copy is
+    compared without its original's question."""
+    from curate.detector.alignment import Reference
+
+    rows = [_chat(q, a) for q, a in TOPICS]
+    moved = [*rows, _chat(TOPICS[0][0] + " Any tips for the sauce?", TOPICS[1][1])]  # tides under pasta
+    ref = Reference(moved)
+    margin = ref.margin(moved, np.arange(len(moved)))
+    assert margin[-1] < -0.1 and (margin[1:-1] > 0.1).all()  # the Chinese row too: its words are character pairs
+    assert abs(margin[0]) < 0.1  # the pasta question is asked twice: either fits its answer
+    copy = ref.margin([_chat(TOPICS[2][0], TOPICS[3][1])], np.array([2]))
+    assert copy[0] < 0  # Spanish answer under the bicycle question: the Spanish question fits it better
+    assert np.isnan(ref.margin([_chat("hello there", "")], np.array([-1]))[0])  # no answer, no margin
+
+
+def test_qa_margin_on_a_large_run_compares_against_a_sample(monkeypatch):
+    """Past MAX_REFERENCE questions the reference keeps the detector's sampled rows and a seeded sample of
+    the rest; every row still gets a margin, the same whatever the read batch."""
+    import curate.detector.alignment as alignment
+
+    rows = {f"r{i}": _chat(*TOPICS[i % len(TOPICS)]) for i in range(23)}
+    ids = list(rows)
+    monkeypatch.setattr(alignment, "MAX_REFERENCE", 8)
+    chosen = alignment.reference_ids(ids, ["r3", "r20"], seed=0)
+    assert len(chosen) == 8 and {"r3", "r20"} <= set(chosen) and chosen == sorted(chosen, key=ids.index)
+    assert alignment.reference_ids(ids, ["r3"], seed=1) != alignment.reference_ids(ids, ["r3"], seed=0)
+    read = lambda xs: [rows[i] for i in xs]  # noqa: E731
+    _, position, whole = alignment.run_margins(ids, chosen, read)
+    monkeypatch.setattr(alignment, "READ_BATCH", 5)
+    _, _, batched = alignment.run_margins(ids, chosen, read)
+    assert whole.notna().all() and whole.equals(batched) and set(position) == set(chosen)

@@ -30,6 +30,8 @@ class DetectorConfig(BaseModel):
                                       "a costly one (lm) saves scoring every copy with it")
     model: Literal["boosting", "logistic"] = Field("boosting", description="gradient-boosted trees "
                                                    "(handles missing scores) or a logistic regression")
+    alignment: bool = Field(True, description="learn also from qa_margin: how much better an answer fits its "
+                             "own question than any other question of the run (misplaced answers)")
     folds: int = Field(4, ge=2, le=10, description="cross-validation folds: out-of-fold scores for the sampled "
                        "rows and the held-out figures")
     seed: int = 0

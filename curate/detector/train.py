@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from curate.auditing.metrics import auroc
+from curate.detector.alignment import MARGIN, Reference, reference_ids, run_margins
 from curate.detector.atypical import ATYPICAL, atypicality
 from curate.detector.config import COLUMN, DetectorConfig
 from curate.detector.model import (
@@ -79,9 +80,24 @@ def chosen_scorers(specs: list[Any], cfg: DetectorConfig) -> list[Any]:
     return [named[n] for n in cfg.scorers]
 
 
+@dataclass
+class Alignment:
+    """The run's reference questions and each reference id's position in them (``qa_margin``)."""
+
+    reference: Reference
+    position: dict[str, int]
+    margins: pd.Series  # qa_margin by real id
+
+    @classmethod
+    def of(cls, real: pd.DataFrame, read: ReadMessages, cfg: DetectorConfig, progress: bool = False) -> Alignment:
+        ids = [str(i) for i in real["id"].drop_duplicates()]
+        return cls(*run_margins(ids, reference_ids(ids, sample_ids(real["id"], cfg), cfg.seed), read, progress))
+
+
 def training_set(real: pd.DataFrame, read: ReadMessages, specs: list[Any], cfg: DetectorConfig,
-                 progress: bool = False) -> Training:
-    """Originals from ``real`` (the run's scores by id), copies scored now by ``specs`` (the run's scorers)."""
+                 progress: bool = False, alignment: Alignment | None = None) -> Training:
+    """Originals from ``real`` (the run's scores by id), copies scored now by ``specs`` (the run's scorers)
+    and, with ``alignment``, their ``qa_margin`` against the run's questions but their original's."""
     import curate
 
     specs = chosen_scorers(specs, cfg)
@@ -90,6 +106,9 @@ def training_set(real: pd.DataFrame, read: ReadMessages, specs: list[Any], cfg: 
     copy_ids = [f"copy-{j}" for j in range(len(copies))]
     scored = curate.score(pa.table({"id": copy_ids, "messages": copies}), specs, progress=progress)
     scored = scored.set_index("id").reindex(copy_ids).reset_index()
+    if alignment is not None:
+        own = np.array([alignment.position[ids[p]] for p in labels["position"]], dtype=np.int64)
+        scored[MARGIN] = alignment.reference.margin(copies, own)
     originals = real.drop_duplicates("id").set_index("id").reindex(ids).reset_index()
     columns = feature_columns(originals, scored, COLUMN)
     originals = originals.assign(label=0, group=np.arange(len(ids)), kind="", family="")
@@ -141,7 +160,7 @@ def junk_prob(real: pd.DataFrame, train: Training, cfg: DetectorConfig) -> tuple
 def skipped(real: pd.DataFrame, why: str) -> Detected:
     """No detector: ``junk_prob`` and ``atypical`` are null for every row (a filter on them passes none; a
     rank puts them last)."""
-    scores = pd.DataFrame({"id": real["id"].to_numpy(), COLUMN: np.nan, ATYPICAL: np.nan})
+    scores = pd.DataFrame({"id": real["id"].to_numpy(), COLUMN: np.nan, ATYPICAL: np.nan, MARGIN: np.nan})
     return Detected(scores, {"skipped": why, "sampled": 0}, Training(pd.DataFrame(), []))
 
 
@@ -152,12 +171,16 @@ def detect(real: pd.DataFrame, read: ReadMessages, specs: list[Any], cfg: Detect
     started = time.perf_counter()
     if real["id"].nunique() < MIN_ROWS:
         return skipped(real, f"{real['id'].nunique()} valid rows; the detector needs at least {MIN_ROWS}")
-    train = training_set(real, read, specs, cfg, progress)
+    alignment = Alignment.of(real, read, cfg, progress) if cfg.alignment else None
+    if alignment is not None:
+        real = real.assign(**{MARGIN: alignment.margins.reindex(real["id"].astype(str)).to_numpy()})
+    train = training_set(real, read, specs, cfg, progress, alignment)
     prob, oof = junk_prob(real, train, cfg)
     junk = prob.reindex(real["id"]).to_numpy()
     clean = junk < 0.5  # the reference of "usual": the rows the detector calls clean (all, if too few)
     scores = pd.DataFrame({"id": real["id"].to_numpy(), COLUMN: junk,
-                           ATYPICAL: atypicality(real, train.columns, clean if clean.sum() >= MIN_ROWS else None)})
+                           ATYPICAL: atypicality(real, train.columns, clean if clean.sum() >= MIN_ROWS else None),
+                           MARGIN: real[MARGIN].to_numpy() if MARGIN in real else np.nan})
     sampled = train.frame["label"] == 0
     report = {
         "settings": cfg.model_dump(), "variants": list(cfg.variants()), "features": train.columns,
