@@ -45,27 +45,41 @@ def _name(spec: str | dict) -> str:
 
 
 def without_scorers(recipe: dict, dropped: set[str]) -> dict:
-    """The recipe without the scorers named in ``dropped``: rank terms on their columns go (with the model
-    off, the term has nothing to add), and so do subsets that filter on them or rank on nothing else."""
+    """The recipe without the scorers named in ``dropped``: proxies taught by them or learning from them go,
+    rank terms on their columns go (with the model off, the term has nothing to add), and so do subsets
+    that filter on them or rank on nothing else; dedup that kept the best by one keeps the longest."""
     from curate.scorers import get_class
     from curate.selection.expr import parse_filter
     from curate.selection.rank import split_column
 
     gone = {c for name in dropped for c in get_class(name).columns}
+    proxies, lost = [], []
+    for p in recipe.get("proxies") or []:
+        (lost if {_name(p["teacher"]), *map(_name, p.get("features") or [])} & dropped else proxies).append(p)
+    gone |= {p["column"] + end for p in lost for end in ("_proxy", "_best", "_teacher_scored")}
     subsets = []
     for s in recipe["subsets"]:
         rank = {k: w for k, w in (s.get("rank") or {}).items() if split_column(k)[0] not in gone}
         if (s.get("rank") and not rank) or (s.get("filter") and gone & set(parse_filter(s["filter"]).columns)):
             continue
         subsets.append({**s, "rank": rank} if s.get("rank") else s)
-    return {**recipe, "scorers": [s for s in recipe["scorers"] if _name(s) not in dropped], "subsets": subsets}
+    out = {**recipe, "scorers": [s for s in recipe["scorers"] if _name(s) not in dropped], "subsets": subsets}
+    if "proxies" in recipe:
+        out["proxies"] = proxies
+    if (recipe.get("train") or {}).get("subsets"):
+        names = {s["name"] for s in subsets}
+        out["train"] = {**recipe["train"], "subsets": [n for n in recipe["train"]["subsets"] if n in names]}
+    dedup = recipe.get("dedup") or {}
+    if split_column(str(dedup.get("keep", "first")))[0] in gone:
+        out["dedup"] = {**dedup, "keep": "longest"}
+    return out
 
 
 def without_models(recipe: dict) -> dict:
     """The recipe with only its no-model scorers and no semantic dedup (minutes instead of hours on CPU);
     a detector learning from named scorers keeps those that are left (and its own texture scorer)."""
-    dedup = recipe.get("dedup") or {}
     out = without_scorers(recipe, {_name(s) for s in recipe["scorers"]} - set(CHEAP))
+    dedup = out.get("dedup") or {}
     out["dedup"] = {**dedup, "methods": [m for m in dedup.get("methods", ["exact"]) if m != "semantic"]}
     if (recipe.get("detector") or {}).get("scorers"):
         left = (*CHEAP, "texture")

@@ -61,3 +61,22 @@ def test_every_unseen_edit_changes_an_answer_and_damage_labels_what_changed():
     assert changed == [k != "" for k in kinds]  # an edit that changed nothing (no word doubled) labels nothing
     assert int(RATE * len(convs)) - 2 <= sum(changed) <= int(RATE * len(convs))
     assert set(kinds) - {""} == set(EDIT_SETS["validation"])
+
+
+def test_without_models_leaves_the_tome_runnable_offline():
+    """The Tome's recipe distils its 8B reward teacher into a proxy learning from MiniLM, keeps the
+    best reward per duplicate cluster and ranks subsets on the proxy: without models all of that goes
+    and what is left parses (the quality subset then ranks as the demo's does without an LM)."""
+    from bench_audit import without_models
+
+    from curate.recipe import parse
+
+    tome = yaml.safe_load((ROOT / "recipes" / "the-tome.yaml").read_text())
+    out = without_models(tome)
+    assert tome["proxies"] and out["proxies"] == [] and out["dedup"]["keep"] == "longest"
+    assert "reward-8b-top" in {s["name"] for s in tome["subsets"]}
+    assert {s["name"] for s in out["subsets"]} == {"quality", "random", "longest"}
+    assert out["subsets"][0]["rank"] == {"-junk_prob": 1.0, "-atypical": 0.5}
+    fine = without_models(yaml.safe_load((ROOT / "recipes" / "finetome-100k.yaml").read_text()))
+    assert fine["train"]["subsets"] == ["quality", "random", "longest"]
+    parse(out), parse(fine)
