@@ -77,14 +77,19 @@ def pool():
 
 def test_detector_finds_junk_planted_by_someone_else(pool):
     """The pool's junk was planted before (30%, labelled clean in the detector's eyes); the detector, which
-    plants its own copies, still ranks it high, and calls about as many rows junk as there are."""
-    real, read, bad, _ = pool
+    plants its own copies, still ranks it high, and calls about as many rows junk as there are. Answers
+    moved from another row fit that row's question better: their ``qa_margin`` is low."""
+    real, read, bad, kind = pool
     found = detect(real, read, SPECS, DetectorConfig(copies=1.8))
     prob = found.scores.set_index("id").loc[real["id"], "junk_prob"].to_numpy()
     assert auroc(bad, prob) > 0.72  # 0.76 on these 300 rows; 0.84 on 600 (benchmarks/RESULTS.md, detector)
     assert 0.1 < found.report["flagged_share"] < 0.5
     assert found.report["auroc"] > 0.7 and set(found.report["held_out_family_auroc"]) >= {"truncation", "repetition"}
     assert "turns" not in found.report["features"] and "texture" not in found.report["features"]
+    margin = found.scores.set_index("id").loc[real["id"], "qa_margin"].to_numpy()
+    moved = (kind == "") | (kind == "misaligned")  # answers from another row of the pool
+    assert found.report["qa_margin_reference"] == len(real) and "qa_margin" in found.report["features"]
+    assert auroc(bad[moved], -np.nan_to_num(margin[moved])) > 0.85, auroc(bad[moved], -np.nan_to_num(margin[moved]))
 
 
 def test_atypical_is_the_farthest_tail_of_any_continuous_score():

@@ -55,7 +55,8 @@ class Training:
 
 @dataclass
 class Detected:
-    """``scores``: ``id``, ``junk_prob`` and ``atypical`` for every row given; ``report``: what ``detector.json`` holds."""
+    """``scores``: ``id``, ``junk_prob``, ``atypical`` and ``qa_margin`` for every row given; ``report``: what
+    ``detector.json`` holds."""
 
     scores: pd.DataFrame
     report: dict[str, Any]
@@ -158,7 +159,7 @@ def junk_prob(real: pd.DataFrame, train: Training, cfg: DetectorConfig) -> tuple
 
 
 def skipped(real: pd.DataFrame, why: str) -> Detected:
-    """No detector: ``junk_prob`` and ``atypical`` are null for every row (a filter on them passes none; a
+    """No detector: ``junk_prob``, ``atypical`` and ``qa_margin`` are null for every row (a filter on them passes none; a
     rank puts them last)."""
     scores = pd.DataFrame({"id": real["id"].to_numpy(), COLUMN: np.nan, ATYPICAL: np.nan, MARGIN: np.nan})
     return Detected(scores, {"skipped": why, "sampled": 0}, Training(pd.DataFrame(), []))
@@ -189,6 +190,7 @@ def detect(real: pd.DataFrame, read: ReadMessages, specs: list[Any], cfg: Detect
         "auroc_by_variant": _by(train.frame, oof, "kind"),
         "held_out_family_auroc": held_out_families(train, cfg),
         "flagged_share": round(float((scores[COLUMN] >= 0.5).mean()), 4),
+        "qa_margin_reference": len(alignment.position) if alignment else 0,  # questions compared against
         "seconds": round(time.perf_counter() - started, 1),
     }
     return Detected(scores, report, train)
