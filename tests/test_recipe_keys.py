@@ -95,6 +95,7 @@ CASES: dict[str, tuple[typing.Any, dict]] = {
     "detector.exclude": (["refusal"], DETECT),
     "detector.model": ("logistic", DETECT),
     "detector.scorers": (["heuristics"], DETECT),
+    "detector.alignment": (False, DETECT),
     "detector.folds": (3, DETECT),
     "detector.seed": (1, DETECT),
     "proxies.0.teacher": ("teacher-fake", PROXIED),
