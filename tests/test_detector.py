@@ -216,6 +216,9 @@ def test_qa_margin_sees_an_answer_under_the_wrong_question():
     copy = ref.margin([_chat(TOPICS[2][0], TOPICS[3][1])], np.array([2]))
     assert copy[0] < 0  # Spanish answer under the bicycle question: the Spanish question fits it better
     assert np.isnan(ref.margin([_chat("hello there", "")], np.array([-1]))[0])  # no answer, no margin
+    digits = [_chat("1 + 1", "2"), _chat("3 * 3", "9")]  # no letters anywhere: no vocabulary, no margins
+    assert np.isnan(Reference(digits).margin(digits, np.arange(2))).all()
+    assert np.isnan(Reference([]).margin(rows, np.full(len(rows), -1))).all()
 
 
 def test_qa_margin_on_a_large_run_compares_against_a_sample(monkeypatch):
