@@ -43,7 +43,7 @@ def timed(ids: list[str], reference: list[str], read) -> tuple[float, np.ndarray
     from curate.detector.alignment import run_margins
 
     start = time.process_time()
-    _, _, margins = run_margins(ids, reference, read)
+    margins = run_margins(ids, reference, read).margins
     return time.process_time() - start, margins.to_numpy()
 
 

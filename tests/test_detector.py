@@ -233,7 +233,7 @@ def test_qa_margin_on_a_large_run_compares_against_a_sample(monkeypatch):
     assert len(chosen) == 8 and {"r3", "r20"} <= set(chosen) and chosen == sorted(chosen, key=ids.index)
     assert alignment.reference_ids(ids, ["r3"], seed=1) != alignment.reference_ids(ids, ["r3"], seed=0)
     read = lambda xs: [rows[i] for i in xs]  # noqa: E731
-    _, position, whole = alignment.run_margins(ids, chosen, read)
+    whole = alignment.run_margins(ids, chosen, read)
     monkeypatch.setattr(alignment, "READ_BATCH", 5)
-    _, _, batched = alignment.run_margins(ids, chosen, read)
-    assert whole.notna().all() and whole.equals(batched) and set(position) == set(chosen)
+    batched = alignment.run_margins(ids, chosen, read).margins
+    assert whole.margins.notna().all() and whole.margins.equals(batched) and set(whole.position) == set(chosen)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -107,18 +108,29 @@ def reference_ids(ids: list[str], sampled: list[str], seed: int) -> list[str]:
     return [i for i in ids if i in chosen]
 
 
+@dataclass
+class Alignment:
+    """A run's :class:`Reference`, each reference id's position in it, and every id's ``qa_margin``."""
+
+    reference: Reference
+    position: dict[str, int]
+    margins: pd.Series
+
+
 def run_margins(ids: list[str], reference: list[str], read: Callable[[list[str]], list[list[Message]]],
-                progress: bool = False) -> tuple[Reference, dict[str, int], pd.Series]:
-    """Fit the :class:`Reference` on ``reference`` ids and give every id its ``qa_margin`` (read in
-    batches, so a large run never holds all its conversations). Returns the reference, each reference
-    id's position in it, and the margins by id."""
+                progress: bool = False) -> Alignment:
+    """Fit the :class:`Reference` on ``reference`` ids and give every id its ``qa_margin``. The reference's
+    conversations are read once; the other ids in batches, so a large run never holds all of them."""
     from tqdm.auto import tqdm
 
-    ref = Reference(read(reference))
+    known = dict(zip(reference, read(reference), strict=True))
+    ref = Reference(list(known.values()))
     position = {i: k for k, i in enumerate(reference)}
     out = []
     for start in tqdm(range(0, len(ids), READ_BATCH), desc="qa_margin", unit="batch", disable=not progress):
         batch = ids[start:start + READ_BATCH]
+        missing = [i for i in batch if i not in known]
+        fetched = dict(zip(missing, read(missing), strict=True)) if missing else {}
         own = np.array([position.get(i, -1) for i in batch], dtype=np.int64)
-        out.append(ref.margin(read(batch), own))
-    return ref, position, pd.Series(np.concatenate(out) if out else [], index=ids, dtype=float)
+        out.append(ref.margin([known[i] if i in known else fetched[i] for i in batch], own))
+    return Alignment(ref, position, pd.Series(np.concatenate(out) if out else [], index=ids, dtype=float))

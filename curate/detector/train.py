@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from curate.auditing.metrics import auroc
-from curate.detector.alignment import MARGIN, Reference, reference_ids, run_margins
+from curate.detector.alignment import MARGIN, Alignment, reference_ids, run_margins
 from curate.detector.atypical import ATYPICAL, atypicality
 from curate.detector.config import COLUMN, DetectorConfig
 from curate.detector.model import (
@@ -81,18 +81,10 @@ def chosen_scorers(specs: list[Any], cfg: DetectorConfig) -> list[Any]:
     return [named[n] for n in cfg.scorers]
 
 
-@dataclass
-class Alignment:
-    """The run's reference questions and each reference id's position in them (``qa_margin``)."""
-
-    reference: Reference
-    position: dict[str, int]
-    margins: pd.Series  # qa_margin by real id
-
-    @classmethod
-    def of(cls, real: pd.DataFrame, read: ReadMessages, cfg: DetectorConfig, progress: bool = False) -> Alignment:
-        ids = [str(i) for i in real["id"].drop_duplicates()]
-        return cls(*run_margins(ids, reference_ids(ids, sample_ids(real["id"], cfg), cfg.seed), read, progress))
+def alignment_of(real: pd.DataFrame, read: ReadMessages, cfg: DetectorConfig, progress: bool = False) -> Alignment:
+    """``qa_margin`` of every row of ``real`` against its questions (capped, keeping the detector's sample)."""
+    ids = [str(i) for i in real["id"].drop_duplicates()]
+    return run_margins(ids, reference_ids(ids, sample_ids(real["id"], cfg), cfg.seed), read, progress)
 
 
 def training_set(real: pd.DataFrame, read: ReadMessages, specs: list[Any], cfg: DetectorConfig,
@@ -172,7 +164,7 @@ def detect(real: pd.DataFrame, read: ReadMessages, specs: list[Any], cfg: Detect
     started = time.perf_counter()
     if real["id"].nunique() < MIN_ROWS:
         return skipped(real, f"{real['id'].nunique()} valid rows; the detector needs at least {MIN_ROWS}")
-    alignment = Alignment.of(real, read, cfg, progress) if cfg.alignment else None
+    alignment = alignment_of(real, read, cfg, progress) if cfg.alignment else None
     if alignment is not None:
         real = real.assign(**{MARGIN: alignment.margins.reindex(real["id"].astype(str)).to_numpy()})
     train = training_set(real, read, specs, cfg, progress, alignment)
