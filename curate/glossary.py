@@ -37,8 +37,9 @@ SCORES = {
                 "(-log10 of its tail probability: 2 = only 1 in 100 of them is as far out); damage nobody "
                 "planted tends to land there",
     "qa_margin": "how much better the first answer fits its own question than the run's other questions "
-                 "(TF-IDF cosine to its question minus the best to another; negative: another question fits "
-                 "it better, as an answer filed under the wrong question does)",
+                 "and the conversation's next one (TF-IDF cosine to its question minus the best to another; "
+                 "negative: another question fits it better, as an answer filed under the wrong question or "
+                 "shifted up a turn does)",
 }
 
 VALIDITY = {c.name: c.meaning for c in CHECKS}  # the words live in curate.validity's table

@@ -221,6 +221,22 @@ def test_qa_margin_sees_an_answer_under_the_wrong_question():
     assert np.isnan(Reference([]).margin(rows, np.full(len(rows), -1))).all()
 
 
+def test_qa_margin_sees_an_answer_shifted_up_a_turn():
+    """Answers shifted one turn up: the first answer was written for the conversation's next question, so
+    that question, not another row's, makes its margin negative; in order, the same turns stay positive."""
+    from curate.detector.alignment import Reference
+
+    (q1, a1), (q2, a2), (q3, a3) = TOPICS[0], TOPICS[1], TOPICS[2]
+    in_order = [{"role": "user", "content": q1}, {"role": "assistant", "content": a1},
+                {"role": "user", "content": q2}, {"role": "assistant", "content": a2},
+                {"role": "user", "content": q3}, {"role": "assistant", "content": a3}]
+    shifted = [*in_order[:1], {"role": "assistant", "content": a2}, in_order[2],
+               {"role": "assistant", "content": a3}]
+    ref = Reference([_chat(TOPICS[3][0], " ".join([q1, a1, q2, a2]))])  # knows the words; its question fits neither
+    margin = ref.margin([in_order, shifted], np.full(2, -1))
+    assert margin[0] > 0.1 and margin[1] < -0.1
+
+
 def test_qa_margin_on_a_large_run_compares_against_a_sample(monkeypatch):
     """Past MAX_REFERENCE questions the reference keeps the detector's sampled rows and a seeded sample of
     the rest; every row still gets a margin, the same whatever the read batch."""

@@ -4,7 +4,8 @@ An answer moved to the wrong question (a scrape that shifted answers by a row, a
 a donor on the same topic) still reads as a good answer, and an on-topic one shares the question's words,
 so no score of the row alone gives it away. Beside the run's other questions it does: it matches the
 question it was written for better than the one it sits under. ``qa_margin`` is the answer's TF-IDF
-cosine to its own question minus its best cosine to another question of the reference (negative: another
+cosine to its own question minus its best cosine to another question: one of the reference's or the
+conversation's next question, which an answer shifted up a turn was written for (negative: another
 question fits it better). It is a detector feature, learned from like any score: the planted misaligned
 copies show what a negative margin means in this dataset, and rows whose questions repeat (the same
 prompt asked twice) show what a margin near zero means.
@@ -45,15 +46,18 @@ def _tokens(text: str) -> list[str]:
     return out
 
 
-def first_exchange(messages: Sequence[Message]) -> tuple[str, str]:
-    """The first user turn and the first assistant answer after it ('' for a missing one)."""
-    question = ""
+def first_exchange(messages: Sequence[Message]) -> tuple[str, str, str]:
+    """The first user turn, the first assistant answer after it and the user turn after that answer
+    ('' for a missing one)."""
+    question = answer = ""
     for m in messages:
         if m["role"] == "user" and not question:
             question = m["content"]
-        elif m["role"] == "assistant" and question:
-            return question, m["content"]
-    return question, ""
+        elif m["role"] == "assistant" and question and not answer:
+            answer = m["content"]
+        elif m["role"] == "user" and answer:
+            return question, answer, m["content"]
+    return question, answer, ""
 
 
 class Reference:
@@ -67,33 +71,39 @@ class Reference:
         self._vectorizer: TfidfVectorizer | None = TfidfVectorizer(analyzer=_tokens, sublinear_tf=True,
                                                                    dtype=np.float32)
         try:
-            self._vectorizer.fit([q for q, _ in pairs] + [a for _, a in pairs])
-            self.questions = self._vectorizer.transform([q for q, _ in pairs])
+            self._vectorizer.fit([q for q, _, _ in pairs] + [a for _, a, _ in pairs])
+            self.questions = self._vectorizer.transform([q for q, _, _ in pairs])
         except ValueError:  # no words anywhere
             self._vectorizer, self.questions = None, None
 
     def margin(self, conversations: Sequence[Sequence[Message]], own: np.ndarray) -> np.ndarray:
-        """Per conversation: cosine(answer, its question) minus the best cosine(answer, reference question
-        ``j``) over ``j != own`` (``own``: the reference position of the row itself, or of the original a
-        copy was made from; -1 when it is not in the reference). NaN without an answer or without words
-        the reference knows."""
+        """Per conversation: cosine(answer, its question) minus the best cosine of the answer to another
+        question: reference question ``j`` for ``j != own`` (``own``: the reference position of the row
+        itself, or of the original a copy was made from; -1 when it is not in the reference) or the
+        conversation's next question (answers shifted up a turn fit it). NaN without an answer or without
+        words the reference knows."""
         out = np.full(len(conversations), np.nan)
         if self._vectorizer is None or not len(conversations):
             return out
-        pairs = [first_exchange(c) for c in conversations]
-        answers = self._vectorizer.transform([a for _, a in pairs])
-        mine = np.asarray(answers.multiply(self._vectorizer.transform([q for q, _ in pairs])).sum(axis=1)).ravel()
-        best = np.zeros(len(pairs))
+        questions, texts, following = zip(*(first_exchange(c) for c in conversations), strict=True)
+        answers = self._vectorizer.transform(texts)
+        mine = _cosines(answers, self._vectorizer.transform(questions))
+        best = _cosines(answers, self._vectorizer.transform(following))
         step = max(1, BLOCK_CELLS // max(self.questions.shape[0], 1))
-        for start in range(0, len(pairs), step):
+        for start in range(0, len(conversations), step):
             block = (answers[start:start + step] @ self.questions.T).toarray()
             own_here = own[start:start + step]
             rows = np.flatnonzero(own_here >= 0)
             block[rows, own_here[rows]] = 0.0
-            best[start:start + step] = block.max(axis=1, initial=0.0)
+            best[start:start + step] = np.maximum(best[start:start + step], block.max(axis=1, initial=0.0))
         out = np.round(mine - best, 4)
         out[np.asarray(answers.getnnz(axis=1)) == 0] = np.nan
         return out
+
+
+def _cosines(a, b) -> np.ndarray:
+    """Row-wise cosine of two L2-normalised sparse matrices."""
+    return np.asarray(a.multiply(b).sum(axis=1)).ravel()
 
 
 def reference_ids(ids: list[str], sampled: list[str], seed: int) -> list[str]:
