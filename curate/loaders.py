@@ -218,10 +218,7 @@ def iter_load(
         TypeError: both ``limit`` and ``n``, with different values.
     """
     n = renamed("curate.iter_load", "n", "limit", n, limit)
-    if chunk_rows < 1:
-        raise UserError("chunk_rows must be at least 1")
-    if workers is not None and workers < 1:
-        raise UserError("workers must be at least 1")
+    _check_chunking(chunk_rows, workers)
     repairs = repair_names(repairs)
     path = jsonl_file(source)
     if path is not None:
@@ -230,7 +227,22 @@ def iter_load(
         yield from jsonl_reader.iter_chunks(path, path.stem, chunk_rows, start, n, fmt, workers, repairs)
         return
     name, records = iter_raw(source, split=split)
-    stream = islice(records, start, None if n is None else start + n)
+    yield from _record_chunks(name, records, chunk_rows, start, n, fmt, repairs)
+
+
+def _check_chunking(chunk_rows: int, workers: int | None) -> None:
+    """Refuse a chunk size or worker count below 1 before any reading starts."""
+    if chunk_rows < 1:
+        raise UserError("chunk_rows must be at least 1")
+    if workers is not None and workers < 1:
+        raise UserError("workers must be at least 1")
+
+
+def _record_chunks(name: str, records: Iterator[Any], chunk_rows: int, start: int, limit: int | None,
+                   fmt: str | None, repairs: tuple[str, ...]) -> Iterator[Loaded]:
+    """The record-by-record path: ``records`` from ``start`` (at most ``limit``), normalized a chunk at a
+    time so that row numbers keep counting across chunks."""
+    stream = islice(records, start, None if limit is None else start + limit)
     row = start
     while True:
         chunk = list(islice(stream, chunk_rows))

@@ -192,17 +192,7 @@ def audit(recipe: str | Path | dict | Recipe | None = None, *, source: str | Non
     base = _recipe(recipe, source, scorers)
     kinds = _variants(kinds)
     folder = _checked_folder(base, run_dir, rate, kinds, limit)
-    convs = _sample(base, limit)
-    if plant:
-        try:
-            check_plantable(len(convs), rate, kinds)
-            pool = plant_pool(convs, rate, kinds, seed)
-        except ValueError as e:
-            raise UserError(str(e)) from None
-    else:
-        pool = PlantedPool(convs, pd.DataFrame({"position": range(len(convs)), "id": [conversation_id(c) for c in convs],
-                                                "kind": "", "family": "", "source_id": None, "eligible": True,
-                                                "detail": "{}"}))
+    pool = _planted_pool(_sample(base, limit), rate, kinds, seed, plant)
     files = AuditFiles(folder)
     write_jsonl(files.pool, ({"id": i, "messages": c} for i, c in zip(pool.labels["id"], pool.conversations)))
     write_parquet(files.labels, pa.Table.from_pandas(pool.labels, preserve_index=False))
@@ -210,11 +200,7 @@ def audit(recipe: str | Path | dict | Recipe | None = None, *, source: str | Non
     # The run directory goes positionally (``output`` here, ``run_dir`` after the rename): never the recipe's own.
     curate.run(inner, files.run, progress=progress)
     frame = _frame(files.run, pool.labels)
-    summary: dict[str, Any] = {"recipe": base.name, "source": base.input.source, "rows": len(pool),
-                               "rate": rate if plant else 0.0, "seed": seed, "kinds": list(kinds) if plant else [],
-                               "families": _families(kinds) if plant else {},
-                               "planted_rows": int((pool.labels["kind"] != "").sum()),
-                               "planted": pool.labels["kind"][pool.labels["kind"] != ""].value_counts().to_dict()}
+    summary = _pool_summary(base, pool, rate, seed, kinds, plant)
     if plant:
         summary.update(_planted_report(frame, files.run, kinds, seed))
         summary["held_out"] = _held_out(files.run, pool.labels, inner)
@@ -227,6 +213,32 @@ def audit(recipe: str | Path | dict | Recipe | None = None, *, source: str | Non
 
     write_html(folder, summary)
     return AuditResult(folder, summary)
+
+
+def _planted_pool(convs: list[list[dict]], rate: float, kinds: tuple[str, ...], seed: int,
+                  plant: bool) -> PlantedPool:
+    """The sample with ``kinds`` planted (a refusal to plant becomes a UserError); with ``plant`` False,
+    the sample as it is, every row labelled clean so the same run and frame apply."""
+    if plant:
+        try:
+            check_plantable(len(convs), rate, kinds)
+            return plant_pool(convs, rate, kinds, seed)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+    return PlantedPool(convs, pd.DataFrame({"position": range(len(convs)), "id": [conversation_id(c) for c in convs],
+                                            "kind": "", "family": "", "source_id": None, "eligible": True,
+                                            "detail": "{}"}))
+
+
+def _pool_summary(base: Recipe, pool: PlantedPool, rate: float, seed: int, kinds: tuple[str, ...],
+                  plant: bool) -> dict[str, Any]:
+    """The head of ``audit.json``: what was audited and what was planted, before any measurement."""
+    kind = pool.labels["kind"]
+    return {"recipe": base.name, "source": base.input.source, "rows": len(pool),
+            "rate": rate if plant else 0.0, "seed": seed, "kinds": list(kinds) if plant else [],
+            "families": _families(kinds) if plant else {},
+            "planted_rows": int((kind != "").sum()),
+            "planted": kind[kind != ""].value_counts().to_dict()}
 
 
 def _frame(run: Path, labels: pd.DataFrame) -> pd.DataFrame:

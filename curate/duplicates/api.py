@@ -85,6 +85,15 @@ def _flat_target(key: str, methods: list[str]) -> tuple[str, str]:
     return "near", key
 
 
+def _moved_inputs(deprecated: dict[str, Any]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``(signatures, lengths)`` popped from ``dedup``'s deprecated keywords, leaving the flat settings
+    for ``_settings``; any other keyword is the TypeError Python raises for an unknown one."""
+    unknown = sorted(set(deprecated) - set(_FLAT) - {"signatures", "lengths"})
+    if unknown:
+        raise TypeError(f"dedup() got an unexpected keyword argument {unknown[0]!r}")
+    return deprecated.pop("signatures", None), deprecated.pop("lengths", None)
+
+
 def _settings(config: DedupConfig | dict | None, near: NearConfig | dict | None,
               semantic_: SemanticConfig | dict | None, methods: Any, keep: str | None,
               flat: dict[str, Any] | None = None) -> DedupConfig:
@@ -129,22 +138,11 @@ def _aligned(emb: Embeddings, ids: np.ndarray, what: str) -> np.ndarray:
     return matrix if np.array_equal(pos, np.arange(len(matrix))) else matrix[pos]
 
 
-def dedup(
-    data: Any,
-    methods: tuple[str, ...] | list[str] | str | None = None,
-    keep: str | None = None,
-    scores: pd.DataFrame | None = None,
-    embeddings: Embeddings | None = None,
-    against: Any = None,
-    *,
-    config: DedupConfig | dict | None = None,
-    near: NearConfig | dict | None = None,
-    semantic: SemanticConfig | dict | None = None,
-    against_embeddings: Embeddings | None = None,
-    signatures_path: str | Path | None = None,
-    progress: bool = True,
-    **deprecated: Any,
-) -> DedupResult:
+def dedup(data: Any, methods: tuple[str, ...] | list[str] | str | None = None, keep: str | None = None,
+          scores: pd.DataFrame | None = None, embeddings: Embeddings | None = None, against: Any = None, *,
+          config: DedupConfig | dict | None = None, near: NearConfig | dict | None = None,
+          semantic: SemanticConfig | dict | None = None, against_embeddings: Embeddings | None = None,
+          signatures_path: str | Path | None = None, progress: bool = True, **deprecated: Any) -> DedupResult:
     """Find duplicates of ``data`` (or of ``data`` in ``against``) and choose the survivors.
 
     Methods run exact -> near -> semantic, each on what the previous kept; within a cluster of
@@ -183,10 +181,7 @@ def dedup(
             ``(ids, matrix)``.
         TypeError: an unknown keyword argument.
     """
-    unknown = sorted(set(deprecated) - set(_FLAT) - {"signatures", "lengths"})
-    if unknown:
-        raise TypeError(f"dedup() got an unexpected keyword argument {unknown[0]!r}")
-    signatures, lengths = deprecated.pop("signatures", None), deprecated.pop("lengths", None)
+    signatures, lengths = _moved_inputs(deprecated)
     cfg = _settings(config, near, semantic, methods, keep, deprecated)
     if signatures is not None or lengths is not None:
         old = "signatures" if signatures is not None else "lengths"

@@ -360,24 +360,13 @@ def distill(run_dir: str | os.PathLike, config: ProxyConfig | dict[str, Any], da
     t0 = time.perf_counter()
     feature_keys = _feature_keys(cfg, pool, store, device, progress)
     t_features = time.perf_counter() - t0
-    frame = pool.frame
-    heur = next((k for k in feature_keys if store.meta(k).get("name") == "heuristics"), None)
-    tokens = store.read(heur, ["id", "tokens"]).to_pandas() if heur else pd.DataFrame(columns=["id", "tokens"])
-    frame = frame.merge(tokens, on="id", how="left")
-    tokens = frame["tokens"].fillna(0).to_numpy()
-    if teacher.scorer is None:  # a stored teacher: the sample comes from the rows it scored
-        frame = frame[frame["id"].isin(_teacher_values(store, teacher.key, cfg.column).index)]
-        if frame.empty:
-            raise UserError(f"teacher column {cfg.column!r} ({teacher.key}) has no value on any row of the pool "
-                            "(all null or failed): nothing to learn")
+    frame, tokens = _sampling_frame(cfg, pool, store, teacher, feature_keys)
     sample = draw(frame, sample_size(cfg.sample, len(frame)), cfg.stratify, cfg.length_buckets, cfg.seed)
     feats = load_features(run_dir, feature_keys)
     t0 = time.perf_counter()
     fitted, rounds, held, teacher_y, (y_held, p_held) = _fit_rounds(cfg, teacher, feats, sample, pool.ids, progress)
     t_fit = time.perf_counter() - t0 - teacher.seconds
-    ids_digest = hashlib.sha256("\n".join(sorted(teacher_y.index)).encode()).hexdigest()[:16]
-    key = f"{cfg.column}_proxy-" + fingerprint(teacher.key, cfg.column, ids_digest, feature_keys, cfg.target,
-                                               _model_fingerprint(fitted))[:10]
+    key, ids_digest = _proxy_key(cfg, teacher.key, teacher_y, feature_keys, fitted)
     t0 = time.perf_counter()
     _apply(store, key, cfg, fitted, feats, pool.ids, teacher_y, progress)
     t_apply = time.perf_counter() - t0
@@ -388,12 +377,45 @@ def distill(run_dir: str | os.PathLike, config: ProxyConfig | dict[str, Any], da
     plot = calibration_plot(y_held, p_held, store.root / key / "calibration.png", cfg.column) if store.root else None
     result = ProxyResult(key, cfg.column, teacher.key, fitted.name, rounds[-1], rounds, fitted.cv, cost, plot,
                          feature_keys)
-    store.write_meta(key, {
-        "name": f"{cfg.column}_proxy", "key": key, "columns": [f"{cfg.column}_proxy", f"{cfg.column}_best",
-                                                               f"{cfg.column}_teacher_scored"],
-        "settings": cfg.model_dump(), "teacher_key": teacher.key, "features": feature_keys,
-        "sample_ids": ids_digest, "model": fitted.name, "model_fingerprint": _model_fingerprint(fitted),
-        "cv": fitted.cv, "agreement": rounds[-1], "rounds": rounds, "heldout_rows": len(held), "costs": cost,
-        "plot": plot.name if plot else None,
-    })
+    store.write_meta(key, _proxy_meta(result, cfg, fitted, ids_digest, len(held)))
     return result
+
+
+def _sampling_frame(cfg: ProxyConfig, pool: Pool, store: ScoreStore, teacher: _Teacher,
+                    feature_keys: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows the sample is drawn from, with their ``tokens`` (the length strata), and the tokens of
+    every pool row (for the cost estimate). A stored teacher limits them to the rows it scored."""
+    heur = next((k for k in feature_keys if store.meta(k).get("name") == "heuristics"), None)
+    tokens = store.read(heur, ["id", "tokens"]).to_pandas() if heur else pd.DataFrame(columns=["id", "tokens"])
+    frame = pool.frame.merge(tokens, on="id", how="left")
+    all_tokens = frame["tokens"].fillna(0).to_numpy()
+    if teacher.scorer is None:  # a stored teacher: the sample comes from the rows it scored
+        frame = frame[frame["id"].isin(_teacher_values(store, teacher.key, cfg.column).index)]
+        if frame.empty:
+            raise UserError(f"teacher column {cfg.column!r} ({teacher.key}) has no value on any row of the pool "
+                            "(all null or failed): nothing to learn")
+    return frame, all_tokens
+
+
+def _proxy_key(cfg: ProxyConfig, teacher_key: str, teacher_y: pd.Series, feature_keys: list[str],
+               fitted: Fitted) -> tuple[str, str]:
+    """``(key, digest of the teacher rows)``: the key covers the teacher, its rows, the features and the
+    fitted model, so a changed sample or model never overwrites an earlier proxy."""
+    ids_digest = hashlib.sha256("\n".join(sorted(teacher_y.index)).encode()).hexdigest()[:16]
+    key = f"{cfg.column}_proxy-" + fingerprint(teacher_key, cfg.column, ids_digest, feature_keys, cfg.target,
+                                               _model_fingerprint(fitted))[:10]
+    return key, ids_digest
+
+
+def _proxy_meta(result: ProxyResult, cfg: ProxyConfig, fitted: Fitted, ids_digest: str,
+                heldout_rows: int) -> dict[str, Any]:
+    """The proxy key's ``meta.json``: the result, and what made the key (settings, sample, model)."""
+    column = cfg.column
+    return {
+        "name": f"{column}_proxy", "key": result.key,
+        "columns": [f"{column}_proxy", f"{column}_best", f"{column}_teacher_scored"],
+        "settings": cfg.model_dump(), "teacher_key": result.teacher_key, "features": result.features,
+        "sample_ids": ids_digest, "model": fitted.name, "model_fingerprint": _model_fingerprint(fitted),
+        "cv": fitted.cv, "agreement": result.agreement, "rounds": result.rounds, "heldout_rows": heldout_rows,
+        "costs": result.costs, "plot": result.plot.name if result.plot else None,
+    }

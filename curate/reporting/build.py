@@ -60,13 +60,33 @@ def report(run_dir: str | os.PathLike, sample: int = SAMPLE) -> Path:
     subsets = _subsets(run)
     dedup = _dedup(run)
 
-    sections: list[tuple[str, str]] = []
-    sections.append(("Counts", _counts_section(manifest, pool, out)))
+    sections: list[tuple[str, str]] = [("Counts", _counts_section(manifest, pool, out))]
     if subsets:
-        key = "row" if dedup is not None and "row" in dedup.columns and "row" in pool.columns else "id"
-        kept = pool[~pool[key].isin(dedup[key])] if dedup is not None else pool
-        sections.append(("Subsets", _subsets_section(subsets, kept, out)))
+        sections.append(("Subsets", _subsets_section(subsets, _not_removed(pool, dedup), out)))
     score_cols = _score_columns(pool)
+    sections += _distribution_sections(pool, score_cols, notes, manifest, out)
+    sections += _run_sections(run, manifest, dedup, score_cols, out)
+    subtitle = f"{run.root.resolve()} · status {manifest.get('status', 'unknown')} · built {time.strftime('%Y-%m-%d %H:%M')}"
+    name = (manifest.get("recipe") or {}).get("name") if isinstance(manifest.get("recipe"), dict) else None
+    path = run.report_path
+    write_text(path, H.page(f"curate report: {name or run.root.name}", sections, subtitle))
+    os.chmod(path, 0o644)  # a report is meant to be shared (the atomic temp file starts as 0600)
+    return path
+
+
+def _not_removed(pool: pd.DataFrame, dedup: pd.DataFrame | None) -> pd.DataFrame:
+    """The pool less the rows dedup removed, matched on ``row`` when both have it (an exact duplicate
+    shares its kept copy's id), else on ``id``."""
+    if dedup is None:
+        return pool
+    key = "row" if "row" in dedup.columns and "row" in pool.columns else "id"
+    return pool[~pool[key].isin(dedup[key])]
+
+
+def _distribution_sections(pool: pd.DataFrame, score_cols: list[str], notes: list[str], manifest: dict,
+                           out: Path) -> list[tuple[str, str]]:
+    """The plots of the scores, the lengths and their correlations; a section without columns is left out."""
+    sections: list[tuple[str, str]] = []
     hist_cols = [c for c in score_cols if c not in LENGTHS][:6]  # lengths get their own section
     if hist_cols:
         fig = plots.histograms(pool, hist_cols, log=LOG_SCALE)
@@ -77,13 +97,25 @@ def report(run_dir: str | os.PathLike, sample: int = SAMPLE) -> Path:
         sections.append(("Length and turn distributions", _save(fig, out, "lengths.png")))
     corr_cols = [c for c in score_cols if pool[c].notna().sum() > 2 and pool[c].nunique() > 1][:10]
     if len(corr_cols) >= 2:
-        y = next((c for c in MODEL_SCORES if c in corr_cols), None)
-        fig = plots.correlations(pool, corr_cols, x="assistant_chars", y=y)
-        kept = (manifest.get("counts") or {}).get("kept")
-        why_n = (f'<p class="muted">Correlations and the scatter use every scored input row ({len(pool):,}), '
-                 f"including rows later removed as invalid or duplicate, so n can differ from the "
-                 f"{kept:,} kept rows in Counts.</p>" if isinstance(kept, int) else "")
-        sections.append(("Score correlations", _save(fig, out, "correlations.png") + why_n))
+        sections.append(("Score correlations", _correlations_section(pool, corr_cols, manifest, out)))
+    return sections
+
+
+def _correlations_section(pool: pd.DataFrame, corr_cols: list[str], manifest: dict, out: Path) -> str:
+    """The correlation plot, and why its n (every scored input row) can differ from the kept rows."""
+    y = next((c for c in MODEL_SCORES if c in corr_cols), None)
+    fig = plots.correlations(pool, corr_cols, x="assistant_chars", y=y)
+    kept = (manifest.get("counts") or {}).get("kept")
+    why_n = (f'<p class="muted">Correlations and the scatter use every scored input row ({len(pool):,}), '
+             f"including rows later removed as invalid or duplicate, so n can differ from the "
+             f"{kept:,} kept rows in Counts.</p>" if isinstance(kept, int) else "")
+    return _save(fig, out, "correlations.png") + why_n
+
+
+def _run_sections(run: RunDir, manifest: dict, dedup: pd.DataFrame | None, score_cols: list[str],
+                  out: Path) -> list[tuple[str, str]]:
+    """Duplicates, proxies, training, exports and the glossary: each only when the run has it."""
+    sections: list[tuple[str, str]] = []
     if dedup is not None:
         sections.append(("Duplicates", _dedup_section(run, dedup)))
     current = [p["key"] for p in manifest.get("proxies") or []]  # a recipe's proxies, not earlier fits
@@ -99,12 +131,7 @@ def report(run_dir: str | os.PathLike, sample: int = SAMPLE) -> Path:
     known = [c for c in score_cols if glossary.score(c)]
     if known:
         sections.append(("Glossary", H.table(["column", "meaning"], [[c, glossary.score(c)] for c in known])))
-    subtitle = f"{run.root.resolve()} · status {manifest.get('status', 'unknown')} · built {time.strftime('%Y-%m-%d %H:%M')}"
-    name = (manifest.get("recipe") or {}).get("name") if isinstance(manifest.get("recipe"), dict) else None
-    path = run.report_path
-    write_text(path, H.page(f"curate report: {name or run.root.name}", sections, subtitle))
-    os.chmod(path, 0o644)  # a report is meant to be shared (the atomic temp file starts as 0600)
-    return path
+    return sections
 
 
 def _exports_section(run: RunDir) -> str:
