@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -269,6 +269,20 @@ def instruction_text(messages: list[Message]) -> str:
             break
         out.append(m["content"])
     return "\n".join(out)
+
+
+def first_exchange(messages: Sequence[Message]) -> tuple[str, str, str]:
+    """The first user turn, the first assistant answer after it and the user turn after that answer
+    ('' for a missing one): what the per-answer scorers read and the detector's alignment compares."""
+    question = answer = ""
+    for m in messages:
+        if m["role"] == "user" and not question:
+            question = m["content"]
+        elif m["role"] == "assistant" and question and not answer:
+            answer = m["content"]
+        elif m["role"] == "user" and answer:
+            return question, answer, m["content"]
+    return question, answer, ""
 
 
 def response_text(messages: list[Message]) -> str:

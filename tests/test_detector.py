@@ -42,6 +42,19 @@ def test_texture_describes_repetition_markup_and_endings():
     assert texture(_chat("q", ""))["compress_ratio"] is None  # too short to say
 
 
+def test_per_answer_scores_read_the_answer_to_the_first_question():
+    """A greeting before the question (kept when the ``leading_assistant`` repair is off) is not the answer:
+    texture, consistency and qa_margin all read the first answer after the first question
+    (``curate.schema.first_exchange``)."""
+    from curate.scorers.consistency import consistency
+
+    answer = "Photosynthesis turns light into chemical energy"
+    greeted = [{"role": "assistant", "content": "Hi! How can I help you today?"}, *_chat("How do plants eat?", answer)]
+    assert texture(greeted) == texture(_chat("How do plants eat?", answer))
+    assert consistency(greeted) == consistency(_chat("How do plants eat?", answer))
+    assert consistency(greeted)["open_end"]  # the greeting ends with "?", the answer with no stop
+
+
 @pytest.mark.parametrize(("settings", "message"), [
     ({"kinds": ["truncaton"]}, "unknown kind 'truncaton'"),
     ({"exclude": ["all"]}, "leaves no corruption variant"),

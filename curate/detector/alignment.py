@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from curate.schema import Message
+from curate.schema import Message, first_exchange
 
 MARGIN = "qa_margin"  # column name
 MAX_REFERENCE = 20_000  # questions compared against: past it, the cost per row stays flat
@@ -44,20 +44,6 @@ def _tokens(text: str) -> list[str]:
         elif len(word) >= 2:
             out.append(word)
     return out
-
-
-def first_exchange(messages: Sequence[Message]) -> tuple[str, str, str]:
-    """The first user turn, the first assistant answer after it and the user turn after that answer
-    ('' for a missing one)."""
-    question = answer = ""
-    for m in messages:
-        if m["role"] == "user" and not question:
-            question = m["content"]
-        elif m["role"] == "assistant" and question and not answer:
-            answer = m["content"]
-        elif m["role"] == "user" and answer:
-            return question, answer, m["content"]
-    return question, answer, ""
 
 
 class Reference:

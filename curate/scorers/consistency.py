@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from curate.schema import Message
+from curate.schema import Message, first_exchange
 from curate.scorers.base import Resources, row_by_row
 
 COLUMNS = ("question_lang", "answer_lang", "lang_mismatch", "mojibake_rate", "restate_overlap", "open_end",
@@ -111,9 +111,8 @@ def broken_sentences(answer: str) -> float | None:
 
 
 def consistency(messages: list[Message]) -> dict[str, Any]:
-    question = next((m["content"] for m in messages if m["role"] == "user"), "")
+    question, answer, _ = first_exchange(messages)
     answers = [m["content"] for m in messages if m["role"] == "assistant"]
-    answer = answers[0] if answers else ""
     q_lang, a_lang = language(question), language(answer)
     q_script, a_script = script(question), script(answer)
     end = answer.rstrip()
@@ -138,7 +137,7 @@ class ConsistencyScorer:
     resources = Resources(device="cpu", batch_size=2048)
 
     def settings(self) -> dict[str, Any]:
-        return {"version": 3}
+        return {"version": 4}  # 4: the first answer after the first question
 
     def score(self, conversations: list[list[Message]]) -> dict[str, list[Any]]:
         return row_by_row(consistency, conversations, COLUMNS)

@@ -15,7 +15,7 @@ import re
 import zlib
 from typing import Any
 
-from curate.schema import Message
+from curate.schema import Message, first_exchange
 from curate.scorers.base import Resources, row_by_row
 
 COLUMNS = (
@@ -76,8 +76,7 @@ def _ending(answer: str) -> dict[str, Any]:
 
 def texture(messages: list[Message]) -> dict[str, Any]:
     """The texture columns of the first user question and the first assistant answer."""
-    question = next((m["content"] for m in messages if m["role"] == "user"), "")
-    answer = next((m["content"] for m in messages if m["role"] == "assistant"), "")
+    question, answer, _ = first_exchange(messages)
     head = answer[:HEAD]
     words = _WORD.findall(head)
     sentences = [s for s in _SENTENCE.split(head) if s.strip()]
@@ -108,7 +107,7 @@ class TextureScorer:
     resources = Resources(device="cpu", batch_size=2048)
 
     def settings(self) -> dict[str, Any]:
-        return {"version": 1}
+        return {"version": 2}  # 2: the first answer after the first question
 
     def score(self, conversations: list[list[Message]]) -> dict[str, list[Any]]:
         return row_by_row(texture, conversations, COLUMNS)
