@@ -101,7 +101,8 @@ EDIT_SETS = {"tuning": TUNING, "validation": VALIDATION}
 def damage(convs: list[list[dict]], seed: int, edits: dict[str, Edit]) -> tuple[list[list[dict]], list[str]]:
     """``RATE`` of the rows with one edit each (kinds in turn) on the first answer; the kind per row ('' = untouched,
     also when the edit changed nothing). The next row's first answer is the donor an edit may take from."""
-    from curate.auditing.corruptions import first_answer, first_question
+    from curate.auditing.corruptions import first_answer
+    from curate.schema import first_user
 
     rng = random.Random(seed)
     out, kinds, names = [list(c) for c in convs], [""] * len(convs), list(edits)
@@ -110,7 +111,7 @@ def damage(convs: list[list[dict]], seed: int, edits: dict[str, Edit]) -> tuple[
         msgs = [dict(m) for m in convs[p]]
         i = first_answer(msgs)
         donor = convs[(p + 1) % len(convs)]
-        edited = edits[kind](msgs[i]["content"], rng, first_question(msgs[:i]), donor[first_answer(donor)]["content"])
+        edited = edits[kind](msgs[i]["content"], rng, first_user(msgs[:i]), donor[first_answer(donor)]["content"])
         if edited != msgs[i]["content"]:
             msgs[i]["content"] = edited
             out[p], kinds[p] = msgs, kind

@@ -271,6 +271,11 @@ def instruction_text(messages: list[Message]) -> str:
     return "\n".join(out)
 
 
+def first_user(messages: Sequence[Message]) -> str:
+    """The first user turn's text ('' when there is none)."""
+    return next((m["content"] for m in messages if m["role"] == "user"), "")
+
+
 def first_exchange(messages: Sequence[Message]) -> tuple[str, str, str]:
     """The first user turn, the first assistant answer after it and the user turn after that answer
     ('' for a missing one): what the per-answer scorers read and the detector's alignment compares."""

@@ -42,6 +42,23 @@ def test_texture_describes_repetition_markup_and_endings():
     assert texture(_chat("q", ""))["compress_ratio"] is None  # too short to say
 
 
+def test_texture_measures_repeats_at_any_scale_and_markup_left_open():
+    """``repeated_8gram_frac`` is one measure for a repeated phrase, paragraph or answer (what the detector
+    learns from one transfers to the others); ``unpaired_markup`` counts markup that does not close."""
+    first = "Plants turn light into sugar in their leaves, using water from the roots and carbon dioxide."
+    second = "Animals then eat the plants, and the energy moves up the food chain to the predators."
+    plain = texture(_chat("How do plants get energy?", f"{first}\n\n{second}"))
+    repeated = texture(_chat("How do plants get energy?", f"{first}\n\n{second}\n\n{second}"))
+    assert plain["repeated_8gram_frac"] == 0 and repeated["repeated_8gram_frac"] > 0.15
+    assert plain["unpaired_markup"] == 0
+    assert texture(_chat("q", "Use **bold** here."))["unpaired_markup"] == 0
+    assert texture(_chat("q", "Use **bold here."))["unpaired_markup"] == 1
+    table = "| a | b |\n|---|---|\n| 1 | 2 |"
+    assert texture(_chat("q", f"A table:\n{table}"))["unpaired_markup"] == 0
+    assert texture(_chat("q", "Some text.\n| --- | --- |\nMore text."))["unpaired_markup"] == 1  # no table above
+    assert texture(_chat("q", "Run `ls` then:\n```bash\nls -la\n"))["unpaired_markup"] == 1  # fence left open
+
+
 def test_per_answer_scores_read_the_answer_to_the_first_question():
     """A greeting before the question (kept when the ``leading_assistant`` repair is off) is not the answer:
     texture, consistency and qa_margin all read the first answer after the first question

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from curate.schema import Message
+from curate.schema import Message, first_user
 
 KINDS = ("misaligned", "truncated", "word_salad", "loop", "refusal", "template_leak", "mojibake",
          "restate", "wrong_language", "near_dup")  # the original ten: the audit's default
@@ -116,10 +116,6 @@ def first_answer(messages: list[Message]) -> int:
         if m["role"] == "assistant" and m["content"].strip():
             return i
     raise ValueError("conversation has no assistant answer to corrupt")
-
-
-def first_question(messages: list[Message]) -> str:
-    return next((m["content"] for m in messages if m["role"] == "user"), "")
 
 
 def _with_answer(messages: list[Message], i: int, text: str) -> list[Message]:
@@ -217,7 +213,7 @@ def mojibake(messages: list[Message], rng: random.Random) -> Corrupted:
 def restate(messages: list[Message], rng: random.Random) -> Corrupted:
     """The answer only restates the question (its first 80 words) in a frame sentence."""
     i = first_answer(messages)
-    question = " ".join(first_question(messages[:i]).split()[:80]) or messages[i]["content"][:200]
+    question = " ".join(first_user(messages[:i]).split()[:80]) or messages[i]["content"][:200]
     frame = rng.choice(RESTATE)
     return Corrupted("restate", _with_answer(messages, i, frame.format(q=question)), i, {"frame": frame})
 

@@ -33,10 +33,9 @@ from curate.auditing.corruptions import (
     corrupt,
     family_of,
     first_answer,
-    first_question,
     fits,
 )
-from curate.schema import Message, conversation_id
+from curate.schema import Message, conversation_id, first_user
 from curate.scorers.consistency import language
 
 # Answers in other languages for samples that have none (a generic helpful reply in each).
@@ -101,7 +100,7 @@ def _wrong_language_donor(question: str, answers: dict[int, str], languages: dic
 def _answers_a_question(messages: list[Message]) -> bool:
     """A user turn comes before the first answer (the rows whose first exchange can be corrupted)."""
     try:
-        return bool(first_question(messages[: first_answer(messages)]).strip())
+        return bool(first_user(messages[: first_answer(messages)]).strip())
     except ValueError:
         return False
 
@@ -145,7 +144,7 @@ def _nearest_questions(conversations: list[list[Message]], positions: list[int],
 
     if not positions:
         return {}
-    questions = [first_question(c[: first_answer(c)]) if answers[p] else "" for p, c in enumerate(conversations)]
+    questions = [first_user(c[: first_answer(c)]) if answers[p] else "" for p, c in enumerate(conversations)]
     try:
         matrix = TfidfVectorizer(sublinear_tf=True, stop_words="english").fit_transform(questions)
     except ValueError:  # empty vocabulary
@@ -190,7 +189,7 @@ class _Donors:
             q = _random_donor(p, self.answers, rng)
             return convs[q], conversation_id(convs[q]), {}
         if kind in ("wrong_language", "code_switch"):
-            donor, source = _wrong_language_donor(first_question(convs[p]), self.answers, self.languages, rng)
+            donor, source = _wrong_language_donor(first_user(convs[p]), self.answers, self.languages, rng)
             return donor, source, {}
         if kind == "near_dup":
             q = rng.choice(self.clean)

@@ -10,14 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from curate.errors import UserError
-from curate.schema import Message, conversation_text, instruction_text, response_text
+from curate.schema import Message, conversation_text, first_user, instruction_text, response_text
 from curate.scorers.batching import run_sorted
 from curate.scorers.model import ModelScorer, ModelSettings
 
 TEXT_VIEWS = {
     "assistant": response_text,
     "instruction": instruction_text,
-    "first_user": lambda msgs: next((m["content"] for m in msgs if m["role"] == "user"), ""),
+    "first_user": first_user,
     "conversation": conversation_text,
 }
 

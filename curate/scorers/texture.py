@@ -2,10 +2,13 @@
 
 Rules like "no terminal punctuation = truncated" mirror one planting code and fail on real chats
 (casual answers end without a full stop). These columns describe an answer's texture instead:
-repetition at every scale (zlib compression, repeated sentences and lines), markup and escape residue,
-character classes, how it ends (a colon, an open code fence, a list item), and its length next to
-the question's. Alone none is a verdict; ``curate.detector`` learns per dataset which combinations
-mark junk, from corruption planted into that dataset's own rows.
+repetition at every scale (zlib compression, repeated sentences and lines, and repeated 8-word spans:
+one measure for a phrase, a paragraph or the whole answer said twice), markup and escape residue,
+markup left open (an odd ``**`` or fence, a table rule with no table), character classes, how it ends
+(a colon, an open code fence, a list item), and its length next to the question's. A measure that one
+family's variants share lets what the detector learns from one variant transfer to the others
+(benchmarks/RESULTS.md "generalization"). Alone none is a verdict; ``curate.detector`` learns per
+dataset which combinations mark junk, from corruption planted into that dataset's own rows.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from curate.scorers.base import Resources, row_by_row
 
 COLUMNS = (
     "answer_log_chars", "question_log_chars", "answer_question_log_ratio", "compress_ratio",
-    "dup_sentence_frac", "answer_dup_line_frac", "distinct_word_frac", "html_per_k", "escape_per_k",
+    "dup_sentence_frac", "answer_dup_line_frac", "repeated_8gram_frac", "unpaired_markup", "distinct_word_frac", "html_per_k", "escape_per_k",
     "markdown_per_k", "punct_frac", "upper_frac", "digit_frac", "non_ascii_frac", "ends_terminal",
     "ends_colon", "ends_list_item", "open_code_fence", "starts_lower", "mean_word_chars",
     "mean_sentence_words", "last_sentence_words",
@@ -35,6 +38,8 @@ _TERMINAL = tuple(".!?)]}\"'`*>|~\u3002\uff01\uff1f")
 _PUNCT = re.compile(r"[^\w\s]")
 _UPPER = re.compile("[A-Z\u00c0-\u00de\u0391-\u03a9\u0410-\u042f]")  # Latin, Greek, Cyrillic capitals
 _DIGIT = re.compile(r"\d")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
+SHINGLE = 8  # words: a span this long said twice is a repeat, not a turn of phrase
 HEAD = 8000  # characters of the answer read: the cost stays flat on very long answers
 
 
@@ -51,11 +56,26 @@ def _repetition(answer: str) -> dict[str, float | None]:
     raw = answer[:HEAD].encode("utf-8", "replace")
     sentences = [s.strip().lower() for s in _SENTENCE.split(answer[:HEAD]) if len(s.strip()) > 8]
     lines = [ln.strip() for ln in answer[:HEAD].splitlines() if ln.strip()]
+    words = [w.lower() for w in _WORD.findall(answer[:HEAD])]
+    shingles = [" ".join(words[k: k + SHINGLE]) for k in range(len(words) - SHINGLE + 1)]
     return {
         "compress_ratio": len(zlib.compress(raw, 6)) / len(raw) if len(raw) >= 80 else None,
         "dup_sentence_frac": 1 - len(set(sentences)) / len(sentences) if len(sentences) >= 3 else None,
         "answer_dup_line_frac": 1 - len(set(lines)) / len(lines) if len(lines) >= 3 else None,
+        # one measure for every scale (a phrase, a sentence, a paragraph, the whole answer twice), so damage
+        # learned at one scale transfers to another
+        "repeated_8gram_frac": 1 - len(set(shingles)) / len(shingles) if len(shingles) >= 3 else None,
     }
+
+
+def _unpaired_markup(text: str) -> int:
+    """Markup that does not close or stands alone: an odd number of code fences, of ``**``, of inline
+    backticks, and table rules under a line that is not a table row. Clean text pairs its markup."""
+    fences = text.count("```")
+    lines = text.splitlines()
+    orphan_rules = sum(1 for k, ln in enumerate(lines) if _TABLE_RULE.match(ln) and "|" in ln
+                       and (k == 0 or "|" not in lines[k - 1]))
+    return fences % 2 + text.count("**") % 2 + (text.count("`") - 3 * fences) % 2 + orphan_rules
 
 
 def _ending(answer: str) -> dict[str, Any]:
@@ -89,6 +109,7 @@ def texture(messages: list[Message]) -> dict[str, Any]:
         "html_per_k": _per_k(_HTML, head),
         "escape_per_k": _per_k(_ESCAPE, head),
         "markdown_per_k": _per_k(_MARKDOWN, head),
+        "unpaired_markup": _unpaired_markup(answer),
         "punct_frac": _share(_PUNCT, head),
         "upper_frac": _share(_UPPER, head),
         "digit_frac": _share(_DIGIT, head),
@@ -107,7 +128,7 @@ class TextureScorer:
     resources = Resources(device="cpu", batch_size=2048)
 
     def settings(self) -> dict[str, Any]:
-        return {"version": 2}  # 2: the first answer after the first question
+        return {"version": 3}  # 2: the first answer after the first question; 3: repeats, unpaired markup
 
     def score(self, conversations: list[list[Message]]) -> dict[str, list[Any]]:
         return row_by_row(texture, conversations, COLUMNS)
