@@ -31,8 +31,9 @@ def test_texture_describes_repetition_markup_and_endings():
     looped = texture(_chat("How do plants get energy?", " ".join([prose] * 6)))
     assert looped["compress_ratio"] < plain["compress_ratio"] / 2 and looped["dup_sentence_frac"] > 0.8
     html = texture(_chat("q", "Use <div class=\"x\">this</div> &amp; that &#39;s it.<br>"))
-    assert html["html_per_k"] > 50 and plain["html_per_k"] == 0
-    assert texture(_chat("q", "Line one\\nLine two\\n"))["escape_per_k"] > 0
+    assert html["residue_marks"] == 5 and plain["residue_marks"] == 0
+    assert texture(_chat("q", "Line one\\nLine two\\n"))["residue_marks"] == 2
+    assert texture(_chat("q", "caf\u00c3\u00a9 au lait"))["residue_marks"] == 1  # mojibake
     announced = texture(_chat("Write code", "Here is the code:"))
     assert announced["ends_colon"] and not announced["ends_terminal"]
     fenced = texture(_chat("Code?", "Sure:\n```python\nprint(1)\n"))
@@ -44,19 +45,31 @@ def test_texture_describes_repetition_markup_and_endings():
 
 def test_texture_measures_repeats_at_any_scale_and_markup_left_open():
     """``repeated_8gram_frac`` is one measure for a repeated phrase, paragraph or answer (what the detector
-    learns from one transfers to the others); ``unpaired_markup`` counts markup that does not close."""
+    learns from one transfers to the others); ``residue_marks`` counts markup that does not close with the
+    other residue."""
     first = "Plants turn light into sugar in their leaves, using water from the roots and carbon dioxide."
     second = "Animals then eat the plants, and the energy moves up the food chain to the predators."
     plain = texture(_chat("How do plants get energy?", f"{first}\n\n{second}"))
     repeated = texture(_chat("How do plants get energy?", f"{first}\n\n{second}\n\n{second}"))
     assert plain["repeated_8gram_frac"] == 0 and repeated["repeated_8gram_frac"] > 0.15
-    assert plain["unpaired_markup"] == 0
-    assert texture(_chat("q", "Use **bold** here."))["unpaired_markup"] == 0
-    assert texture(_chat("q", "Use **bold here."))["unpaired_markup"] == 1
+    assert plain["residue_marks"] == 0
+    assert texture(_chat("q", "Use **bold** here."))["residue_marks"] == 0
+    assert texture(_chat("q", "Use **bold here."))["residue_marks"] == 1
     table = "| a | b |\n|---|---|\n| 1 | 2 |"
-    assert texture(_chat("q", f"A table:\n{table}"))["unpaired_markup"] == 0
-    assert texture(_chat("q", "Some text.\n| --- | --- |\nMore text."))["unpaired_markup"] == 1  # no table above
-    assert texture(_chat("q", "Run `ls` then:\n```bash\nls -la\n"))["unpaired_markup"] == 1  # fence left open
+    assert texture(_chat("q", f"A table:\n{table}"))["residue_marks"] == 0
+    assert texture(_chat("q", "Some text.\n| --- | --- |\nMore text."))["residue_marks"] == 1  # no table above
+    assert texture(_chat("q", "Run `ls` then:\n```bash\nls -la\n"))["residue_marks"] == 1  # fence left open
+
+
+def test_mojibake_is_learned_within_residue_marks_when_texture_is_scored():
+    """The detector learns encoding residue as one count, so what it learns from one kind flags the others;
+    without texture's ``residue_marks`` it keeps ``mojibake_rate``."""
+    from curate.detector.model import feature_columns
+
+    frame = pd.DataFrame({"id": ["a", "b"], "mojibake_rate": [0.0, 2.0], "residue_marks": [0, 3], "qa_overlap": [0.5, 0.1]})
+    assert feature_columns(frame, frame, "junk_prob") == ["qa_overlap", "residue_marks"]
+    alone = frame.drop(columns=["residue_marks"])
+    assert feature_columns(alone, alone, "junk_prob") == ["mojibake_rate", "qa_overlap"]
 
 
 def test_per_answer_scores_read_the_answer_to_the_first_question():

@@ -34,7 +34,7 @@ _SCRIPTS = ((0x0370, 0x03FF, "el"), (0x0400, 0x04FF, "ru"), (0x0590, 0x05FF, "he
 _CODE = re.compile(r"```.*?(```|$)", re.S)
 _WORD = re.compile(r"[^\W\d_]+")
 # A UTF-8 lead byte read as cp1252/latin-1, followed by a continuation byte read the same way.
-_MOJIBAKE = re.compile("[\u00c2-\u00f4][\u0080-\u00bf\u20ac\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160"
+MOJIBAKE = re.compile("[\u00c2-\u00f4][\u0080-\u00bf\u20ac\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160"
                        "\u2039\u0152\u017d\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a"
                        "\u0153\u017e\u0178]|\ufffd")
 _STOP_ALL = set().union(*_STOP.values())
@@ -76,7 +76,7 @@ def language(text: str) -> str:
 
 def mojibake_rate(text: str) -> float:
     """Mojibake sequences per 1,000 characters."""
-    return round(1000 * len(_MOJIBAKE.findall(text)) / len(text), 3) if text else 0.0
+    return round(1000 * len(MOJIBAKE.findall(text)) / len(text), 3) if text else 0.0
 
 
 def restate_overlap(question: str, answer: str) -> float:

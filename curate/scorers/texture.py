@@ -3,8 +3,8 @@
 Rules like "no terminal punctuation = truncated" mirror one planting code and fail on real chats
 (casual answers end without a full stop). These columns describe an answer's texture instead:
 repetition at every scale (zlib compression, repeated sentences and lines, and repeated 8-word spans:
-one measure for a phrase, a paragraph or the whole answer said twice), markup and escape residue,
-markup left open (an odd ``**`` or fence, a table rule with no table), character classes, how it ends
+one measure for a phrase, a paragraph or the whole answer said twice), residue marks (HTML, escapes as
+text, mojibake and markup left open, counted together), markdown, character classes, how it ends
 (a colon, an open code fence, a list item), and its length next to the question's. A measure that one
 family's variants share lets what the detector learns from one variant transfer to the others
 (benchmarks/RESULTS.md "generalization"). Alone none is a verdict; ``curate.detector`` learns per
@@ -20,10 +20,11 @@ from typing import Any
 
 from curate.schema import Message, first_exchange
 from curate.scorers.base import Resources, row_by_row
+from curate.scorers.consistency import MOJIBAKE
 
 COLUMNS = (
     "answer_log_chars", "question_log_chars", "answer_question_log_ratio", "compress_ratio",
-    "dup_sentence_frac", "answer_dup_line_frac", "repeated_8gram_frac", "unpaired_markup", "distinct_word_frac", "html_per_k", "escape_per_k",
+    "dup_sentence_frac", "answer_dup_line_frac", "repeated_8gram_frac", "distinct_word_frac", "residue_marks",
     "markdown_per_k", "punct_frac", "upper_frac", "digit_frac", "non_ascii_frac", "ends_terminal",
     "ends_colon", "ends_list_item", "open_code_fence", "starts_lower", "mean_word_chars",
     "mean_sentence_words", "last_sentence_words",
@@ -78,6 +79,16 @@ def _unpaired_markup(text: str) -> int:
     return fences % 2 + text.count("**") % 2 + (text.count("`") - 3 * fences) % 2 + orphan_rules
 
 
+def residue_marks(answer: str) -> int:
+    """Marks a rendered, well-decoded answer does not hold, counted together: HTML tags and entities,
+    escapes as text (``\\n``, ``\\u00e9``), mojibake, markup left open. One count for the whole family
+    (not one column per kind), so what the detector learns from escaped newlines also flags a stray
+    ``**``; a count, not a rate, because one stray mark is damage in a long answer too."""
+    head = answer[:HEAD]
+    return (len(_HTML.findall(head)) + len(_ESCAPE.findall(head)) + len(MOJIBAKE.findall(head))
+            + _unpaired_markup(answer))
+
+
 def _ending(answer: str) -> dict[str, Any]:
     """How the answer stops: punctuation, a colon announcing what never comes, a list item, an open fence."""
     end = answer.rstrip()
@@ -106,10 +117,8 @@ def texture(messages: list[Message]) -> dict[str, Any]:
         "answer_question_log_ratio": math.log1p(len(answer)) - math.log1p(len(question)),
         **_repetition(answer),
         "distinct_word_frac": len({w.lower() for w in words}) / len(words) if len(words) >= 5 else None,
-        "html_per_k": _per_k(_HTML, head),
-        "escape_per_k": _per_k(_ESCAPE, head),
+        "residue_marks": residue_marks(answer),
         "markdown_per_k": _per_k(_MARKDOWN, head),
-        "unpaired_markup": _unpaired_markup(answer),
         "punct_frac": _share(_PUNCT, head),
         "upper_frac": _share(_UPPER, head),
         "digit_frac": _share(_DIGIT, head),
@@ -128,7 +137,7 @@ class TextureScorer:
     resources = Resources(device="cpu", batch_size=2048)
 
     def settings(self) -> dict[str, Any]:
-        return {"version": 3}  # 2: the first answer after the first question; 3: repeats, unpaired markup
+        return {"version": 4}  # 2: the first answer after the first question; 3-4: repeated spans, residue marks
 
     def score(self, conversations: list[list[Message]]) -> dict[str, list[Any]]:
         return row_by_row(texture, conversations, COLUMNS)
