@@ -35,8 +35,8 @@ _CODE = re.compile(r"```.*?(```|$)", re.S)
 _WORD = re.compile(r"[^\W\d_]+")
 # A UTF-8 lead byte read as cp1252/latin-1, followed by a continuation byte read the same way.
 MOJIBAKE = re.compile("[\u00c2-\u00f4][\u0080-\u00bf\u20ac\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160"
-                       "\u2039\u0152\u017d\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a"
-                       "\u0153\u017e\u0178]|\ufffd")
+                      "\u2039\u0152\u017d\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a"
+                      "\u0153\u017e\u0178]|\ufffd")
 _STOP_ALL = set().union(*_STOP.values())
 _SENTENCE_END = re.compile(r"[a-z]{2,}[.!?] +(\S)")
 _TERMINAL = tuple(".!?)]}\"'`*:;>|~\u3002\uff01\uff1f")
