@@ -27,6 +27,10 @@ SUFFIXES_LEFT_OUT = ("_error", "_proxy", "_best", "_teacher_scored")
 # with HTML, escapes and markup left open): learned apart, mojibake would be learned as its own kind and
 # teach nothing about the others (RESULTS.md "generalization"). Left out only where the other is learned.
 FOLDED = {"mojibake_rate": "residue_marks"}
+# Measures whose direction is known by construction: more residue or repeated spans never makes a row
+# less junky, a lower margin never makes it better. Held monotone, the trees cannot learn a quirk of the
+# planted copies (junk at 3-5 marks, clean at 6) that would not hold on other damage (RESULTS.md).
+MONOTONE = {"residue_marks": 1, "repeated_8gram_frac": 1, "qa_margin": -1}
 
 
 def feature_columns(real: pd.DataFrame, copies: pd.DataFrame, column: str) -> list[str]:
@@ -58,13 +62,14 @@ def matrix(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return np.column_stack([pd.to_numeric(frame[c], errors="coerce").astype(float).to_numpy() for c in columns])
 
 
-def _classifier(kind: str, seed: int) -> Any:
+def _classifier(kind: str, seed: int, columns: list[str]) -> Any:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
 
     if kind == "boosting":  # slow rate, 30+ examples a leaf: learns less of each planted signature (RESULTS.md)
         return HistGradientBoostingClassifier(max_iter=150, learning_rate=0.04, max_leaf_nodes=15, min_samples_leaf=30,
-                                              l2_regularization=1.0, random_state=seed)
+                                              l2_regularization=1.0, random_state=seed,
+                                              monotonic_cst=[MONOTONE.get(c, 0) for c in columns] or None)
     return LogisticRegression(C=0.5, max_iter=2000)
 
 
@@ -92,11 +97,11 @@ class Fitted:
         return np.hstack([(filled - self.center) / self.scale, missing.astype(float)])
 
 
-def fit(x: np.ndarray, y: np.ndarray, kind: str, seed: int) -> Fitted:
-    """Fit the ``kind`` classifier (uncalibrated) on one thread."""
+def fit(x: np.ndarray, y: np.ndarray, kind: str, seed: int, columns: list[str]) -> Fitted:
+    """Fit the ``kind`` classifier (uncalibrated) on one thread; ``columns`` names the columns of ``x``."""
     from threadpoolctl import threadpool_limits
 
-    fitted = Fitted(_classifier(kind, seed))
+    fitted = Fitted(_classifier(kind, seed, columns))
     if kind == "logistic":
         with np.errstate(all="ignore"):
             fitted.center = np.nan_to_num(np.nanmedian(x, axis=0))
@@ -115,14 +120,14 @@ def folds_of(groups: np.ndarray, folds: int, seed: int) -> np.ndarray:
     return np.array([fold_of[g] for g in groups])
 
 
-def out_of_fold(x: np.ndarray, y: np.ndarray, fold: np.ndarray, kind: str, seed: int,
+def out_of_fold(x: np.ndarray, y: np.ndarray, fold: np.ndarray, kind: str, seed: int, columns: list[str],
                 train_mask: np.ndarray | None = None) -> np.ndarray:
     """Uncalibrated P(junk) for every example from a model fit on the other folds (``train_mask`` rows only)."""
     raw = np.full(len(y), np.nan)
     keep = np.ones(len(y), bool) if train_mask is None else train_mask
     for k in np.unique(fold):
         train = (fold != k) & keep
-        raw[fold == k] = fit(x[train], y[train], kind, seed).raw(x[fold == k])
+        raw[fold == k] = fit(x[train], y[train], kind, seed, columns).raw(x[fold == k])
     return raw
 
 

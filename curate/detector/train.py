@@ -129,7 +129,7 @@ def held_out_families(train: Training, cfg: DetectorConfig) -> dict[str, float]:
     out = {}
     for family in sorted(set(frame["family"]) - {""}):
         mine = (frame["family"] == family).to_numpy()
-        raw = out_of_fold(x, y, fold, cfg.model, cfg.seed, train_mask=~mine)
+        raw = out_of_fold(x, y, fold, cfg.model, cfg.seed, train.columns, train_mask=~mine)
         rows = (y == 0) | mine
         out[family] = round(auroc(y[rows], raw[rows]), 4)
     return out
@@ -140,9 +140,9 @@ def junk_prob(real: pd.DataFrame, train: Training, cfg: DetectorConfig) -> tuple
     own score is its out-of-fold one: the final model trained on it as a clean example."""
     x, y, real_x = train.x, train.y, matrix(real, train.columns)
     fold = folds_of(train.frame["group"].to_numpy(), cfg.folds, cfg.seed)
-    calibrate = Calibration(oof_raw := out_of_fold(x, y, fold, cfg.model, cfg.seed), y)
+    calibrate = Calibration(oof_raw := out_of_fold(x, y, fold, cfg.model, cfg.seed, train.columns), y)
     oof = calibrate(oof_raw)
-    final = fit(x, y, cfg.model, cfg.seed)
+    final = fit(x, y, cfg.model, cfg.seed, train.columns)
     prob = pd.Series(calibrate(final.raw(real_x)), index=real["id"].to_numpy())
     prob = prob.groupby(level=0).first()
     sampled = (train.frame["label"] == 0).to_numpy()
