@@ -52,16 +52,18 @@ def _share(pattern: re.Pattern[str], text: str) -> float:
     return len(pattern.findall(text)) / max(len(text), 1)
 
 
-def _repetition(answer: str) -> dict[str, float | None]:
-    """Repeats at three scales: bytes (zlib), sentences, lines; None where the answer is too short."""
-    raw = answer[:HEAD].encode("utf-8", "replace")
-    sentences = [s.strip().lower() for s in _SENTENCE.split(answer[:HEAD]) if len(s.strip()) > 8]
-    lines = [ln.strip() for ln in answer[:HEAD].splitlines() if ln.strip()]
-    words = [w.lower() for w in _WORD.findall(answer[:HEAD])]
-    shingles = [" ".join(words[k: k + SHINGLE]) for k in range(len(words) - SHINGLE + 1)]
+def _repetition(head: str, words: list[str], sentences: list[str]) -> dict[str, float | None]:
+    """Repeats at every scale of the answer's ``head`` (its ``words`` and ``sentences``, as split by
+    :func:`texture`): bytes (zlib), sentences, lines, 8-word spans; None where it is too short."""
+    raw = head.encode("utf-8", "replace")
+    long_sentences = [s.strip().lower() for s in sentences if len(s.strip()) > 8]
+    lines = [ln.strip() for ln in head.splitlines() if ln.strip()]
+    lowered = [w.lower() for w in words]
+    shingles = [" ".join(lowered[k: k + SHINGLE]) for k in range(len(lowered) - SHINGLE + 1)]
     return {
         "compress_ratio": len(zlib.compress(raw, 6)) / len(raw) if len(raw) >= 80 else None,
-        "dup_sentence_frac": 1 - len(set(sentences)) / len(sentences) if len(sentences) >= 3 else None,
+        "dup_sentence_frac": (1 - len(set(long_sentences)) / len(long_sentences)
+                              if len(long_sentences) >= 3 else None),
         "answer_dup_line_frac": 1 - len(set(lines)) / len(lines) if len(lines) >= 3 else None,
         # one measure for every scale (a phrase, a sentence, a paragraph, the whole answer twice), so damage
         # learned at one scale transfers to another
@@ -115,7 +117,7 @@ def texture(messages: list[Message]) -> dict[str, Any]:
         "answer_log_chars": math.log1p(len(answer)),
         "question_log_chars": math.log1p(len(question)),
         "answer_question_log_ratio": math.log1p(len(answer)) - math.log1p(len(question)),
-        **_repetition(answer),
+        **_repetition(head, words, sentences),
         "distinct_word_frac": len({w.lower() for w in words}) / len(words) if len(words) >= 5 else None,
         "residue_marks": residue_marks(answer),
         "markdown_per_k": _per_k(_MARKDOWN, head),
