@@ -28,6 +28,24 @@ def test_truncation():
     assert not heuristics(conv(("user", "q"), ("assistant", "word " * 100 + "the end.")))["truncated"]
 
 
+def test_every_scorer_reads_the_end_of_an_answer_alike_in_any_script():
+    """One list of endings serves heuristics (``truncated``), consistency (``open_end``) and texture
+    (``ends_terminal``): a long Chinese or Japanese answer ending in a full stop is finished."""
+    import pyarrow as pa
+
+    from curate.scorers.consistency import consistency
+    from curate.scorers.heuristic_columns import heuristic_values
+    from curate.scorers.texture import texture
+
+    body = "这是一个很长的回答，解释了问题的每一个方面" * 12
+    for end, finished in (("。", True), ("！", True), ("？", True), ("，然后", False), (".", True), (" and the", False)):
+        messages = conv(("user", "问题是什么？"), ("assistant", body + end))
+        assert heuristics(messages)["truncated"] is not finished, end
+        assert heuristic_values(pa.array([messages]))["truncated"] == [not finished], end
+        assert consistency(messages)["open_end"] is not finished, end
+        assert texture(messages)["ends_terminal"] is finished, end
+
+
 def test_repetition():
     rep = "\n".join(["the same line again"] * 10)
     h = heuristics(conv(("user", "q"), ("assistant", rep)))

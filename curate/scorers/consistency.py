@@ -15,6 +15,7 @@ from typing import Any
 
 from curate.schema import Message, first_exchange
 from curate.scorers.base import Resources, row_by_row
+from curate.scorers.heuristic_rules import TERMINAL
 
 COLUMNS = ("question_lang", "answer_lang", "lang_mismatch", "mojibake_rate", "restate_overlap", "open_end",
            "qa_overlap", "broken_sentences")
@@ -39,7 +40,6 @@ MOJIBAKE = re.compile("[\u00c2-\u00f4][\u0080-\u00bf\u20ac\u201a\u0192\u201e\u20
                       "\u0153\u017e\u0178]|\ufffd")
 _STOP_ALL = set().union(*_STOP.values())
 _SENTENCE_END = re.compile(r"[a-z]{2,}[.!?] +(\S)")
-_TERMINAL = tuple(".!?)]}\"'`*:;>|~\u3002\uff01\uff1f")
 
 
 def _script(ch: str) -> str:
@@ -123,7 +123,7 @@ def consistency(messages: list[Message]) -> dict[str, Any]:
         or "und" not in (q_script, a_script) and q_script != a_script,
         "mojibake_rate": mojibake_rate("\n".join(answers)),
         "restate_overlap": restate_overlap(question, answer),
-        "open_end": bool(end) and not end.endswith(_TERMINAL) and not end[-1].isdigit(),
+        "open_end": bool(end) and not end.endswith(TERMINAL) and not end[-1].isdigit(),
         "qa_overlap": qa_overlap(question, answer),
         "broken_sentences": broken_sentences(answer),
     }

@@ -20,4 +20,6 @@ REFUSAL_RE = re.compile(
     r"|i(?:'m| am) (?:not able|unable) to (?:help|assist|provide|fulfil+|comply)"
     r"|as a large language model|i do not have (?:personal )?(?:opinions|feelings|the ability))",
 )
-TERMINAL = tuple(".!?)]}\"'`*:;>|~")  # endings of a finished answer (code, lists, quotes included)
+# How a finished sentence, code block, quote or table row ends (CJK full stops included) ...
+SENTENCE_END = tuple(".!?)]}\"'`*>|~\u3002\uff01\uff1f")
+TERMINAL = (*SENTENCE_END, ":", ";")  # ... and a finished answer: also a colon before a block, a semicolon

@@ -96,7 +96,7 @@ class HeuristicsScorer:
     arrow_input = True  # score() takes the messages column as Arrow (lists are converted)
 
     def settings(self) -> dict[str, Any]:
-        return {"version": 2, "template_tokens": len(TEMPLATE_TOKENS)}
+        return {"version": 3, "template_tokens": len(TEMPLATE_TOKENS)}
 
     def score(self, conversations: list[list[Message]] | pa.Array | pa.ChunkedArray) -> dict[str, list[Any]]:
         from curate.loaders import MESSAGE_TYPE

@@ -21,6 +21,7 @@ from typing import Any
 from curate.schema import Message, first_exchange
 from curate.scorers.base import Resources, row_by_row
 from curate.scorers.consistency import MOJIBAKE
+from curate.scorers.heuristic_rules import SENTENCE_END
 
 COLUMNS = (
     "answer_log_chars", "question_log_chars", "answer_question_log_ratio", "compress_ratio",
@@ -35,7 +36,6 @@ _MARKDOWN = re.compile(r"\[[^\]\n]{1,80}\]\((?:https?://|/)[^)\s]*\)|^\s*\|?\s*:
 _SENTENCE = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])\s+|\n+")
 _WORD = re.compile(r"\w+")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+\u2022]|\d{1,3}[.)])\s+\S")
-_TERMINAL = tuple(".!?)]}\"'`*>|~\u3002\uff01\uff1f")
 _PUNCT = re.compile(r"[^\w\s]")
 _UPPER = re.compile("[A-Z\u00c0-\u00de\u0391-\u03a9\u0410-\u042f]")  # Latin, Greek, Cyrillic capitals
 _DIGIT = re.compile(r"\d")
@@ -98,7 +98,7 @@ def _ending(answer: str) -> dict[str, Any]:
     lines = [ln for ln in tail.splitlines() if ln.strip()]
     sentences = [s for s in _SENTENCE.split(tail) if s.strip()]
     return {
-        "ends_terminal": bool(end) and (end.endswith(_TERMINAL) or end[-1].isdigit()),
+        "ends_terminal": bool(end) and (end.endswith(SENTENCE_END) or end[-1].isdigit()),
         "ends_colon": end.endswith(":"),
         "ends_list_item": bool(lines) and bool(_LIST_ITEM.match(lines[-1])),
         "open_code_fence": end.count("```") % 2 == 1,
