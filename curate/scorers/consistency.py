@@ -15,7 +15,7 @@ from typing import Any
 
 from curate.schema import Message, first_exchange
 from curate.scorers.base import Resources, row_by_row
-from curate.scorers.heuristic_rules import TERMINAL
+from curate.scorers.heuristic_rules import MOJIBAKE, TERMINAL
 
 COLUMNS = ("question_lang", "answer_lang", "lang_mismatch", "mojibake_rate", "restate_overlap", "open_end",
            "qa_overlap", "broken_sentences")
@@ -34,10 +34,6 @@ _SCRIPTS = ((0x0370, 0x03FF, "el"), (0x0400, 0x04FF, "ru"), (0x0590, 0x05FF, "he
             (0xAC00, 0xD7AF, "ko"), (0x4E00, 0x9FFF, "zh"))
 _CODE = re.compile(r"```.*?(```|$)", re.S)
 _WORD = re.compile(r"[^\W\d_]+")
-# A UTF-8 lead byte read as cp1252/latin-1, followed by a continuation byte read the same way.
-MOJIBAKE = re.compile("[\u00c2-\u00f4][\u0080-\u00bf\u20ac\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160"
-                      "\u2039\u0152\u017d\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a"
-                      "\u0153\u017e\u0178]|\ufffd")
 _STOP_ALL = set().union(*_STOP.values())
 _SENTENCE_END = re.compile(r"[a-z]{2,}[.!?] +(\S)")
 

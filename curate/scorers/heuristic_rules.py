@@ -1,5 +1,6 @@
-"""The rules the heuristics scorer applies, shared by its per-row definition (``heuristics.py``) and its
-column version (``heuristic_columns.py``): both import this module, neither imports the other's rules.
+"""The text rules the no-model scorers share, one home each: the heuristics scorer's per-row definition
+(``heuristics.py``) and column version (``heuristic_columns.py``), ``consistency`` and ``texture`` all
+import them from here (how an answer ends, what mojibake looks like), none from another scorer.
 """
 
 from __future__ import annotations
@@ -23,3 +24,7 @@ REFUSAL_RE = re.compile(
 # How a finished sentence, code block, quote or table row ends (CJK full stops included) ...
 SENTENCE_END = tuple(".!?)]}\"'`*>|~\u3002\uff01\uff1f")
 TERMINAL = (*SENTENCE_END, ":", ";")  # ... and a finished answer: also a colon before a block, a semicolon
+# A UTF-8 lead byte read as cp1252/latin-1, followed by a continuation byte read the same way.
+MOJIBAKE = re.compile("[\u00c2-\u00f4][\u0080-\u00bf\u20ac\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160"
+                      "\u2039\u0152\u017d\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a"
+                      "\u0153\u017e\u0178]|\ufffd")

@@ -20,8 +20,7 @@ from typing import Any
 
 from curate.schema import Message, first_exchange
 from curate.scorers.base import Resources, row_by_row
-from curate.scorers.consistency import MOJIBAKE
-from curate.scorers.heuristic_rules import SENTENCE_END
+from curate.scorers.heuristic_rules import MOJIBAKE, SENTENCE_END
 
 COLUMNS = (
     "answer_log_chars", "question_log_chars", "answer_question_log_ratio", "compress_ratio",
