@@ -51,13 +51,12 @@ def _share(pattern: re.Pattern[str], text: str) -> float:
     return len(pattern.findall(text)) / max(len(text), 1)
 
 
-def _repetition(head: str, words: list[str], sentences: list[str]) -> dict[str, float | None]:
-    """Repeats at every scale of the answer's ``head`` (its ``words`` and ``sentences``, as split by
+def _repetition(head: str, lowered: list[str], sentences: list[str]) -> dict[str, float | None]:
+    """Repeats at every scale of the answer's ``head`` (its ``lowered`` words and ``sentences``, as split by
     :func:`texture`): bytes (zlib), sentences, lines, 8-word spans; None where it is too short."""
     raw = head.encode("utf-8", "replace")
     long_sentences = [s.strip().lower() for s in sentences if len(s.strip()) > 8]
     lines = [ln.strip() for ln in head.splitlines() if ln.strip()]
-    lowered = [w.lower() for w in words]
     shingles = [" ".join(lowered[k: k + SHINGLE]) for k in range(len(lowered) - SHINGLE + 1)]
     return {
         "compress_ratio": len(zlib.compress(raw, 6)) / len(raw) if len(raw) >= 80 else None,
@@ -111,13 +110,14 @@ def texture(messages: list[Message]) -> dict[str, Any]:
     question, answer, _ = first_exchange(messages)
     head = answer[:HEAD]
     words = _WORD.findall(head)
+    lowered = [w.lower() for w in words]
     sentences = [s for s in _SENTENCE.split(head) if s.strip()]
     return {
         "answer_log_chars": math.log1p(len(answer)),
         "question_log_chars": math.log1p(len(question)),
         "answer_question_log_ratio": math.log1p(len(answer)) - math.log1p(len(question)),
-        **_repetition(head, words, sentences),
-        "distinct_word_frac": len({w.lower() for w in words}) / len(words) if len(words) >= 5 else None,
+        **_repetition(head, lowered, sentences),
+        "distinct_word_frac": len(set(lowered)) / len(words) if len(words) >= 5 else None,
         "residue_marks": residue_marks(answer),
         "markdown_per_k": _per_k(_MARKDOWN, head),
         "punct_frac": _share(_PUNCT, head),
