@@ -13,7 +13,7 @@ import yaml
 
 from curate.auditing.corruptions import FAMILIES, KINDS, LEAKS, corrupt
 from curate.auditing.metrics import auroc, precision_at_k, separation, survives
-from curate.auditing.plant import plant
+from curate.auditing.plant import FOREIGN, plant
 from curate.scorers.consistency import consistency, language
 
 Q = "How do I sort a list of numbers in Python? I want the largest number first, please."
@@ -107,7 +107,14 @@ def test_plant_rejects_bad_settings():
 def test_language_guess():
     assert language(A) == "en" and language(DONOR[1]["content"]) == "fr"
     assert language("这是一个关于数据整理的问题，我们需要先检查数据再选择方法。") == "zh"
-    assert language("ok") == "und"
+    assert language("ok") == "und" and language("```python\nprint(1)\n```") == "und"
+    # short English questions with "do" and "no": the stopword count this replaced called them Portuguese
+    assert language("How do we do equal frequency binning in numpy?") == "en"
+    assert language("cache-control: private, no-cache, no-store\n\nwhat do these cache headers do?") == "en"
+    # languages the stopword lists never knew
+    assert language("Wat doet clearbit met de gegevens van mijn klanten?") == "nl"
+    assert language("Napisz mi krótki wiersz o jesieni w górach.") == "pl"
+    assert {lang: language(text) for lang, text in FOREIGN.items()} == {lang: lang for lang in FOREIGN}
 
 
 def test_auroc_matches_sklearn_with_ties_and_direction():
