@@ -114,6 +114,15 @@ def test_families_variants_and_names():
         family_of("nope")
 
 
+def test_a_mid_sentence_cut_never_ends_at_a_full_stop_in_any_script():
+    """Chinese sentences set apart by spaces: a cut at a word boundary fell after 。 and looked finished."""
+    row = [{"role": "user", "content": "请介绍一下数据整理。"},
+           {"role": "assistant", "content": "数据整理很重要。 首先要检查数据。 然后选择方法。 最后评估结果。 这样就可以了。"}]
+    for k in range(40):
+        cut = corrupt("truncated", row, k).messages[-1]["content"]
+        assert consistency([row[0], {"role": "assistant", "content": cut}])["open_end"], cut
+
+
 def test_truncations(corpus):
     for k, row in enumerate(corpus[:200]):
         text = _answer(row)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from curate.schema import Message, first_user
+from curate.scorers.heuristic_rules import TERMINAL
 
 KINDS = ("misaligned", "truncated", "word_salad", "loop", "refusal", "template_leak", "mojibake",
          "restate", "wrong_language", "near_dup")  # the original ten: the audit's default
@@ -141,7 +142,7 @@ def truncated(messages: list[Message], rng: random.Random) -> Corrupted:
     else:
         keep = min(len(words) - 1, max(2, round(len(words) * rng.uniform(0.15, 0.75))))
         cut = " ".join(words[:keep])
-    cut = cut.rstrip().rstrip(".!?;:,)]}\"'`*>|~")  # mid-sentence: no terminal punctuation
+    cut = cut.rstrip().rstrip("".join(TERMINAL) + ",")  # mid-sentence: no ending any scorer reads as finished
     if not cut:
         cut = messages[i]["content"].split()[0].rstrip(".!?") or "The"
     if cut == messages[i]["content"]:  # a 1-2 character answer such as ';)'
