@@ -40,6 +40,13 @@ _CODE = re.compile(r"```.*?(```|$)", re.S)
 _WORD = re.compile(r"[^\W\d_]+")
 _STOP_ALL = set(" ".join(_STOPWORDS.values()).split())
 _SENTENCE_END = re.compile(r"[a-z]{2,}[.!?] +(\S)")
+_MIN_LETTERS = 12  # fewer letters than this name no script or language ('und')
+
+
+def _prose(text: str) -> str:
+    """The first 2,000 characters with code blocks blanked: what script and language are read from (the
+    cost stays flat on long answers)."""
+    return _CODE.sub(" ", text[:2000])
 
 
 def _script(ch: str) -> str:
@@ -52,8 +59,8 @@ def _script(ch: str) -> str:
 def script(text: str) -> str:
     """The main script of the letters outside code blocks ('latin', 'zh', 'ja', 'ru', ...; 'und' under 12);
     the first 2,000 characters decide (the cost stays flat on long answers)."""
-    letters = Counter(_script(c) for c in _CODE.sub(" ", text[:2000]) if c.isalpha())
-    if sum(letters.values()) < 12:
+    letters = Counter(_script(c) for c in _prose(text) if c.isalpha())
+    if sum(letters.values()) < _MIN_LETTERS:
         return "und"
     if letters["ja"] and letters["ja"] >= 0.1 * (letters["ja"] + letters["zh"]):
         letters["ja"] += letters.pop("zh", 0)
@@ -74,8 +81,8 @@ def language(text: str) -> str:
 
     A stopword count, the rule this replaced, took short English questions with "do" or "no" for
     Portuguese (RESULTS.md, "generalization", eighth session)."""
-    body = _CODE.sub(" ", text[:2000])
-    if sum(c.isalpha() for c in body) < 12:
+    body = _prose(text)
+    if sum(c.isalpha() for c in body) < _MIN_LETTERS:
         return "und"
     best = _identifier().detect(body, k=1)[0]
     return best["lang"] if best["score"] >= 0.5 else "und"
