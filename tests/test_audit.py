@@ -115,6 +115,8 @@ def test_language_guess():
     assert language("Wat doet clearbit met de gegevens van mijn klanten?") == "nl"
     assert language("Napisz mi krótki wiersz o jesieni w górach.") == "pl"
     assert {lang: language(text) for lang, text in FOREIGN.items()} == {lang: lang for lang in FOREIGN}
+    # strings built in Python can hold an unpaired surrogate, which fastText's binding refuses
+    assert language("Where is the nearest train station? \ud800 I am lost") == "en"
 
 
 def test_auroc_matches_sklearn_with_ties_and_direction():

@@ -84,7 +84,8 @@ def language(text: str) -> str:
     body = _prose(text)
     if sum(c.isalpha() for c in body) < _MIN_LETTERS:
         return "und"
-    best = _identifier().detect(body, k=1)[0]
+    # fastText takes UTF-8: an unpaired surrogate (a caller's own strings skip the reader's check) becomes '?'
+    best = _identifier().detect(body.encode("utf-8", "replace").decode("utf-8"), k=1)[0]
     return best["lang"] if best["score"] >= 0.5 else "und"
 
 
