@@ -41,6 +41,10 @@ _WORD = re.compile(r"[^\W\d_]+")
 _STOP_ALL = set(" ".join(_STOPWORDS.values()).split())
 _SENTENCE_END = re.compile(r"[a-z]{2,}[.!?] +(\S)")
 _MIN_LETTERS = 12  # fewer letters than this name no script or language ('und')
+# fastText reads a few English words boldly as another language ("What is graalvm" 0.50 Dutch, "How to create
+# a boxplot on spss" 0.78 French): under _SHORT letters a language other than English needs _SURE_SHORT,
+# else _SURE (RESULTS.md, ninth session).
+_SHORT, _SURE_SHORT, _SURE = 40, 0.8, 0.5
 
 
 def _prose(text: str) -> str:
@@ -77,16 +81,19 @@ def _identifier() -> LangDetector:
 
 def language(text: str) -> str:
     """fastText's language code ('en', 'es', 'zh', ...) or 'und' when the text is too short (under 12 letters
-    outside code blocks) or the model is less than 50% sure.
+    outside code blocks) or the model is less than 50% sure (80% for a language other than English under
+    40 letters, where it misreads short English).
 
     A stopword count, the rule this replaced, took short English questions with "do" or "no" for
     Portuguese (RESULTS.md, "generalization", eighth session)."""
     body = _prose(text)
-    if sum(c.isalpha() for c in body) < _MIN_LETTERS:
+    letters = sum(c.isalpha() for c in body)
+    if letters < _MIN_LETTERS:
         return "und"
     # fastText takes UTF-8: an unpaired surrogate (a caller's own strings skip the reader's check) becomes '?'
     best = _identifier().detect(body.encode("utf-8", "replace").decode("utf-8"), k=1)[0]
-    return best["lang"] if best["score"] >= 0.5 else "und"
+    sure = _SURE_SHORT if letters < _SHORT and best["lang"] != "en" else _SURE
+    return best["lang"] if best["score"] >= sure else "und"
 
 
 def mojibake_rate(text: str) -> float:
@@ -153,7 +160,9 @@ class ConsistencyScorer:
     resources = Resources(device="cpu", batch_size=2048)
 
     def settings(self) -> dict[str, Any]:
-        return {"version": 5}  # 4: the first answer after the first question; 5: fastText language
+        # 4: the first answer after the first question; 5: fastText language; 6: 80% sure of
+        # a language other than English under 40 letters
+        return {"version": 6}
 
     def score(self, conversations: list[list[Message]]) -> dict[str, list[Any]]:
         return row_by_row(consistency, conversations, COLUMNS)
