@@ -6,7 +6,9 @@ distribution: ``tail`` (the file's last rows, which nothing was tuned on), ``cod
 code block), ``short`` (short question and answer: casual chat), ``foreign`` (question not in English),
 ``head`` (the first rows: the slice the old fixed thresholds were picked on), and three checked only after
 the shipped settings were picked: ``middle`` (from the file's middle on), ``long`` (first answer over 2,000
-characters), ``multi`` (four or more turns). Each gets 30% planted
+characters), ``multi`` (four or more turns). ``foreign-turns`` is a larger non-English pool (the sample holds
+~175 first questions in other languages, ~590 questions at any turn): each answered question not in English,
+with the conversation from there on (two exchanges at most). Each gets 30% planted
 corruption twice:
 
 - ``audit``: the audit's ten original kinds (what `curate audit` plants by default);
@@ -53,6 +55,8 @@ def domain_rows(name: str, rows: int) -> list[list[dict]]:
 
     convs = [[{"role": m["role"], "content": m["content"]} for m in c]
              for c in load("sharegpt-sample").table.column("messages").to_pylist()]
+    if name == "foreign-turns":
+        return _other_language_exchanges(convs)[:rows]
     convs = [c for c in convs if _first(c, "user").strip() and _first(c, "assistant").strip()]
     pick = {
         "head": lambda c: True,
@@ -66,6 +70,20 @@ def domain_rows(name: str, rows: int) -> list[list[dict]]:
     }[name]
     order = {"tail": convs[::-1], "middle": convs[len(convs) // 2:]}.get(name, convs)
     return [c for c in order if pick(c)][:rows]
+
+
+def _other_language_exchanges(convs: list[list[dict]]) -> list[list[dict]]:
+    """Every answered question not in English at any turn, with up to one exchange after it."""
+    from curate.scorers.consistency import language
+
+    out = []
+    for c in convs:
+        for j in range(len(c) - 1):
+            if (c[j]["role"], c[j + 1]["role"]) == ("user", "assistant") and c[j]["content"].strip() \
+                    and c[j + 1]["content"].strip() and language(c[j]["content"]) not in ("en", "und"):
+                tail = c[j:j + 4]
+                out.append(tail if tail[-1]["role"] == "assistant" else tail[:2])
+    return out
 
 
 def _recipe(path: Path, models: str, exclude: list[str]) -> dict:
